@@ -1,0 +1,283 @@
+/**
+ * smdebug Event records <-> tensors (spec §3.2–§3.4).
+ * Event{1 wall_time, 2 step, 5 summary{1 value{1 tag, 8 tensor, 9 metadata{1 plugin_data{1 name, 2 content}}}}}.
+ */
+import { ProtoReader, ProtoWriter, WIRE_I64, WIRE_LEN, WIRE_VARINT } from "./protobuf.js";
+import type { DType, Mode, TensorInput, TensorRecord } from "./tensor.js";
+import { MODE_NUMBER } from "./tensor.js";
+
+/** TensorFlow DataType numbers (the _REF variants are +100). */
+const DTYPE_BY_ENUM: Record<number, DType> = {
+  1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "string", 8: "complex64",
+  9: "int64", 10: "bool", 14: "bfloat16", 17: "uint16", 18: "complex128", 19: "float16", 22: "uint32", 23: "uint64",
+};
+const ENUM_BY_DTYPE: Record<DType, number> = {
+  float32: 1, float64: 2, int32: 3, uint8: 4, int16: 5, int8: 6, string: 7, complex64: 8,
+  int64: 9, bool: 10, bfloat16: 14, uint16: 17, complex128: 18, float16: 19, uint32: 22, uint64: 23,
+};
+const ITEM_SIZE: Record<DType, number> = {
+  float16: 2, bfloat16: 2, float32: 4, float64: 8, int8: 1, int16: 2, int32: 4, int64: 8,
+  uint8: 1, uint16: 2, uint32: 4, uint64: 8, bool: 1, string: 0, complex64: 8, complex128: 16,
+};
+const MODE_BY_NUMBER: Record<string, Mode> = { "1": "TRAIN", "2": "EVAL", "3": "PREDICT", "4": "GLOBAL" };
+
+export class EventDecodeError extends Error {}
+
+export function dtypeFromEnum(n: number): DType | undefined {
+  return DTYPE_BY_ENUM[n >= 100 ? n - 100 : n];
+}
+
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+function bfloat16ToFloat(b: number): number {
+  u32[0] = b << 16;
+  return f32[0];
+}
+
+/** Reinterprets raw little-endian C-order bytes as `dtype`, widened to float64. */
+export function decodeContent(dtype: DType, buf: Uint8Array, start: number, end: number): Float64Array {
+  const size = ITEM_SIZE[dtype];
+  if (!size || (end - start) % size !== 0) {
+    throw new EventDecodeError(`tensor_content of ${end - start} bytes does not fit dtype ${dtype}`);
+  }
+  const n = (end - start) / size;
+  const out = new Float64Array(dtype === "complex64" || dtype === "complex128" ? n * 2 : n);
+  const v = new DataView(buf.buffer, buf.byteOffset + start, end - start);
+  switch (dtype) {
+    case "float64": for (let i = 0; i < n; i++) out[i] = v.getFloat64(i * 8, true); break;
+    case "float32": for (let i = 0; i < n; i++) out[i] = v.getFloat32(i * 4, true); break;
+    case "float16": for (let i = 0; i < n; i++) out[i] = halfToFloat(v.getUint16(i * 2, true)); break;
+    case "bfloat16": for (let i = 0; i < n; i++) out[i] = bfloat16ToFloat(v.getUint16(i * 2, true)); break;
+    case "int8": for (let i = 0; i < n; i++) out[i] = v.getInt8(i); break;
+    case "uint8": for (let i = 0; i < n; i++) out[i] = v.getUint8(i); break;
+    case "bool": for (let i = 0; i < n; i++) out[i] = v.getUint8(i) ? 1 : 0; break;
+    case "int16": for (let i = 0; i < n; i++) out[i] = v.getInt16(i * 2, true); break;
+    case "uint16": for (let i = 0; i < n; i++) out[i] = v.getUint16(i * 2, true); break;
+    case "int32": for (let i = 0; i < n; i++) out[i] = v.getInt32(i * 4, true); break;
+    case "uint32": for (let i = 0; i < n; i++) out[i] = v.getUint32(i * 4, true); break;
+    case "int64": for (let i = 0; i < n; i++) out[i] = Number(v.getBigInt64(i * 8, true)); break;
+    case "uint64": for (let i = 0; i < n; i++) out[i] = Number(v.getBigUint64(i * 8, true)); break;
+    case "complex64": for (let i = 0; i < n * 2; i++) out[i] = v.getFloat32(i * 4, true); break;
+    case "complex128": for (let i = 0; i < n * 2; i++) out[i] = v.getFloat64(i * 8, true); break;
+    default: throw new EventDecodeError(`unsupported dtype ${dtype}`);
+  }
+  return out;
+}
+
+/** Values of a repeated scalar field, packed or not. */
+function readRepeated(r: ProtoReader, wire: number, readOne: () => number, into: number[]): void {
+  if (wire !== WIRE_LEN) { into.push(readOne()); return; }
+  const [s, e] = r.lengthDelimited();
+  r.pos = s;
+  while (r.pos < e) into.push(readOne());
+  r.pos = e;
+}
+
+interface RawTensor {
+  dtypeEnum: number;
+  shape: number[];
+  content: [number, number] | null;
+  strings: string[];
+  typed: number[];
+  typedKind: "float" | "double" | "int" | "int64" | "bool" | "half" | "scomplex" | "dcomplex" | null;
+}
+
+function readShape(r: ProtoReader, end: number, shape: number[]): void {
+  while (r.pos < end) {
+    const [f, w] = r.tag();
+    if (f !== 2 || w !== WIRE_LEN) { r.skip(w); continue; }
+    const [ds, de] = r.lengthDelimited();
+    r.pos = ds;
+    let size = 0;
+    while (r.pos < de) {
+      const [df, dw] = r.tag();
+      if (df === 1 && dw === WIRE_VARINT) size = r.int64();
+      else r.skip(dw);
+    }
+    shape.push(size);
+  }
+}
+
+function readTensor(r: ProtoReader, end: number): RawTensor {
+  const t: RawTensor = { dtypeEnum: 0, shape: [], content: null, strings: [], typed: [], typedKind: null };
+  while (r.pos < end) {
+    const [f, w] = r.tag();
+    switch (f) {
+      case 1: t.dtypeEnum = r.varint(); break;
+      case 2: {
+        const [s, e] = r.lengthDelimited();
+        const after = r.pos;
+        r.pos = s;
+        readShape(r, e, t.shape);
+        r.pos = after;
+        break;
+      }
+      case 4: t.content = r.lengthDelimited(); break;
+      case 8: t.strings.push(r.string()); break;
+      case 5: t.typedKind = "float"; readRepeated(r, w, () => r.float(), t.typed); break;
+      case 6: t.typedKind = "double"; readRepeated(r, w, () => r.double(), t.typed); break;
+      case 7: t.typedKind = "int"; readRepeated(r, w, () => r.int64(), t.typed); break;
+      case 9: t.typedKind = "scomplex"; readRepeated(r, w, () => r.float(), t.typed); break;
+      case 10: t.typedKind = "int64"; readRepeated(r, w, () => r.int64(), t.typed); break;
+      case 11: t.typedKind = "bool"; readRepeated(r, w, () => (r.varint() ? 1 : 0), t.typed); break;
+      case 12: t.typedKind = "dcomplex"; readRepeated(r, w, () => r.double(), t.typed); break;
+      case 13: t.typedKind = "half"; readRepeated(r, w, () => halfToFloat(r.varint() & 0xffff), t.typed); break;
+      default: r.skip(w);
+    }
+  }
+  return t;
+}
+
+function toData(t: RawTensor, buf: Uint8Array): Pick<TensorRecord, "dtype" | "shape" | "values" | "strings"> {
+  // smdebug leaves dtype 0 for strings; a DT_STRING with string_val is the same thing.
+  if ((t.dtypeEnum === 0 || t.dtypeEnum % 100 === 7) && t.strings.length > 0) {
+    if (t.shape.length > 1) throw new EventDecodeError("string tensors must be one-dimensional");
+    return { dtype: "string", shape: t.shape.length ? t.shape : [t.strings.length], values: null, strings: t.strings };
+  }
+  const dtype = dtypeFromEnum(t.dtypeEnum);
+  if (!dtype || dtype === "string") throw new EventDecodeError(`unsupported tensor dtype ${t.dtypeEnum}`);
+  let values: Float64Array;
+  if (t.content && t.content[1] > t.content[0]) {
+    values = decodeContent(dtype, buf, t.content[0], t.content[1]);
+    const expected = t.shape.reduce((a, b) => a * b, 1) * (dtype.startsWith("complex") ? 2 : 1);
+    if (values.length !== expected) {
+      throw new EventDecodeError(`tensor_content holds ${values.length} elements, shape [${t.shape}] needs ${expected}`);
+    }
+  } else {
+    values = Float64Array.from(t.typed);
+    // TensorFlow's typed fields may hold one value meaning "fill the shape".
+    const expected = t.shape.reduce((a, b) => a * b, 1);
+    if (values.length === 1 && expected > 1) values = new Float64Array(expected).fill(values[0]);
+  }
+  return { dtype, shape: t.shape, values, strings: null };
+}
+
+/** Decodes one Event payload (`buf[start:end]`) into its first tensor, or null when it holds no summary. */
+export function decodeEvent(buf: Uint8Array, start: number, end: number): TensorRecord | null {
+  const r = new ProtoReader(buf, start, end);
+  let wallTime = 0;
+  let step = 0;
+  let summary: [number, number] | null = null;
+  while (r.pos < end) {
+    const [f, w] = r.tag();
+    if (f === 1 && w === WIRE_I64) wallTime = r.double();
+    else if (f === 2 && w === WIRE_VARINT) step = r.int64();
+    else if (f === 5 && w === WIRE_LEN) summary = r.lengthDelimited();
+    else r.skip(w);
+  }
+  if (!summary) return null;
+  r.pos = summary[0];
+  while (r.pos < summary[1]) {
+    const [f, w] = r.tag();
+    if (f !== 1 || w !== WIRE_LEN) { r.skip(w); continue; }
+    const [vs, ve] = r.lengthDelimited();
+    r.pos = vs;
+    let name = "";
+    let tensor: RawTensor | null = null;
+    let mode: Mode = "GLOBAL";
+    let modeStep: number | null = null;
+    let other = false;
+    while (r.pos < ve) {
+      const [vf, vw] = r.tag();
+      if (vf === 1 && vw === WIRE_LEN) name = r.string();
+      else if (vf === 8 && vw === WIRE_LEN) {
+        const [ts, te] = r.lengthDelimited();
+        const after = r.pos;
+        r.pos = ts;
+        tensor = readTensor(r, te);
+        r.pos = after;
+      } else if (vf === 9 && vw === WIRE_LEN) {
+        const [ms, me] = r.lengthDelimited();
+        const after = r.pos;
+        r.pos = ms;
+        while (r.pos < me) {
+          const [mf, mw] = r.tag();
+          if (mf !== 1 || mw !== WIRE_LEN) { r.skip(mw); continue; }
+          const [ps, pe] = r.lengthDelimited();
+          const afterPlugin = r.pos;
+          r.pos = ps;
+          let pname = "";
+          let content = "";
+          while (r.pos < pe) {
+            const [pf, pw] = r.tag();
+            if (pf === 1 && pw === WIRE_LEN) pname = r.string();
+            else if (pf === 2 && pw === WIRE_LEN) content = r.string();
+            else r.skip(pw);
+          }
+          if (pname === "mode_step") modeStep = Number(content);
+          else if (pname === "mode") mode = MODE_BY_NUMBER[content.trim()] ?? "GLOBAL";
+          r.pos = afterPlugin;
+        }
+        r.pos = after;
+      } else {
+        if (vf >= 2 && vf <= 6) other = true; // simple_value, histo, image, audio: TensorBoard-only
+        r.skip(vw);
+      }
+    }
+    if (!tensor) {
+      if (other) throw new EventDecodeError(`summary value '${name}' is not a tensor`);
+      continue;
+    }
+    return { name, step, wallTime, mode, modeStep: modeStep ?? step, ...toData(tensor, buf) };
+  }
+  return null;
+}
+
+function encodeContent(t: TensorInput): Uint8Array {
+  const vals = t.values ?? [];
+  const n = vals.length;
+  const size = ITEM_SIZE[t.dtype];
+  const out = Buffer.alloc(n * size);
+  for (let i = 0; i < n; i++) {
+    const x = vals[i];
+    switch (t.dtype) {
+      case "float64": out.writeDoubleLE(x, i * 8); break;
+      case "float32": out.writeFloatLE(x, i * 4); break;
+      case "int8": out.writeInt8(x, i); break;
+      case "uint8": out.writeUInt8(x, i); break;
+      case "bool": out.writeUInt8(x ? 1 : 0, i); break;
+      case "int16": out.writeInt16LE(x, i * 2); break;
+      case "uint16": out.writeUInt16LE(x, i * 2); break;
+      case "int32": out.writeInt32LE(x, i * 4); break;
+      case "uint32": out.writeUInt32LE(x, i * 4); break;
+      case "int64": out.writeBigInt64LE(BigInt(Math.trunc(x)), i * 8); break;
+      case "uint64": out.writeBigUInt64LE(BigInt(Math.trunc(x)), i * 8); break;
+      default: throw new EventDecodeError(`cannot encode dtype ${t.dtype}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Encodes a tensor as smdebug's writer does: numeric data as raw tensor_content with named dims
+ * ("<tag>_<size>"), strings with dtype left at 0 and string_val; plugin data (mode_step, mode).
+ */
+export function encodeEvent(t: TensorInput, step: number, mode: Mode, modeStep: number, wallTime: number): Uint8Array {
+  const shape = new ProtoWriter();
+  for (const size of t.shape) shape.message(2, new ProtoWriter().varint(1, size).string(2, `${t.name}_${size}`));
+  const tensor = new ProtoWriter();
+  if (t.dtype === "string") {
+    tensor.message(2, shape);
+    for (const s of t.strings ?? []) tensor.string(8, s);
+  } else {
+    tensor.varint(1, ENUM_BY_DTYPE[t.dtype]).message(2, shape).bytes(4, encodeContent(t));
+  }
+  const metadata = new ProtoWriter()
+    .message(1, new ProtoWriter().string(1, "mode_step").string(2, String(modeStep)))
+    .message(1, new ProtoWriter().string(1, "mode").string(2, String(MODE_NUMBER[mode])));
+  const value = new ProtoWriter().string(1, t.name).message(8, tensor).message(9, metadata);
+  const event = new ProtoWriter().double(1, wallTime);
+  if (step !== 0) event.varint(2, step);
+  event.message(5, new ProtoWriter().message(1, value));
+  return event.finish();
+}
+

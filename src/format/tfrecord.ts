@@ -1,0 +1,51 @@
+/** TFRecord framing: u64 LE length, masked CRC of the length, payload, u32 footer. */
+import { FOOTER_MAGIC, maskedCrc32c } from "./crc32c.js";
+
+export const RECORD_OVERHEAD = 16;
+
+export class RecordError extends Error {
+  constructor(message: string, readonly offset: number) {
+    super(message);
+  }
+}
+
+export interface RecordSpan {
+  /** Payload start and end inside the buffer. */
+  start: number;
+  end: number;
+  /** Offset of the next record. */
+  next: number;
+}
+
+/**
+ * Locates the payload of the record at `offset`, verifying the length CRC and the footer
+ * (smdebug's constant, or the real payload CRC as TensorFlow writes).
+ */
+export function readRecord(buf: Uint8Array, offset: number): RecordSpan {
+  if (offset + 12 > buf.length) throw new RecordError("truncated record header", offset);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const lo = view.getUint32(offset, true);
+  const hi = view.getUint32(offset + 4, true);
+  const lengthCrc = view.getUint32(offset + 8, true);
+  if (maskedCrc32c(buf, offset, offset + 8) !== lengthCrc) throw new RecordError("length CRC mismatch", offset);
+  const len = hi * 2 ** 32 + lo;
+  const start = offset + 12;
+  const end = start + len;
+  if (end + 4 > buf.length) throw new RecordError("truncated record payload", offset);
+  const footer = view.getUint32(end, true);
+  if (footer !== FOOTER_MAGIC && footer !== maskedCrc32c(buf, start, end)) {
+    throw new RecordError("payload CRC mismatch", offset);
+  }
+  return { start, end, next: end + 4 };
+}
+
+/** Frames a payload as smdebug does: the footer is the constant magic CRC unless asked for the real one. */
+export function frameRecord(payload: Uint8Array, realPayloadCrc = false): Buffer {
+  const out = Buffer.alloc(payload.length + RECORD_OVERHEAD);
+  out.writeUInt32LE(payload.length % 2 ** 32, 0);
+  out.writeUInt32LE(Math.floor(payload.length / 2 ** 32), 4);
+  out.writeUInt32LE(maskedCrc32c(out, 0, 8), 8);
+  out.set(payload, 12);
+  out.writeUInt32LE(realPayloadCrc ? maskedCrc32c(payload) : FOOTER_MAGIC, 12 + payload.length);
+  return out;
+}

@@ -1,0 +1,29 @@
+/**
+ * Where a trial's bytes live. Keys are '/'-separated and relative to the source's root
+ * (a trial directory on disk, or an S3 prefix).
+ */
+export interface ByteRange {
+  start: number;
+  /** Length in bytes. */
+  length: number;
+}
+
+export interface ByteSource {
+  /** Human-readable location, for error messages ("/data/trials/x", "s3://b/p"). */
+  readonly location: string;
+  /**
+   * Keys under `prefix` (recursive), sorted lexicographically, strictly after `startAfter` when given.
+   * Partially written objects (e.g. `*.tmp`) are the caller's to filter.
+   */
+  list(prefix: string, startAfter?: string): Promise<string[]>;
+  /** A whole object, or null when it does not exist. */
+  read(key: string): Promise<Buffer | null>;
+  /**
+   * Several ranges of one object, read as few requests as possible (close ranges are merged).
+   * Returns one buffer per range, in order. Returns null when the object does not exist.
+   * A range past the end of the object yields a buffer shorter than asked (not yet written).
+   */
+  readRanges(key: string, ranges: ByteRange[]): Promise<Buffer[] | null>;
+  /** Whether the object exists. */
+  exists(key: string): Promise<boolean>;
+}

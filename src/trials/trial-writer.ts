@@ -1,0 +1,83 @@
+/**
+ * Writes trials in smdebug's format (spec §1–§4): one event file and one index file per
+ * (step, worker), the collections file, and the end-of-training marker. Files appear atomically
+ * (written as *.tmp, then renamed), so a reader never sees half a file.
+ */
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import type { Mode, TensorInput } from "../format/tensor.js";
+import { encodeEvent } from "../format/event.js";
+import { frameRecord } from "../format/tfrecord.js";
+import { serializeIndexFile, type IndexEntry } from "../format/index-file.js";
+import { serializeCollectionsFile, type SaveConfigMode } from "../format/collections-file.js";
+import { collectionsFileKey, DEFAULT_WORKER, END_OF_TRAINING, eventFileKey, indexFileKey } from "../format/locations.js";
+
+export type SaveConfigSpec = SaveConfigMode;
+
+export interface CollectionSpec {
+  name: string;
+  includeRegex: string[];
+  tensorNames?: string[];
+  saveConfig?: SaveConfigSpec | null;
+  saveHistogram?: boolean;
+}
+
+async function writeAtomically(file: string, data: Uint8Array | string): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp`;
+  await fs.writeFile(tmp, data);
+  await fs.rename(tmp, file);
+}
+
+export class TrialWriter {
+  readonly worker: string;
+
+  constructor(readonly dir: string, opts: { worker?: string } = {}) {
+    this.worker = opts.worker ?? DEFAULT_WORKER;
+  }
+
+  async writeStep(step: number, tensors: TensorInput[], opts: { mode?: Mode; modeStep?: number; wallTime?: number } = {}): Promise<void> {
+    const mode = opts.mode ?? "GLOBAL";
+    const modeStep = opts.modeStep ?? step;
+    const wallTime = opts.wallTime ?? Date.now() / 1000;
+    const records: Buffer[] = [];
+    const entries: IndexEntry[] = [];
+    let offset = 0;
+    for (const t of tensors) {
+      const size = t.dtype === "string" ? (t.strings?.length ?? 0) : (t.values?.length ?? 0);
+      if (size === 0) continue; // smdebug never writes zero-size tensors
+      const record = frameRecord(encodeEvent(t, step, mode, modeStep, wallTime));
+      records.push(record);
+      entries.push({ name: t.name, start: offset, length: record.length });
+      offset += record.length;
+    }
+    const eventKey = eventFileKey(step, this.worker);
+    await writeAtomically(path.join(this.dir, eventKey), Buffer.concat(records, offset));
+    // The index goes last: once it is visible, its event file is complete.
+    await writeAtomically(
+      path.join(this.dir, indexFileKey(step, this.worker)),
+      serializeIndexFile({ mode, modeStep, eventFile: eventKey, tensors: entries, shapes: [] }),
+    );
+  }
+
+  async writeCollections(collections: CollectionSpec[], numWorkers = 1): Promise<void> {
+    const modes = (c: CollectionSpec) =>
+      c.saveConfig ? { TRAIN: c.saveConfig, EVAL: c.saveConfig, PREDICT: c.saveConfig, GLOBAL: c.saveConfig } : null;
+    const text = serializeCollectionsFile({
+      numWorkers,
+      collections: collections.map((c) => ({
+        name: c.name,
+        includeRegex: c.includeRegex,
+        tensorNames: c.tensorNames ?? [],
+        saveConfig: modes(c),
+        reductionConfig: { save_raw_tensor: true, reductions: "", save_shape: false },
+        saveHistogram: c.saveHistogram ?? true,
+      })),
+    });
+    await writeAtomically(path.join(this.dir, collectionsFileKey(this.worker)), text);
+  }
+
+  async end(): Promise<void> {
+    await writeAtomically(path.join(this.dir, END_OF_TRAINING), "");
+  }
+}

@@ -1,0 +1,563 @@
+/**
+ * A trial: smdebug's analysis API over a ByteSource (spec §5–§6).
+ *
+ * The index lives in memory and grows by incremental refreshes: only index files not read before
+ * are fetched. Tensor values are read by byte range through the index, never by parsing a whole
+ * event file, and every read of one batch that hits the same event file becomes one read.
+ */
+import type { ByteSource } from "../storage/byte-source.js";
+import { TrialgraphError } from "../errors.js";
+import type { Mode, TensorData } from "../format/tensor.js";
+import { MODES } from "../format/tensor.js";
+import { parseIndexFile, type IndexFile } from "../format/index-file.js";
+import { compilePythonRegex, parseCollectionsFile, type CollectionInfo } from "../format/collections-file.js";
+import {
+  COLLECTIONS_PREFIX, END_OF_TRAINING, INDEX_PREFIX, indexFileKey, parseCollectionsKey, parseIndexKey,
+} from "../format/locations.js";
+import { readRecord, RecordError } from "../format/tfrecord.js";
+import { decodeEvent, EventDecodeError } from "../format/event.js";
+import { ProtoError } from "../format/protobuf.js";
+import type { ValueCache } from "./value-cache.js";
+
+/** Where one tensor of one (step, worker) lives. */
+interface StepEntry {
+  worker: string;
+  mode: Mode;
+  modeStep: number;
+  /** Index into Trial.eventFiles; -1 when only the shape was saved. */
+  file: number;
+  start: number;
+  length: number;
+  shape: number[] | null;
+}
+
+interface StepInfo {
+  mode: Mode;
+  modeStep: number;
+  workers: Set<string>;
+  tensors: Set<string>;
+}
+
+export interface ValueRequest {
+  name: string;
+  step: number;
+  mode?: Mode | null;
+  worker?: string | null;
+}
+
+export interface TensorNamesQuery {
+  regex?: string | string[] | null;
+  collection?: string | null;
+  mode?: Mode | null;
+  step?: number | null;
+}
+
+export interface RefreshResult {
+  /** Global steps that became complete in this refresh, ascending. */
+  newSteps: number[];
+  trainingEnded: boolean;
+}
+
+export interface TrialOptions {
+  cache?: ValueCache;
+  /** Parallel index-file reads during a refresh. */
+  concurrency?: number;
+  /** A refresh is skipped when the last one finished less than this long ago (ms). */
+  minRefreshIntervalMs?: number;
+}
+
+const COLLECTIONS_FILE = /_?collections\.json$/;
+
+export function badRegex(pattern: string): TrialgraphError {
+  return new TrialgraphError("BAD_USER_INPUT", `invalid regular expression: ${pattern}`, { field: "regex" });
+}
+
+export function compileUserRegex(pattern: string): RegExp {
+  try {
+    return compilePythonRegex(pattern);
+  } catch {
+    throw badRegex(pattern);
+  }
+}
+
+function unavailable(name: string, step: number, mode: Mode, why: string): TrialgraphError {
+  return new TrialgraphError("TENSOR_UNAVAILABLE_FOR_STEP", `tensor ${name} is not available for step ${step} (mode ${mode}): ${why}`, {
+    tensor: name, step, mode,
+  });
+}
+
+/** Runs `fn` over items with at most `limit` in flight. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
+export class Trial {
+  /** Collections by name (from the first collections file). */
+  private collectionsByName = new Map<string, CollectionInfo>();
+  private collectionsLoaded = false;
+  private numWorkers = 1;
+  private workerSet = new Set<string>();
+
+  private readIndexKeys = new Set<string>();
+  /** Index files listed but not readable yet (half-uploaded or corrupt): retried on every refresh. */
+  private pendingIndexKeys = new Set<string>();
+  private indexToken: string | undefined;
+
+  private tensorsByName = new Map<string, Map<number, StepEntry[]>>();
+  private stepsInfo = new Map<number, StepInfo>();
+  private modeStepToGlobal = new Map<Mode, Map<number, number>>();
+  private tensorsByMode = new Map<Mode, Set<string>>();
+  readonly eventFiles: string[] = [];
+  private eventFileIds = new Map<string, number>();
+
+  private _lastCompleteStep = -1;
+  private loadedAllSteps = false;
+  private refreshing: Promise<RefreshResult> | null = null;
+  private lastRefreshAt = 0;
+  private sortedStepsCache: number[] | null = null;
+
+  private constructor(
+    readonly path: string,
+    readonly source: ByteSource,
+    private readonly options: TrialOptions,
+  ) {}
+
+  /** Opens the trial at `source`; null when nothing that looks like a trial is there. */
+  static async open(source: ByteSource, path: string, options: TrialOptions = {}): Promise<Trial | null> {
+    const trial = new Trial(path, source, options);
+    await trial.refresh({ force: true });
+    if (!trial.collectionsLoaded && trial.stepsInfo.size === 0 && !trial.loadedAllSteps) return null;
+    return trial;
+  }
+
+  get trainingEnded(): boolean {
+    return this.loadedAllSteps;
+  }
+
+  get lastCompleteStep(): number | null {
+    return this._lastCompleteStep >= 0 ? this._lastCompleteStep : null;
+  }
+
+  get workers(): string[] {
+    const all = new Set(this.workerSet);
+    for (const info of this.stepsInfo.values()) for (const w of info.workers) all.add(w);
+    return [...all].sort();
+  }
+
+  /**
+   * Reads what is new since the last refresh. Concurrent callers share one refresh; callers that
+   * do not force it skip it when the trial ended or was refreshed moments ago.
+   */
+  refresh(opts: { force?: boolean } = {}): Promise<RefreshResult> {
+    if (this.refreshing) return this.refreshing;
+    const minInterval = this.options.minRefreshIntervalMs ?? 0;
+    if (!opts.force && (this.loadedAllSteps || Date.now() - this.lastRefreshAt < minInterval)) {
+      return Promise.resolve({ newSteps: [], trainingEnded: this.loadedAllSteps });
+    }
+    this.refreshing = this.doRefresh().finally(() => {
+      this.refreshing = null;
+      this.lastRefreshAt = Date.now();
+    });
+    return this.refreshing;
+  }
+
+  private async doRefresh(): Promise<RefreshResult> {
+    if (this.loadedAllSteps) return { newSteps: [], trainingEnded: true };
+    const completeBefore = new Set(this.steps());
+    if (!this.collectionsLoaded) await this.loadCollections();
+    // The end marker is checked first: everything listed after it is final.
+    const ended = await this.hasEndMarker();
+    await this.readNewIndexFiles();
+    if (ended) {
+      await this.readNewIndexFiles();
+      this.loadedAllSteps = true;
+      const maxStep = Math.max(-1, ...this.stepsInfo.keys());
+      if (maxStep > this._lastCompleteStep) this._lastCompleteStep = maxStep;
+    }
+    this.sortedStepsCache = null;
+    const newSteps = this.steps().filter((s) => !completeBefore.has(s));
+    return { newSteps, trainingEnded: this.loadedAllSteps };
+  }
+
+  private async hasEndMarker(): Promise<boolean> {
+    return (await this.source.list(END_OF_TRAINING)).length > 0;
+  }
+
+  private async loadCollections(): Promise<void> {
+    const keys = (await this.source.list(COLLECTIONS_PREFIX)).filter(
+      (k) => !k.endsWith(".tmp") && (this.source.location.startsWith("s3://") || COLLECTIONS_FILE.test(k)),
+    );
+    if (keys.length === 0) return;
+    const text = await this.source.read(keys[0]);
+    if (!text) return;
+    let parsed;
+    try {
+      parsed = parseCollectionsFile(text.toString("utf8"));
+    } catch {
+      return; // half-written: try again on the next refresh
+    }
+    for (const c of parsed.collections) this.collectionsByName.set(c.name, c);
+    this.numWorkers = parsed.numWorkers;
+    for (const k of keys) {
+      const w = parseCollectionsKey(k);
+      if (w) this.workerSet.add(w);
+    }
+    this.collectionsLoaded = true;
+  }
+
+  private async readNewIndexFiles(): Promise<void> {
+    const listed = await this.source.list(INDEX_PREFIX, this.indexToken);
+    const keys = listed.filter((k) => !this.readIndexKeys.has(k) && parseIndexKey(k));
+    for (const k of this.pendingIndexKeys) if (!keys.includes(k)) keys.push(k);
+    if (keys.length === 0) return;
+    const parsed = await mapLimit(keys, this.options.concurrency ?? 16, async (key) => {
+      const bytes = await this.source.read(key);
+      if (!bytes) return null;
+      try {
+        return parseIndexFile(bytes.toString("utf8"));
+      } catch {
+        return null; // half-written or corrupt: "not yet"
+      }
+    });
+    const order = keys.map((_, i) => i).sort((a, b) => parseIndexKey(keys[a])!.step - parseIndexKey(keys[b])!.step);
+    for (const i of order) {
+      const key = keys[i];
+      const file = parsed[i];
+      if (!file) {
+        this.pendingIndexKeys.add(key);
+        continue;
+      }
+      this.pendingIndexKeys.delete(key);
+      this.readIndexKeys.add(key);
+      const { step, worker } = parseIndexKey(key)!;
+      this.register(step, worker, file);
+    }
+    this.advanceToken(listed[listed.length - 1]);
+  }
+
+  private register(step: number, worker: string, f: IndexFile): void {
+    let info = this.stepsInfo.get(step);
+    if (!info) {
+      info = { mode: f.mode, modeStep: f.modeStep, workers: new Set(), tensors: new Set() };
+      this.stepsInfo.set(step, info);
+      this.sortedStepsCache = null;
+    }
+    info.workers.add(worker);
+    let byModeStep = this.modeStepToGlobal.get(f.mode);
+    if (!byModeStep) this.modeStepToGlobal.set(f.mode, (byModeStep = new Map()));
+    if (!byModeStep.has(f.modeStep)) byModeStep.set(f.modeStep, step);
+
+    let fileId = -1;
+    if (f.eventFile) {
+      fileId = this.eventFileIds.get(f.eventFile) ?? -1;
+      if (fileId < 0) {
+        fileId = this.eventFiles.push(f.eventFile) - 1;
+        this.eventFileIds.set(f.eventFile, fileId);
+      }
+    }
+    const add = (name: string, entry: StepEntry) => {
+      let steps = this.tensorsByName.get(name);
+      if (!steps) this.tensorsByName.set(name, (steps = new Map()));
+      let entries = steps.get(step);
+      if (!entries) steps.set(step, (entries = []));
+      const same = entries.findIndex((e) => e.worker === worker);
+      if (same >= 0) {
+        // A later file for the same (tensor, step, worker) wins, but keep a known shape.
+        entry.shape ??= entries[same].shape;
+        if (entry.file < 0 && entries[same].file >= 0) Object.assign(entry, { file: entries[same].file, start: entries[same].start, length: entries[same].length });
+        entries[same] = entry;
+      } else entries.push(entry);
+      info!.tensors.add(name);
+      if (f.mode !== "GLOBAL") {
+        let names = this.tensorsByMode.get(f.mode);
+        if (!names) this.tensorsByMode.set(f.mode, (names = new Set()));
+        names.add(name);
+      }
+    };
+    for (const t of f.tensors) {
+      add(t.name, { worker, mode: f.mode, modeStep: f.modeStep, file: fileId, start: t.start, length: t.length, shape: null });
+    }
+    for (const s of f.shapes) {
+      add(s.name, { worker, mode: f.mode, modeStep: f.modeStep, file: -1, start: 0, length: 0, shape: s.shape });
+    }
+    if (info.workers.size >= this.numWorkers && step > this._lastCompleteStep) this._lastCompleteStep = step;
+  }
+
+  /**
+   * Lists resume after the last complete step's file (for its last worker), so files of
+   * incomplete steps that other workers write late are still listed next time.
+   */
+  private advanceToken(lastListed: string | undefined): void {
+    if (!lastListed) return;
+    if (this._lastCompleteStep < 0) return;
+    const workers = this.workers;
+    const lastWorker = workers[workers.length - 1] ?? "worker_0";
+    const token = indexFileKey(this._lastCompleteStep, lastWorker.replace(/\//g, "_").replace(/:/g, "-"));
+    // Keys are relative to the trial root; the listing compares them lexicographically.
+    if (!this.indexToken || token > this.indexToken) {
+      this.indexToken = token;
+      // Keys at or before the token can never be listed again: forget them (soft memory bound).
+      if (this.readIndexKeys.size > 1000) {
+        for (const k of this.readIndexKeys) if (k <= token) this.readIndexKeys.delete(k);
+      }
+    }
+  }
+
+  private isComplete(step: number): boolean {
+    const info = this.stepsInfo.get(step);
+    if (!info) return false;
+    return this.loadedAllSteps || step <= this._lastCompleteStep || info.workers.size >= this.numWorkers;
+  }
+
+  /** All known global steps (complete or not), ascending. */
+  private globalSteps(): number[] {
+    if (!this.sortedStepsCache) this.sortedStepsCache = [...this.stepsInfo.keys()].sort((a, b) => a - b);
+    return this.sortedStepsCache;
+  }
+
+  /** Complete steps; mode steps when a non-GLOBAL mode is given. */
+  steps(mode?: Mode | null): number[] {
+    const out: number[] = [];
+    for (const s of this.globalSteps()) {
+      if (!this.isComplete(s)) continue;
+      if (!mode || mode === "GLOBAL") out.push(s);
+      else {
+        const info = this.stepsInfo.get(s)!;
+        if (info.mode === mode) out.push(info.modeStep);
+      }
+    }
+    return mode && mode !== "GLOBAL" ? [...new Set(out)].sort((a, b) => a - b) : out;
+  }
+
+  /** Modes seen other than GLOBAL (as smdebug's trial.modes()). */
+  modes(): Mode[] {
+    return MODES.filter((m) => m !== "GLOBAL" && this.modeStepToGlobal.has(m));
+  }
+
+  /** The global step of a mode step, or null. */
+  globalStep(mode: Mode, modeStep: number): number | null {
+    if (mode === "GLOBAL") return this.stepsInfo.has(modeStep) ? modeStep : null;
+    return this.modeStepToGlobal.get(mode)?.get(modeStep) ?? null;
+  }
+
+  modeOfStep(step: number): { mode: Mode; modeStep: number } | null {
+    const info = this.stepsInfo.get(step);
+    return info ? { mode: info.mode, modeStep: info.modeStep } : null;
+  }
+
+  collectionNames(): string[] {
+    return [...this.collectionsByName.keys()].sort();
+  }
+
+  collection(name: string): CollectionInfo | null {
+    return this.collectionsByName.get(name) ?? null;
+  }
+
+  allCollections(): CollectionInfo[] {
+    return this.collectionNames().map((n) => this.collectionsByName.get(n)!);
+  }
+
+  hasTensor(name: string): boolean {
+    return this.tensorsByName.has(name);
+  }
+
+  /** Members of a collection among `names`: its listed names plus every name its regexes match. */
+  private inCollection(c: CollectionInfo, names: Iterable<string>): string[] {
+    const listed = new Set(c.tensorNames);
+    const regexes = c.includeRegex.map((p) => {
+      try {
+        return compilePythonRegex(p);
+      } catch {
+        return null; // a regex JS cannot compile matches nothing rather than failing every query
+      }
+    }).filter((r): r is RegExp => r !== null);
+    const out: string[] = [];
+    for (const n of names) if (listed.has(n) || regexes.some((r) => r.test(n))) out.push(n);
+    return out;
+  }
+
+  /** smdebug's trial.tensor_names(step, mode, regex, collection), sorted. */
+  tensorNames(q: TensorNamesQuery = {}): string[] {
+    const mode = q.mode ?? "GLOBAL";
+    let base: Iterable<string>;
+    if (q.step === undefined || q.step === null) {
+      base = mode === "GLOBAL" ? this.tensorsByName.keys() : this.tensorsByMode.get(mode) ?? [];
+    } else {
+      const global = mode === "GLOBAL" ? q.step : this.globalStep(mode, q.step);
+      base = global === null ? [] : this.stepsInfo.get(global)?.tensors ?? [];
+    }
+    const hasRegex = q.regex !== undefined && q.regex !== null && (!Array.isArray(q.regex) || q.regex.length > 0);
+    if (hasRegex && q.collection) {
+      throw new TrialgraphError("BAD_USER_INPUT", "give either regex or collection, not both", { field: "regex" });
+    }
+    let names: string[];
+    if (hasRegex) {
+      const regexes = (Array.isArray(q.regex) ? q.regex : [q.regex!]).map(compileUserRegex);
+      names = [...base].filter((n) => regexes.some((r) => r.test(n)));
+    } else if (q.collection) {
+      const c = this.collectionsByName.get(q.collection);
+      names = c ? this.inCollection(c, base) : [];
+    } else names = [...base];
+    return names.sort();
+  }
+
+  /** Steps at which the tensor was saved (complete steps only); mode steps for a non-GLOBAL mode. */
+  tensorSteps(name: string, mode?: Mode | null): number[] {
+    const steps = this.tensorsByName.get(name);
+    if (!steps) return [];
+    const out: number[] = [];
+    for (const [step, entries] of steps) {
+      if (!this.isComplete(step)) continue;
+      if (!mode || mode === "GLOBAL") out.push(step);
+      else if (entries[0].mode === mode) out.push(entries[0].modeStep);
+    }
+    return out.sort((a, b) => a - b);
+  }
+
+  /** Workers that wrote the tensor at a (global or mode) step. */
+  tensorWorkers(name: string, step: number, mode?: Mode | null): string[] {
+    const global = !mode || mode === "GLOBAL" ? step : this.globalStep(mode, step);
+    if (global === null) return [];
+    return (this.tensorsByName.get(name)?.get(global) ?? []).map((e) => e.worker).sort();
+  }
+
+  /** The saved shape, without reading the value when the index knows it. */
+  knownShape(name: string, step: number): number[] | null {
+    return this.tensorsByName.get(name)?.get(step)?.find((e) => e.shape)?.shape ?? null;
+  }
+
+  private locate(req: ValueRequest): { entry: StepEntry; global: number } {
+    const mode = req.mode ?? "GLOBAL";
+    const steps = this.tensorsByName.get(req.name);
+    if (!steps) {
+      throw new TrialgraphError("TENSOR_UNAVAILABLE_FOR_STEP", `tensor ${req.name} does not exist in trial ${this.path}`, {
+        tensor: req.name, step: req.step, mode,
+      });
+    }
+    // A GLOBAL query tries the step as a global step first, then as a mode step of any mode.
+    let global: number | null = mode === "GLOBAL" ? req.step : this.globalStep(mode, req.step);
+    let entries = global === null ? undefined : steps.get(global);
+    if (!entries && mode !== "GLOBAL") global = null;
+    if (!entries || global === null) {
+      const why = this.stepsInfo.has(req.step) || (global !== null && this.stepsInfo.has(global))
+        ? "the tensor was not saved at this step"
+        : this.loadedAllSteps || req.step < this._lastCompleteStep
+          ? "the step was not saved"
+          : "the step is not available yet";
+      throw unavailable(req.name, req.step, mode, why);
+    }
+    let entry: StepEntry | undefined;
+    if (req.worker) {
+      entry = entries.find((e) => e.worker === req.worker);
+      if (!entry) {
+        throw new TrialgraphError("BAD_USER_INPUT", `worker ${req.worker} did not write tensor ${req.name} at step ${req.step}`, { field: "worker" });
+      }
+    } else {
+      entry = entries.reduce((a, b) => (b.worker < a.worker ? b : a));
+    }
+    if (entry.file < 0) throw unavailable(req.name, req.step, mode, "only its shape was saved");
+    return { entry, global };
+  }
+
+  private cacheKey(fileId: number, start: number): string {
+    return `${this.path}\u0000${fileId}\u0000${start}`;
+  }
+
+  /** One tensor value. Throws TENSOR_UNAVAILABLE_FOR_STEP when it does not exist. */
+  async value(name: string, step: number, opts: { mode?: Mode | null; worker?: string | null } = {}): Promise<TensorData> {
+    const [v] = await this.values([{ name, step, mode: opts.mode, worker: opts.worker }]);
+    if (v instanceof Error) throw v;
+    return v;
+  }
+
+  /**
+   * Many values in one batch: requests that hit the same event file become one ranged read.
+   * Each result is the value or the error for that request (the batch never fails as a whole).
+   */
+  async values(requests: readonly ValueRequest[]): Promise<(TensorData | TrialgraphError)[]> {
+    const out = new Array<TensorData | TrialgraphError>(requests.length);
+    const byFile = new Map<number, { index: number; entry: StepEntry }[]>();
+    const cache = this.options.cache;
+    requests.forEach((req, index) => {
+      let located;
+      try {
+        located = this.locate(req);
+      } catch (e) {
+        out[index] = e as TrialgraphError;
+        return;
+      }
+      const cached = cache?.get(this.cacheKey(located.entry.file, located.entry.start));
+      if (cached) {
+        out[index] = cached;
+        return;
+      }
+      let list = byFile.get(located.entry.file);
+      if (!list) byFile.set(located.entry.file, (list = []));
+      list.push({ index, entry: located.entry });
+    });
+    const files = [...byFile.entries()];
+    await mapLimit(files, this.options.concurrency ?? 16, async ([fileId, items]) => {
+      const file = this.eventFiles[fileId];
+      let buffers: Buffer[] | null;
+      try {
+        buffers = await this.source.readRanges(file, items.map((it) => ({ start: it.entry.start, length: it.entry.length })));
+      } catch (e) {
+        for (const it of items) out[it.index] = e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", `reading ${this.path}/${file} failed`);
+        return;
+      }
+      items.forEach((it, k) => {
+        const req = requests[it.index];
+        if (!buffers || buffers[k].length < it.entry.length) {
+          out[it.index] = unavailable(req.name, req.step, req.mode ?? "GLOBAL", buffers ? "its event file is not completely written yet" : "its event file does not exist (yet)");
+          return;
+        }
+        try {
+          out[it.index] = this.decode(buffers[k], file, it.entry, req.name);
+          cache?.set(this.cacheKey(fileId, it.entry.start), out[it.index] as TensorData);
+        } catch (e) {
+          out[it.index] = e as TrialgraphError;
+        }
+      });
+    });
+    return out;
+  }
+
+  private decode(buf: Buffer, file: string, entry: StepEntry, name: string): TensorData {
+    const corrupt = (why: string, offset: number) =>
+      new TrialgraphError("CORRUPT_RECORD", `corrupt record in ${this.source.location}/${file} at offset ${offset}: ${why}`, {
+        file: `${this.path}/${file}`, offset,
+      });
+    let span;
+    try {
+      span = readRecord(buf, 0);
+    } catch (e) {
+      if (e instanceof RecordError) throw corrupt(e.message, entry.start + e.offset);
+      throw e;
+    }
+    if (span.next !== entry.length) throw corrupt("record length does not match the index", entry.start);
+    let rec;
+    try {
+      rec = decodeEvent(buf, span.start, span.end);
+    } catch (e) {
+      if (e instanceof EventDecodeError || e instanceof ProtoError) throw corrupt(e.message, entry.start);
+      throw e;
+    }
+    if (!rec) throw corrupt("record holds no tensor", entry.start);
+    if (rec.name !== name) throw corrupt(`record holds tensor ${rec.name}, the index says ${name}`, entry.start);
+    return { dtype: rec.dtype, shape: rec.shape, values: rec.values, strings: rec.strings };
+  }
+}
+
+/** Opens a trial; null when nothing that looks like a trial is at the source. */
+export function openTrial(source: ByteSource, path: string, options?: TrialOptions): Promise<Trial | null> {
+  return Trial.open(source, path, options);
+}

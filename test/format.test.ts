@@ -1,0 +1,130 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { crc32c, FOOTER_MAGIC, maskedCrc32c } from "../src/format/crc32c.js";
+import { frameRecord, readRecord, RecordError } from "../src/format/tfrecord.js";
+import { decodeEvent, encodeEvent, EventDecodeError } from "../src/format/event.js";
+import { ProtoWriter } from "../src/format/protobuf.js";
+import { parseIndexFile } from "../src/format/index-file.js";
+import { compilePythonRegex } from "../src/format/collections-file.js";
+import { parseIndexKey } from "../src/format/locations.js";
+import { ABALONE_TRIAL } from "./support/fixtures.js";
+
+const le64 = (n: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return b; };
+
+test("CRC-32C check value and TFRecord masks (spec test vectors)", () => {
+  assert.equal(crc32c(Buffer.from("123456789")), 0xe3069283);
+  assert.equal(maskedCrc32c(le64(0)), 0x07980329);
+  assert.equal(maskedCrc32c(le64(84)), 0x8745515f);
+  assert.equal(maskedCrc32c(le64(100)), 0xdf1c5f43);
+  assert.equal(FOOTER_MAGIC, 0x062dc0b3);
+});
+
+test("framing round-trips; the footer may be the magic constant or the real payload CRC", () => {
+  const payload = Buffer.from("hello smdebug");
+  for (const real of [false, true]) {
+    const rec = frameRecord(payload, real);
+    const span = readRecord(rec, 0);
+    assert.equal(rec.subarray(span.start, span.end).toString(), "hello smdebug");
+    assert.equal(span.next, rec.length);
+  }
+});
+
+test("framing errors: bad length CRC, bad footer, truncation — each with its offset", () => {
+  const rec = frameRecord(Buffer.from("abc"));
+  const badLen = Buffer.from(rec); badLen[9] ^= 1;
+  assert.throws(() => readRecord(badLen, 0), (e: any) => e instanceof RecordError && /length CRC/.test(e.message) && e.offset === 0);
+  const badFooter = Buffer.from(rec); badFooter[badFooter.length - 1] ^= 1;
+  assert.throws(() => readRecord(badFooter, 0), /payload CRC/);
+  const twice = Buffer.concat([rec, rec.subarray(0, rec.length - 2)]);
+  assert.equal(readRecord(twice, 0).next, rec.length);
+  assert.throws(() => readRecord(twice, rec.length), (e: any) => /truncated/.test(e.message) && e.offset === rec.length);
+  assert.throws(() => readRecord(rec.subarray(0, 5), 0), /truncated record header/);
+});
+
+test("our encoder writes byte-identical records to smdebug's (but the wall time)", () => {
+  const file = path.join(ABALONE_TRIAL, "events/000000000000/000000000000_worker_0.tfevents");
+  const bytes = readFileSync(file);
+  const span = readRecord(bytes, 0);
+  const original = decodeEvent(bytes, span.start, span.end)!;
+  assert.equal(original.name, "train-rmse");
+  const mine = encodeEvent({ name: original.name, dtype: original.dtype, shape: original.shape, values: original.values! }, 0, "GLOBAL", 0, original.wallTime);
+  assert.deepEqual(Buffer.from(mine), bytes.subarray(span.start, span.end));
+  assert.deepEqual(frameRecord(mine), bytes.subarray(0, span.next));
+});
+
+test("every dtype round-trips through tensor_content; strings use dtype 0 + string_val", () => {
+  const cases: [any, number[]][] = [
+    ["float64", [1.5, -2, 1e300]], ["float32", [0.25, -3]], ["int8", [-128, 127]], ["uint8", [0, 255]],
+    ["int16", [-32768, 5]], ["uint16", [65535]], ["int32", [-5, 2 ** 31 - 1]], ["uint32", [2 ** 32 - 1]],
+    ["int64", [-(2 ** 53), 7]], ["uint64", [2 ** 53]], ["bool", [1, 0, 1]],
+  ];
+  for (const [dtype, values] of cases) {
+    const payload = encodeEvent({ name: `t/${dtype}`, dtype, shape: [values.length], values }, 7, "TRAIN", 3, 1);
+    const rec = decodeEvent(payload, 0, payload.length)!;
+    assert.equal(rec.dtype, dtype);
+    assert.deepEqual([...rec.values!], values, dtype);
+    assert.deepEqual([rec.step, rec.mode, rec.modeStep], [7, "TRAIN", 3]);
+  }
+  const s = encodeEvent({ name: "trees/Feature", dtype: "string", shape: [2], strings: ["f1", "Leaf ✓"] }, 0, "GLOBAL", 0, 1);
+  const rec = decodeEvent(s, 0, s.length)!;
+  assert.deepEqual([rec.dtype, rec.shape, rec.strings], ["string", [2], ["f1", "Leaf ✓"]]);
+});
+
+/** Builds a TensorProto-bearing Event by hand, for fields our writer never emits. */
+function eventWithTensor(tensor: ProtoWriter, extraValue?: (v: ProtoWriter) => void): Uint8Array {
+  const value = new ProtoWriter().string(1, "x").message(8, tensor);
+  extraValue?.(value);
+  return new ProtoWriter().double(1, 1).varint(2, 12).message(5, new ProtoWriter().message(1, value)).finish();
+}
+const shape = (...dims: number[]) => { const s = new ProtoWriter(); for (const d of dims) s.message(2, new ProtoWriter().varint(1, d)); return s; };
+
+test("protobuf edge cases: float16, typed *_val fields packed and unpacked, negative int64, 0-d tensors", () => {
+  // float16 1.0 = 0x3c00, -2.0 = 0xc000, inf = 0x7c00
+  const half = Buffer.from([0x00, 0x3c, 0x00, 0xc0, 0x00, 0x7c]);
+  let p = eventWithTensor(new ProtoWriter().varint(1, 19).message(2, shape(3)).bytes(4, half));
+  assert.deepEqual([...decodeEvent(p, 0, p.length)!.values!], [1, -2, Infinity]);
+  // packed float_val
+  const packed = Buffer.alloc(8); packed.writeFloatLE(1.5, 0); packed.writeFloatLE(2.5, 4);
+  p = eventWithTensor(new ProtoWriter().varint(1, 1).message(2, shape(2)).bytes(5, packed));
+  assert.deepEqual([...decodeEvent(p, 0, p.length)!.values!], [1.5, 2.5]);
+  // unpacked int64_val with a negative value
+  p = eventWithTensor(new ProtoWriter().varint(1, 9).message(2, shape(2)).varint(10, -3).varint(10, 4));
+  const r = decodeEvent(p, 0, p.length)!;
+  assert.deepEqual([...r.values!], [-3, 4]);
+  assert.equal(r.step, 12);
+  assert.equal(r.modeStep, 12, "mode_step defaults to the step when plugin data is absent");
+  // a 0-d double
+  const d = Buffer.alloc(8); d.writeDoubleLE(Math.PI);
+  p = eventWithTensor(new ProtoWriter().varint(1, 2).bytes(4, d));
+  assert.deepEqual(decodeEvent(p, 0, p.length)!.shape, []);
+  // a simple_value summary is not a tensor
+  const sv = new ProtoWriter().double(1, 1).message(5, new ProtoWriter().message(1, new ProtoWriter().string(1, "s").float(2, 0.5))).finish();
+  assert.throws(() => decodeEvent(sv, 0, sv.length), /not a tensor/);
+  // content that does not fit the shape
+  p = eventWithTensor(new ProtoWriter().varint(1, 2).message(2, shape(3)).bytes(4, d));
+  assert.throws(() => decodeEvent(p, 0, p.length), EventDecodeError);
+  // truncated payload
+  assert.throws(() => decodeEvent(p, 0, p.length - 3));
+});
+
+test("index files and keys: validation, worker names, step parsing", () => {
+  assert.throws(() => parseIndexFile("{"), /Corrupt/);
+  assert.throws(() => parseIndexFile('{"meta": {}, "tensor_payload": []}'), /meta/);
+  const f = parseIndexFile('{"meta": {"mode": " TRAIN ", "mode_step": 4, "event_file_name": "events/x"}, "tensor_payload": [{"tensorname": "a", "start_idx": 0, "length": 9}]}');
+  assert.deepEqual([f.mode, f.modeStep, f.eventFile, f.tensors.length], ["TRAIN", 4, "events/x", 1]);
+  assert.deepEqual(parseIndexKey("index/000000001/000000001230_worker_0.json"), { step: 1230, worker: "worker_0" });
+  assert.deepEqual(parseIndexKey("index/000000000/000000000002__replica-0_task-0_device-GPU-0.json"), { step: 2, worker: "/replica:0/task:0/device:GPU:0" });
+  assert.equal(parseIndexKey("index/000000000/000000000002_worker_0.json.tmp"), null);
+});
+
+test("Python regexes from collections files behave as re.search", () => {
+  const losses = compilePythonRegex("^[a-zA-z]+-.+(?<!(auc|map))$");
+  assert.ok(losses.test("validation-rmse"));
+  assert.ok(!losses.test("validation-auc"));
+  const avgShap = compilePythonRegex("^average_shap/.*[^/bias]$");
+  assert.ok(avgShap.test("average_shap/f1"));
+  assert.ok(!avgShap.test("average_shap/bias"), "[^/bias] is a character class: names ending in s are excluded");
+  assert.ok(compilePythonRegex("rmse").test("train-rmse"), "search, not match");
+});

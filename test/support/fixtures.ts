@@ -1,0 +1,50 @@
+/** Paths to the shared, read-only fixtures (CI has ../shared beside the clone). */
+import path from "node:path";
+import { readFileSync } from "node:fs";
+
+export const FIXTURES = path.resolve(__dirname, "../../../shared/fixtures");
+export const ABALONE_TRIAL = path.join(FIXTURES, "trials/abalone-eta0.2");
+export const ABALONE_GOLDEN_FILE = path.join(FIXTURES, "golden/abalone-eta0.2.json");
+
+export interface GoldenValue {
+  dtype: string;
+  shape: number[];
+  value: unknown;
+}
+export interface GoldenTensor {
+  steps: number[];
+  steps_by_mode: Record<string, number[]>;
+  workers_by_step: Record<string, string[]>;
+  values: Record<string, GoldenValue>;
+}
+export interface Golden {
+  tensor_names: string[];
+  collections: { name: string; tensor_names: string[]; include_regex: string[]; tensor_names_api: string[] }[];
+  tensor_names_by_step: Record<string, string[]>;
+  steps: number[];
+  steps_by_mode: Record<string, number[]>;
+  modes: string[];
+  mode_of_step: Record<string, [string, number]>;
+  workers: string[];
+  num_workers: number;
+  last_complete_step: number;
+  loaded_all_steps: boolean;
+  training_ended: boolean;
+  tensors: Record<string, GoldenTensor>;
+}
+
+export function loadGolden(): Golden {
+  return JSON.parse(readFileSync(ABALONE_GOLDEN_FILE, "utf8"));
+}
+
+/** Golden floats: numbers, or "NaN"/"Infinity"/"-Infinity" strings. */
+export function goldenNumber(v: unknown): number {
+  if (v === "NaN") return NaN;
+  if (v === "Infinity") return Infinity;
+  if (v === "-Infinity") return -Infinity;
+  return v as number;
+}
+
+export function flattenGolden(v: unknown): unknown[] {
+  return Array.isArray(v) ? v.flatMap(flattenGolden) : [v];
+}
