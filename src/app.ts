@@ -1,0 +1,88 @@
+/**
+ * Assembles the long-lived services from the configuration: trials, events, jobs, rules.
+ * Everything with a lifetime is closed by `close()`.
+ */
+import { promises as fs } from "node:fs";
+import type { Logger } from "pino";
+import type { Config } from "./config.js";
+import { TrialRegistry } from "./trials/trial-registry.js";
+import { ensureExampleTrial, EXAMPLE_TRIAL_PATH } from "./trials/example-trial.js";
+import { EventBus } from "./events/event-bus.js";
+import { TrialFollower } from "./events/trial-follower.js";
+import { JobService } from "./jobs/job-service.js";
+import type { Backend, TrainingJobBackend } from "./jobs/types.js";
+import { SageMakerBackend } from "./jobs/sagemaker/index.js";
+import type { RuleService } from "./jobs/rule-service.js";
+import { TrialgraphError } from "./errors.js";
+import { createS3Client } from "./storage/s3-client.js";
+import { S3Source } from "./storage/s3-source.js";
+import { parseS3Uri } from "./storage/s3-client.js";
+import type { Services } from "./graphql/context.js";
+
+export interface App {
+  services: Services;
+  close(): Promise<void>;
+}
+
+export async function createApp(config: Config, log: Logger): Promise<App> {
+  await fs.mkdir(config.dataDir, { recursive: true });
+  if (await ensureExampleTrial(config.dataDir)) log.info({ path: EXAMPLE_TRIAL_PATH }, "wrote the example trial");
+
+  const s3 = createS3Client({ endpoint: config.s3Endpoint ?? undefined, region: config.region, maxSockets: config.s3MaxConcurrency });
+  const trials = new TrialRegistry({
+    dataDir: config.dataDir,
+    valueCacheBytes: config.valueCacheBytes,
+    s3Source: (uri) => {
+      const loc = parseS3Uri(uri);
+      return new S3Source({ client: s3, bucket: loc.bucket, prefix: loc.prefix });
+    },
+  });
+
+  const events = new EventBus({
+    redisUrl: config.redisUrl,
+    prefix: config.redisPrefix,
+    onRedisStateChange: (up, error) =>
+      up ? log.info("redis connected: events reach every instance") : log.warn({ error }, "redis unavailable: events reach this instance only until it returns"),
+  });
+  const follower = new TrialFollower(events, Math.min(config.pollIntervalMs, 2000), (path, e) => log.warn({ path, err: e }, "refreshing a followed trial failed"));
+
+  const backends: Partial<Record<Backend, TrainingJobBackend>> = {};
+  const sagemaker = config.sagemakerEnabled
+    ? new SageMakerBackend({
+        region: config.region,
+        endpoint: config.sagemakerEndpoint ?? undefined,
+        roleArn: config.sagemakerRoleArn ?? undefined,
+        outputPath: config.sagemakerOutputPath ?? undefined,
+      })
+    : null;
+  if (sagemaker) backends.SAGEMAKER = sagemaker;
+  const jobs = new JobService(backends, config.sagemakerEnabled ? "SAGEMAKER" : "LOCAL");
+  const rules: RuleService = {
+    builtinRules: () => [],
+    evaluate: async () => {
+      throw new TrialgraphError("BACKEND_UNAVAILABLE", "the rule engine is not available");
+    },
+    attach: async () => {
+      throw new TrialgraphError("BACKEND_UNAVAILABLE", "the rule engine is not available");
+    },
+  };
+
+  const services: Services = {
+    config,
+    trials,
+    jobs,
+    rules,
+    events,
+    log,
+    followTrial: (trial) => follower.follow(trial),
+  };
+  return {
+    services,
+    async close() {
+      follower.close();
+      await events.close();
+      sagemaker?.close();
+      s3.destroy();
+    },
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * Service configuration, from the environment only, validated at start: every bad value is
+ * reported at once with the variable's name and what it should look like.
+ */
+import { createHash } from "node:crypto";
+import path from "node:path";
+
+export interface Limits {
+  maxDepth: number;
+  maxCost: number;
+  maxTokens: number;
+  maxAliases: number;
+  maxBodyBytes: number;
+  /** Tensor elements one request may return. */
+  maxValues: number;
+  /** Requests per minute per token (or per client address without tokens); 0 = unlimited. */
+  rateLimitPerMinute: number;
+  wsMaxPayloadBytes: number;
+  connectionInitWaitTimeoutMs: number;
+}
+
+export interface ApiToken {
+  name: string;
+  role: "reader" | "operator";
+  /** sha256 of the token, hex: tokens are never kept in clear. */
+  sha256: string;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  region: string;
+  s3Endpoint: string | null;
+  s3MaxConcurrency: number;
+  sagemakerEndpoint: string | null;
+  sagemakerEnabled: boolean;
+  sagemakerRoleArn: string | null;
+  sagemakerOutputPath: string | null;
+  redisUrl: string | null;
+  redisPrefix: string;
+  pollIntervalMs: number;
+  valueCacheBytes: number;
+  xgboostLib: string | null;
+  rulesDir: string | null;
+  webhookUrl: string | null;
+  apiTokens: ApiToken[];
+  allowUnauthenticated: boolean;
+  introspection: boolean;
+  logLevel: string;
+  limits: Limits;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const str = (name: string, fallback: string | null = null): string | null => {
+    const v = env[name];
+    return v === undefined || v.trim() === "" ? fallback : v.trim();
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = str(name);
+    if (raw === null) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return n;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = str(name);
+    if (raw === null) return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    problems.push(`${name}=${JSON.stringify(raw)}: expected true or false`);
+    return fallback;
+  };
+  const url = (name: string, schemes: string[]): string | null => {
+    const raw = str(name);
+    if (raw === null) return null;
+    try {
+      const u = new URL(raw);
+      if (!schemes.includes(u.protocol)) throw new Error();
+      return raw;
+    } catch {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected a URL (${schemes.map((s) => s + "//…").join(" or ")})`);
+      return null;
+    }
+  };
+
+  const host = str("HOST", "127.0.0.1")!;
+  if (!/^[A-Za-z0-9.:\-\[\]]+$/.test(host)) problems.push(`HOST=${JSON.stringify(host)}: expected a host name or IP address`);
+
+  const s3OutputPath = str("TRIALGRAPH_SAGEMAKER_OUTPUT_PATH");
+  if (s3OutputPath && !/^s3:\/\/[a-z0-9.\-]{3,63}(\/.*)?$/.test(s3OutputPath)) {
+    problems.push(`TRIALGRAPH_SAGEMAKER_OUTPUT_PATH=${JSON.stringify(s3OutputPath)}: expected s3://bucket/prefix`);
+  }
+  const roleArn = str("TRIALGRAPH_SAGEMAKER_ROLE_ARN");
+  if (roleArn && !/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/.test(roleArn)) {
+    problems.push(`TRIALGRAPH_SAGEMAKER_ROLE_ARN=${JSON.stringify(roleArn)}: expected arn:aws:iam::<12 digits>:role/<name>`);
+  }
+
+  const apiTokens: ApiToken[] = [];
+  const tokensRaw = str("TRIALGRAPH_API_TOKENS");
+  if (tokensRaw) {
+    for (const entry of tokensRaw.split(",").map((s) => s.trim()).filter(Boolean)) {
+      const [name, role, ...rest] = entry.split(":");
+      const token = rest.join(":");
+      if (!name || (role !== "reader" && role !== "operator") || token.length < 16) {
+        problems.push(`TRIALGRAPH_API_TOKENS: entry "${name ?? ""}:…" must be name:reader|operator:<token of 16+ characters> (or name:role:sha256=<hex>)`);
+        continue;
+      }
+      const hashed = /^sha256=([0-9a-f]{64})$/i.exec(token);
+      apiTokens.push({ name, role, sha256: hashed ? hashed[1].toLowerCase() : sha256Hex(token) });
+    }
+  }
+
+  const sagemakerEndpoint = url("TRIALGRAPH_SAGEMAKER_ENDPOINT", ["http:", "https:"]);
+  const config: Config = {
+    port: int("PORT", 4000, 0, 65535),
+    host,
+    dataDir: path.resolve(str("TRIALGRAPH_DATA_DIR", "./data")!),
+    region: str("AWS_REGION", str("AWS_DEFAULT_REGION", "us-east-1"))!,
+    s3Endpoint: url("TRIALGRAPH_S3_ENDPOINT", ["http:", "https:"]),
+    s3MaxConcurrency: int("TRIALGRAPH_S3_MAX_CONCURRENCY", 32, 1, 512),
+    sagemakerEndpoint,
+    // SageMaker is on when pointed at an endpoint or given AWS credentials; otherwise jobs run locally.
+    sagemakerEnabled: bool("TRIALGRAPH_SAGEMAKER_ENABLED", Boolean(sagemakerEndpoint || env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE)),
+    sagemakerRoleArn: roleArn,
+    sagemakerOutputPath: s3OutputPath,
+    redisUrl: url("TRIALGRAPH_REDIS_URL", ["redis:", "rediss:"]),
+    redisPrefix: str("TRIALGRAPH_REDIS_PREFIX", "trialgraph")!,
+    pollIntervalMs: int("TRIALGRAPH_POLL_INTERVAL_MS", 10_000, 100, 3_600_000),
+    valueCacheBytes: int("TRIALGRAPH_VALUE_CACHE_MB", 128, 0, 65_536) * 1024 * 1024,
+    xgboostLib: str("TRIALGRAPH_XGBOOST_LIB"),
+    rulesDir: str("TRIALGRAPH_RULES_DIR") ? path.resolve(str("TRIALGRAPH_RULES_DIR")!) : null,
+    webhookUrl: url("TRIALGRAPH_WEBHOOK_URL", ["http:", "https:"]),
+    apiTokens,
+    allowUnauthenticated: bool("TRIALGRAPH_ALLOW_UNAUTHENTICATED", false),
+    introspection: bool("TRIALGRAPH_INTROSPECTION", true),
+    logLevel: str("LOG_LEVEL", "info")!,
+    limits: {
+      maxDepth: int("TRIALGRAPH_MAX_DEPTH", 12, 2, 100),
+      maxCost: int("TRIALGRAPH_MAX_COST", 5_000_000, 100, 1_000_000_000),
+      maxTokens: int("TRIALGRAPH_MAX_TOKENS", 5_000, 50, 1_000_000),
+      maxAliases: int("TRIALGRAPH_MAX_ALIASES", 50, 1, 10_000),
+      maxBodyBytes: int("TRIALGRAPH_MAX_BODY_BYTES", 1_000_000, 1_000, 100_000_000),
+      maxValues: int("TRIALGRAPH_MAX_VALUES", 10_000_000, 1_000, 1_000_000_000),
+      rateLimitPerMinute: int("TRIALGRAPH_RATE_LIMIT_PER_MINUTE", 0, 0, 1_000_000),
+      wsMaxPayloadBytes: int("TRIALGRAPH_WS_MAX_PAYLOAD_BYTES", 1_000_000, 1_000, 100_000_000),
+      connectionInitWaitTimeoutMs: int("TRIALGRAPH_WS_INIT_TIMEOUT_MS", 10_000, 100, 600_000),
+    },
+  };
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(config.logLevel)) {
+    problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected fatal, error, warn, info, debug, trace or silent`);
+  }
+  const loopback = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/.test(config.host);
+  if (!loopback && config.apiTokens.length === 0 && !config.allowUnauthenticated) {
+    problems.push(
+      `HOST=${config.host} with no TRIALGRAPH_API_TOKENS: refusing to serve unauthenticated beyond this machine ` +
+        `(set TRIALGRAPH_API_TOKENS, or TRIALGRAPH_ALLOW_UNAUTHENTICATED=true to allow it explicitly)`,
+    );
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+export function sha256Hex(s: string): string {
+  return createHash("sha256").update(s).digest("hex");
+}

@@ -1,0 +1,198 @@
+/**
+ * Typed topics for live events. Jobs and rules publish; subscriptions listen.
+ *
+ * Events always reach this instance's own subscribers directly; with Redis they also travel to
+ * every other instance (and come back tagged with our origin, which we skip). So a Redis outage
+ * degrades to single-instance delivery instead of silence, and delivery resumes when it returns.
+ */
+import { randomUUID } from "node:crypto";
+import { createPubSub, type PubSub } from "@graphql-yoga/subscription";
+import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
+import { Redis } from "ioredis";
+import type { RuleEvaluationStatus, RuleSummaryRecord, TrainingJobRecord, TrainingJobStatus } from "../jobs/types.js";
+
+export interface JobStatusEvent {
+  job: TrainingJobRecord;
+  previousStatus: TrainingJobStatus | null;
+}
+
+export interface RuleStatusEvent {
+  jobName: string;
+  rule: RuleSummaryRecord;
+  previousStatus: RuleEvaluationStatus | null;
+}
+
+export interface StepsAddedEvent {
+  path: string;
+  steps: number[];
+  lastCompleteStep: number | null;
+  trainingEnded: boolean;
+}
+
+export interface Topics {
+  jobStatus: JobStatusEvent;
+  ruleStatus: RuleStatusEvent;
+  stepsAdded: StepsAddedEvent;
+}
+export type Topic = keyof Topics;
+
+type Wire = { origin: string; data: unknown };
+type PubSubArgs = Record<string, [Wire]>;
+
+const DATE_FIELDS = ["createdAt", "startedAt", "endedAt", "lastModifiedTime"];
+
+/** Redis carries JSON: Dates come back as strings, so they are revived here, in one place. */
+function revive<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(revive) as T;
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = DATE_FIELDS.includes(k) && typeof v === "string" ? new Date(v) : revive(v);
+    }
+    return out as T;
+  }
+  return value;
+}
+
+export interface EventBusHealth {
+  redis: "disabled" | "up" | "down";
+}
+
+export interface EventBusOptions {
+  redisUrl?: string | null;
+  /** Prefix of the Redis channels, so several deployments (or test runs) can share one Redis. */
+  prefix?: string;
+  onRedisStateChange?: (up: boolean, error?: string) => void;
+}
+
+export class EventBus {
+  readonly origin = randomUUID();
+  private readonly local: PubSub<PubSubArgs>;
+  private readonly remote: PubSub<PubSubArgs> | null = null;
+  private readonly clients: Redis[] = [];
+  private redisUp = false;
+  private readonly prefix: string;
+
+  constructor(options: EventBusOptions = {}) {
+    this.prefix = options.prefix ?? "trialgraph";
+    this.local = createPubSub<PubSubArgs>();
+    if (options.redisUrl) {
+      const make = () =>
+        new Redis(options.redisUrl!, {
+          // Never queue publishes while Redis is away: local subscribers already got them.
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 1,
+          retryStrategy: (times) => Math.min(times * 200, 2000),
+          lazyConnect: false,
+        });
+      const publishClient = make();
+      const subscribeClient = make();
+      // Subscriptions made while disconnected must wait for the connection, not fail.
+      subscribeClient.options.enableOfflineQueue = true;
+      this.clients.push(publishClient, subscribeClient);
+      const report = () => {
+        const up = publishClient.status === "ready" && subscribeClient.status === "ready";
+        if (up !== this.redisUp) {
+          this.redisUp = up;
+          options.onRedisStateChange?.(up);
+        }
+      };
+      for (const c of this.clients) {
+        c.on("ready", report);
+        c.on("end", report);
+        c.on("close", report);
+        c.on("error", (e) => {
+          report();
+          if (!this.redisUp) options.onRedisStateChange?.(false, e.message);
+        });
+      }
+      this.remote = createPubSub<PubSubArgs>({
+        eventTarget: createRedisEventTarget<any>({ publishClient, subscribeClient }),
+      });
+    }
+  }
+
+  health(): EventBusHealth {
+    if (!this.remote) return { redis: "disabled" };
+    return { redis: this.redisUp ? "up" : "down" };
+  }
+
+  private channel(topic: Topic): string {
+    return `${this.prefix}:${topic}`;
+  }
+
+  publish<T extends Topic>(topic: T, event: Topics[T]): void {
+    const wire: Wire = { origin: this.origin, data: JSON.parse(JSON.stringify(event)) };
+    this.local.publish(this.channel(topic), wire);
+    if (this.remote && this.redisUp) {
+      try {
+        this.remote.publish(this.channel(topic), wire);
+      } catch {
+        // Redis went away between the check and the publish; local delivery already happened.
+      }
+    }
+  }
+
+  /** Every event of a topic, from this instance and (with Redis) every other one, until `return()`. */
+  subscribe<T extends Topic>(topic: T): AsyncIterableIterator<Topics[T]> {
+    const sources = [this.local.subscribe(this.channel(topic))];
+    if (this.remote) sources.push(this.remote.subscribe(this.channel(topic)));
+    return merge(sources, (wire, fromRemote) =>
+      fromRemote && wire.origin === this.origin ? undefined : revive(wire.data as Topics[T]),
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.quit().catch(() => c.disconnect())));
+  }
+}
+
+/**
+ * Merges async iterators into one; `map` may drop a value by returning undefined. `return()`
+ * ends every source, so a client that disconnects frees its listeners at once.
+ */
+function merge<T>(sources: AsyncIterator<Wire>[], map: (w: Wire, fromRemote: boolean) => T | undefined): AsyncIterableIterator<T> {
+  const queue: T[] = [];
+  let waiting: ((r: IteratorResult<T>) => void) | null = null;
+  let done = false;
+  const pump = async (src: AsyncIterator<Wire>, remote: boolean) => {
+    try {
+      for (;;) {
+        const r = await src.next();
+        if (r.done || done) return;
+        const v = map(r.value, remote);
+        if (v === undefined) continue;
+        if (waiting) {
+          const w = waiting;
+          waiting = null;
+          w({ value: v, done: false });
+        } else queue.push(v);
+      }
+    } catch {
+      // A failing source (Redis gone) just stops contributing.
+    }
+  };
+  sources.forEach((s, i) => void pump(s, i > 0));
+  const it: AsyncIterableIterator<T> = {
+    next() {
+      if (queue.length) return Promise.resolve({ value: queue.shift()!, done: false });
+      if (done) return Promise.resolve({ value: undefined, done: true });
+      return new Promise((resolve) => (waiting = resolve));
+    },
+    async return() {
+      done = true;
+      await Promise.all(sources.map((s) => s.return?.()));
+      if (waiting) waiting({ value: undefined, done: true });
+      waiting = null;
+      return { value: undefined, done: true };
+    },
+    async throw(e) {
+      await it.return!();
+      throw e;
+    },
+    [Symbol.asyncIterator]() {
+      return it;
+    },
+  };
+  return it;
+}

@@ -1,0 +1,50 @@
+/** The one typed context, built fresh per HTTP request and per subscription event. */
+import DataLoader from "dataloader";
+import type { Logger } from "pino";
+import type { Config } from "../config.js";
+import type { EventBus } from "../events/event-bus.js";
+import type { JobService } from "../jobs/job-service.js";
+import type { TrialRegistry } from "../trials/trial-registry.js";
+import type { RuleService } from "../jobs/rule-service.js";
+import { createValueLoader, type ValueKey } from "./loaders.js";
+import type { TensorData } from "../format/tensor.js";
+import type { Trial } from "../trials/trial.js";
+
+/** Long-lived services, made once at start. */
+export interface Services {
+  config: Config;
+  trials: TrialRegistry;
+  jobs: JobService;
+  rules: RuleService;
+  events: EventBus;
+  log: Logger;
+  /** Follows a growing trial while subscribed; returns the release function. */
+  followTrial: (trial: Trial) => () => void;
+  /** Keeps a job watched while subscribed (SageMaker polling); returns the release function. */
+  watchJob?: (jobName: string) => () => void;
+}
+
+export interface Caller {
+  name: string;
+  role: "reader" | "operator";
+}
+
+export interface Context {
+  services: Services;
+  /** Batches every tensor read of this request: one read per event file. */
+  values: DataLoader<ValueKey, TensorData, string>;
+  /** Tensor elements this request may still return (TRIALGRAPH_MAX_VALUES). */
+  valueBudget: { remaining: number };
+  caller: Caller;
+  requestId: string;
+}
+
+export function createContext(services: Services, caller: Caller, requestId: string): Context {
+  return {
+    services,
+    values: createValueLoader(),
+    valueBudget: { remaining: services.config.limits.maxValues },
+    caller,
+    requestId,
+  };
+}

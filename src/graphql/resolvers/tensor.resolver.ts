@@ -1,0 +1,135 @@
+import { Arg, Ctx, FieldResolver, Int, Resolver, Root } from "type-graphql";
+import type { Context } from "../context.js";
+import { Series, splitNonFinite, Tensor, TensorValue } from "../types/trial.types.js";
+import { Mode } from "../enums.js";
+import type { Mode as ModeName, TensorData } from "../../format/tensor.js";
+import type { Trial as DomainTrial } from "../../trials/trial.js";
+import { minMaxDownsample } from "../../trials/downsample.js";
+import { TrialgraphError } from "../../errors.js";
+
+function inRange(steps: number[], from: number | null, to: number | null): number[] {
+  return steps.filter((s) => (from == null || s >= from) && (to == null || s <= to));
+}
+
+/** Charges a request's value budget, so one query cannot pull unbounded data. */
+function charge(ctx: Context, elements: number): void {
+  ctx.valueBudget.remaining -= elements;
+  if (ctx.valueBudget.remaining < 0) {
+    throw new TrialgraphError("LIMIT_EXCEEDED", `this request returns more than ${ctx.services.config.limits.maxValues} tensor elements; ask for fewer steps or use series(maxPoints)`);
+  }
+}
+
+export function toTensorValue(trial: DomainTrial, name: string, step: number, mode: ModeName | null, worker: string | null, v: TensorData): TensorValue {
+  const global = !mode || mode === "GLOBAL" ? step : trial.globalStep(mode, step) ?? step;
+  const where = trial.modeOfStep(global);
+  const out = new TensorValue();
+  out.step = global;
+  out.mode = where?.mode ?? "GLOBAL";
+  out.modeStep = where?.modeStep ?? global;
+  out.worker = worker ?? trial.tensorWorkers(name, global)[0] ?? "";
+  out.dtype = v.dtype;
+  out.shape = v.shape;
+  out.strings = v.strings;
+  if (v.values) {
+    const { finite, nonFinite } = splitNonFinite(v.values);
+    out.data = finite;
+    out.nonFinite = nonFinite;
+    out.scalar = v.values.length === 1 && Number.isFinite(v.values[0]) ? v.values[0] : null;
+    out.size = v.values.length;
+  } else {
+    out.data = null;
+    out.nonFinite = [];
+    out.scalar = null;
+    out.size = v.strings?.length ?? 0;
+  }
+  return out;
+}
+
+@Resolver(() => Tensor)
+export class TensorResolver {
+  @FieldResolver(() => [Int], { description: "Steps at which it was saved; mode steps for TRAIN, EVAL or PREDICT" })
+  steps(@Root() t: Tensor, @Arg("mode", () => Mode, { nullable: true }) mode: ModeName | null): number[] {
+    return t.trial.tensorSteps(t.name, mode);
+  }
+
+  @FieldResolver(() => TensorValue, { nullable: true, description: "A missing step is an error with code TENSOR_UNAVAILABLE_FOR_STEP" })
+  async value(
+    @Root() t: Tensor,
+    @Arg("step", () => Int) step: number,
+    @Arg("mode", () => Mode, { nullable: true }) mode: ModeName | null,
+    @Arg("worker", () => String, { nullable: true }) worker: string | null,
+    @Ctx() ctx: Context,
+  ): Promise<TensorValue> {
+    const v = await ctx.values.load({ trial: t.trial, name: t.name, step, mode, worker });
+    charge(ctx, v.values?.length ?? v.strings?.length ?? 0);
+    return toTensorValue(t.trial, t.name, step, mode, worker, v);
+  }
+
+  @FieldResolver(() => [TensorValue])
+  async values(
+    @Root() t: Tensor,
+    @Arg("fromStep", () => Int, { nullable: true }) fromStep: number | null,
+    @Arg("toStep", () => Int, { nullable: true }) toStep: number | null,
+    @Arg("mode", () => Mode, { nullable: true }) mode: ModeName | null,
+    @Arg("worker", () => String, { nullable: true }) worker: string | null,
+    @Ctx() ctx: Context,
+  ): Promise<TensorValue[]> {
+    const steps = inRange(t.trial.tensorSteps(t.name, mode), fromStep, toStep);
+    const loaded = await ctx.values.loadMany(steps.map((step) => ({ trial: t.trial, name: t.name, step, mode, worker })));
+    return loaded.map((v, i) => {
+      if (v instanceof Error) throw v;
+      charge(ctx, v.values?.length ?? v.strings?.length ?? 0);
+      return toTensorValue(t.trial, t.name, steps[i], mode, worker, v);
+    });
+  }
+
+  @FieldResolver(() => Series, { description: "For scalar tensors: parallel arrays; maxPoints keeps the first, the last and each bucket's extremes" })
+  async series(
+    @Root() t: Tensor,
+    @Arg("fromStep", () => Int, { nullable: true }) fromStep: number | null,
+    @Arg("toStep", () => Int, { nullable: true }) toStep: number | null,
+    @Arg("mode", () => Mode, { nullable: true }) mode: ModeName | null,
+    @Arg("maxPoints", () => Int, { nullable: true }) maxPoints: number | null,
+    @Ctx() ctx: Context,
+  ): Promise<Series> {
+    if (maxPoints != null && maxPoints < 2) throw new TrialgraphError("BAD_USER_INPUT", "maxPoints must be at least 2", { field: "maxPoints" });
+    const steps = inRange(t.trial.tensorSteps(t.name, mode), fromStep, toStep);
+    const loaded = await ctx.values.loadMany(steps.map((step) => ({ trial: t.trial, name: t.name, step, mode, worker: null })));
+    const all = new Float64Array(steps.length);
+    loaded.forEach((v, i) => {
+      if (v instanceof Error) throw v;
+      if (!v.values || v.values.length !== 1) {
+        throw new TrialgraphError("BAD_USER_INPUT", `series needs a scalar tensor; ${t.name} has shape [${v.shape}] at step ${steps[i]}`, { field: "series" });
+      }
+      all[i] = v.values[0];
+    });
+    const keep = maxPoints ? minMaxDownsample(all, maxPoints) : null;
+    const picked = keep ? keep.map((i) => all[i]) : all;
+    charge(ctx, picked.length);
+    const { finite, nonFinite } = splitNonFinite(picked);
+    const s = new Series();
+    s.tensorName = t.name;
+    s.mode = mode ?? "GLOBAL";
+    s.steps = keep ? keep.map((i) => steps[i]) : steps;
+    s.values = finite;
+    s.nonFinite = nonFinite;
+    s.sampled = keep !== null && keep.length < steps.length;
+    s.totalPoints = steps.length;
+    return s;
+  }
+
+  @FieldResolver(() => [String])
+  workers(@Root() t: Tensor, @Arg("step", () => Int, { nullable: true }) step: number | null): string[] {
+    if (step != null) return t.trial.tensorWorkers(t.name, step);
+    const all = new Set<string>();
+    for (const s of t.trial.tensorSteps(t.name)) for (const w of t.trial.tensorWorkers(t.name, s)) all.add(w);
+    return [...all].sort();
+  }
+
+  @FieldResolver(() => [Int], { nullable: true, description: "The shape at a step, from the value" })
+  async shape(@Root() t: Tensor, @Arg("step", () => Int) step: number, @Ctx() ctx: Context): Promise<number[]> {
+    const known = t.trial.knownShape(t.name, step);
+    if (known) return known;
+    return (await ctx.values.load({ trial: t.trial, name: t.name, step, mode: null, worker: null })).shape;
+  }
+}

@@ -1,0 +1,148 @@
+import { Field, ID, Int, ObjectType } from "type-graphql";
+import type { RuleSummaryRecord, TrainingJobRecord } from "../../jobs/types.js";
+import { Backend, RuleEvaluationStatus, RuleEvaluator, TrainingJobStatus } from "../enums.js";
+import { DateTimeScalar, JSONScalar } from "../scalars.js";
+
+@ObjectType({ description: "How far a job's training got" })
+export class JobProgress {
+  @Field(() => Int, { description: "Boosting rounds done" })
+  current!: number;
+
+  @Field(() => Int)
+  total!: number;
+}
+
+@ObjectType({ description: "The status of one rule on one job" })
+export class RuleSummary {
+  constructor(jobName: string, r: RuleSummaryRecord) {
+    this.id = `${jobName}/${r.ruleConfigurationName}`;
+    this.ruleConfigurationName = r.ruleConfigurationName;
+    this.ruleEvaluationJobArn = r.ruleEvaluationJobArn;
+    this.ruleEvaluationStatus = r.status;
+    this.statusDetails = r.statusDetails;
+    this.lastModifiedTime = r.lastModifiedTime;
+    this.evaluator = r.evaluator;
+  }
+
+  @Field(() => ID, { description: "Job + rule configuration name" })
+  id: string;
+
+  @Field(() => String)
+  ruleConfigurationName: string;
+
+  @Field(() => String, { nullable: true })
+  ruleEvaluationJobArn: string | null;
+
+  @Field(() => RuleEvaluationStatus)
+  ruleEvaluationStatus: string;
+
+  @Field(() => String, { nullable: true })
+  statusDetails: string | null;
+
+  @Field(() => DateTimeScalar, { nullable: true })
+  lastModifiedTime: Date | null;
+
+  @Field(() => RuleEvaluator)
+  evaluator: string;
+}
+
+@ObjectType({ description: "A training job, on SageMaker or run locally by this service" })
+export class TrainingJob {
+  constructor(readonly record: TrainingJobRecord) {
+    this.id = `${record.backend}:${record.name}`;
+    this.name = record.name;
+    this.arn = record.arn;
+    this.backend = record.backend;
+    this.status = record.status;
+    this.secondaryStatus = record.secondaryStatus;
+    this.failureReason = record.failureReason;
+    this.createdAt = record.createdAt;
+    this.startedAt = record.startedAt;
+    this.endedAt = record.endedAt;
+    this.hyperparameters = record.hyperparameters;
+    this.debugOutputPath = record.debugOutputPath;
+    this.ruleSummaries = record.ruleSummaries.map((r) => new RuleSummary(record.name, r));
+    this.progress = record.progress;
+  }
+
+  @Field(() => ID, { description: "Backend + job name" })
+  id: string;
+
+  @Field(() => String)
+  name: string;
+
+  @Field(() => String, { nullable: true })
+  arn: string | null;
+
+  @Field(() => Backend)
+  backend: string;
+
+  @Field(() => TrainingJobStatus)
+  status: string;
+
+  @Field(() => String, { nullable: true })
+  secondaryStatus: string | null;
+
+  @Field(() => String, { nullable: true })
+  failureReason: string | null;
+
+  @Field(() => DateTimeScalar)
+  createdAt: Date;
+
+  @Field(() => DateTimeScalar, { nullable: true })
+  startedAt: Date | null;
+
+  @Field(() => DateTimeScalar, { nullable: true })
+  endedAt: Date | null;
+
+  @Field(() => JSONScalar)
+  hyperparameters: Record<string, string>;
+
+  @Field(() => String, { nullable: true, description: "Where the job's trial is: s3://… or a data-dir path" })
+  debugOutputPath: string | null;
+
+  @Field(() => [RuleSummary])
+  ruleSummaries: RuleSummary[];
+
+  @Field(() => JobProgress, { nullable: true })
+  progress: JobProgress | null;
+}
+
+@ObjectType()
+export class PageInfo {
+  @Field(() => String, { nullable: true })
+  endCursor!: string | null;
+
+  @Field(() => Boolean)
+  hasNextPage!: boolean;
+}
+
+@ObjectType()
+export class TrainingJobConnection {
+  @Field(() => [TrainingJob])
+  nodes!: TrainingJob[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+}
+
+@ObjectType({ description: "A job's status changed" })
+export class TrainingJobStatusChange {
+  @Field(() => TrainingJob)
+  job!: TrainingJob;
+
+  @Field(() => TrainingJobStatus, { nullable: true, description: "Null on the first report" })
+  previousStatus!: string | null;
+}
+
+@ObjectType({ description: "A rule's status changed" })
+export class RuleStatusChange {
+  @Field(() => String)
+  jobName!: string;
+
+  @Field(() => RuleSummary)
+  rule!: RuleSummary;
+
+  @Field(() => RuleEvaluationStatus, { nullable: true, description: "Null on the first report" })
+  previousStatus!: string | null;
+}

@@ -1,0 +1,85 @@
+/**
+ * One front for every place jobs run: picks the backend of a new job, finds a job by name on
+ * whichever backend knows it, and lists across backends.
+ */
+import { TrialgraphError } from "../errors.js";
+import type {
+  Backend, JobPage, ListJobsQuery, StartTrainingJobSpec, TrainingJobBackend, TrainingJobRecord,
+} from "./types.js";
+
+export class JobService {
+  constructor(
+    private readonly backends: Partial<Record<Backend, TrainingJobBackend>>,
+    readonly defaultBackend: Backend,
+  ) {}
+
+  private backend(b: Backend): TrainingJobBackend {
+    const found = this.backends[b];
+    if (!found) {
+      const hint = b === "SAGEMAKER"
+        ? "set TRIALGRAPH_SAGEMAKER_ENDPOINT or AWS credentials to enable it"
+        : "the local backend is not available on this instance";
+      throw new TrialgraphError("BACKEND_UNAVAILABLE", `backend ${b} is not configured: ${hint}`, { field: "backend" });
+    }
+    return found;
+  }
+
+  configured(): Backend[] {
+    return (Object.keys(this.backends) as Backend[]).filter((b) => this.backends[b]);
+  }
+
+  start(spec: StartTrainingJobSpec): Promise<TrainingJobRecord> {
+    return this.backend(spec.backend ?? this.defaultBackend).start(spec);
+  }
+
+  /** The job, from the first backend that knows it (local first: it answers without a network call). */
+  async describe(name: string): Promise<TrainingJobRecord | null> {
+    for (const b of this.order()) {
+      const job = await this.backends[b]!.describe(name);
+      if (job) return job;
+    }
+    return null;
+  }
+
+  async stop(name: string): Promise<TrainingJobRecord> {
+    for (const b of this.order()) {
+      const job = await this.backends[b]!.describe(name);
+      if (job) return this.backends[b]!.stop(name);
+    }
+    throw new TrialgraphError("NOT_FOUND", `no training job named ${name}`, { field: "name" });
+  }
+
+  /**
+   * Pages through one backend, or all of them in turn: the cursor remembers which backend and
+   * that backend's own cursor.
+   */
+  async list(query: ListJobsQuery & { backend?: Backend | null }): Promise<JobPage> {
+    const order = query.backend ? [query.backend] : this.order();
+    if (query.backend) this.backend(query.backend);
+    let start = 0;
+    let inner: string | null = null;
+    if (query.after) {
+      const m = /^([A-Z]+):(.*)$/s.exec(Buffer.from(query.after, "base64url").toString("utf8"));
+      const at = m ? order.indexOf(m[1] as Backend) : -1;
+      if (!m || at < 0) throw new TrialgraphError("BAD_USER_INPUT", "invalid cursor", { field: "after" });
+      start = at;
+      inner = m[2] || null;
+    }
+    const nodes: TrainingJobRecord[] = [];
+    for (let i = start; i < order.length && nodes.length < query.first; i++) {
+      const b = order[i];
+      const page = await this.backends[b]!.list({ ...query, first: query.first - nodes.length, after: i === start ? inner : null });
+      nodes.push(...page.nodes);
+      const cursor = (c: string | null) => Buffer.from(`${b}:${c ?? ""}`).toString("base64url");
+      if (page.hasNextPage) return { nodes, endCursor: cursor(page.endCursor), hasNextPage: true };
+      if (nodes.length >= query.first && i + 1 < order.length) {
+        return { nodes, endCursor: Buffer.from(`${order[i + 1]}:`).toString("base64url"), hasNextPage: true };
+      }
+    }
+    return { nodes, endCursor: null, hasNextPage: false };
+  }
+
+  private order(): Backend[] {
+    return (["LOCAL", "SAGEMAKER"] as Backend[]).filter((b) => this.backends[b]);
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * What the graph asks of rules: the built-in catalogue, one-shot evaluation over a trial, and
+ * attaching rules to a running job. Implemented over the rule engine in src/rules.
+ */
+import type { RuleEvaluationStatus, RuleSpec, TrainingJobRecord } from "./types.js";
+
+export interface RuleParameterInfo {
+  name: string;
+  default: string | null;
+  description: string | null;
+  required: boolean;
+}
+
+export interface RuleDefinitionInfo {
+  name: string;
+  appliesToXgboost: boolean;
+  description: string | null;
+  parameters: RuleParameterInfo[];
+}
+
+export interface RuleEvaluationResult {
+  ruleConfigurationName: string;
+  status: RuleEvaluationStatus;
+  triggeredSteps: number[];
+  evaluatedSteps: number;
+  statusDetails: string | null;
+}
+
+export interface RuleService {
+  builtinRules(): RuleDefinitionInfo[];
+  /** Runs the rules now over the trial at `path` as it stands. */
+  evaluate(path: string, rules: RuleSpec[]): Promise<RuleEvaluationResult[]>;
+  /** Has the engine follow a running job's trial with these rules. */
+  attach(jobName: string, rules: RuleSpec[]): Promise<TrainingJobRecord>;
+}

@@ -1,0 +1,136 @@
+/**
+ * Resolves trial paths to open trials: "s3://bucket/prefix" through S3, anything else relative to
+ * the data directory and never outside it. Open trials are kept (they hold their index) so later
+ * requests only refresh what is new.
+ */
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { TrialgraphError } from "../errors.js";
+import type { ByteSource } from "../storage/byte-source.js";
+import { LocalSource } from "../storage/local-source.js";
+import { openTrial, type Trial } from "./trial.js";
+import { ValueCache } from "./value-cache.js";
+
+export interface TrialRegistryOptions {
+  dataDir: string;
+  /** Builds the source of an s3:// trial; absent when S3 is not available. */
+  s3Source?: (uri: string) => ByteSource;
+  valueCacheBytes: number;
+  /** A live trial is re-listed at most this often by queries (subscriptions refresh on their own). */
+  minRefreshIntervalMs?: number;
+  /** Trials kept open at once. */
+  maxOpenTrials?: number;
+}
+
+export const TRIALS_DIR = "trials";
+
+function forbidden(p: string): TrialgraphError {
+  return new TrialgraphError("FORBIDDEN_PATH", `path ${JSON.stringify(p)} is outside the service's data directory`, { field: "path" });
+}
+
+export class TrialRegistry {
+  readonly cache: ValueCache;
+  private open = new Map<string, Promise<Trial | null>>();
+  private dataDirReal: string | null = null;
+
+  constructor(private readonly options: TrialRegistryOptions) {
+    this.cache = new ValueCache(options.valueCacheBytes);
+  }
+
+  /** The canonical form of a path: "s3://b/p" (no trailing slash) or a normalized data-dir-relative path. */
+  normalize(input: string): string {
+    const p = input.trim();
+    if (p.startsWith("s3://")) return p.replace(/\/+$/, "");
+    if (p.includes("\0")) throw forbidden(input);
+    const abs = path.resolve(this.options.dataDir, p);
+    const rel = path.relative(this.options.dataDir, abs);
+    if (rel === "" ) return ".";
+    if (rel.startsWith("..") || path.isAbsolute(rel)) throw forbidden(input);
+    return rel.split(path.sep).join("/");
+  }
+
+  /** The trial at `input`, refreshed if it is still growing; null when nothing is there. */
+  async resolve(input: string): Promise<Trial | null> {
+    const key = this.normalize(input);
+    let pending = this.open.get(key);
+    if (!pending) {
+      pending = this.openUncached(key);
+      this.open.set(key, pending);
+      this.evict();
+    }
+    let trial: Trial | null;
+    try {
+      trial = await pending;
+    } catch (e) {
+      this.open.delete(key);
+      throw e;
+    }
+    if (!trial) {
+      // Nothing there (yet): do not remember the miss, a trial may appear later.
+      if (this.open.get(key) === pending) this.open.delete(key);
+      return null;
+    }
+    await trial.refresh();
+    return trial;
+  }
+
+  private evict(): void {
+    const max = this.options.maxOpenTrials ?? 256;
+    for (const k of this.open.keys()) {
+      if (this.open.size <= max) break;
+      this.open.delete(k);
+    }
+  }
+
+  private async openUncached(key: string): Promise<Trial | null> {
+    let source: ByteSource;
+    if (key.startsWith("s3://")) {
+      if (!this.options.s3Source) {
+        throw new TrialgraphError("S3_UNAVAILABLE", "S3 is not configured on this service", { field: "path" });
+      }
+      source = this.options.s3Source(key);
+    } else {
+      const dir = await this.realLocalDir(key);
+      if (!dir) return null;
+      source = new LocalSource(dir);
+    }
+    return openTrial(source, key, { cache: this.cache, minRefreshIntervalMs: this.options.minRefreshIntervalMs ?? 1000 });
+  }
+
+  /** The real directory of a local trial, checked against symlinks that lead out of the data dir. */
+  private async realLocalDir(key: string): Promise<string | null> {
+    this.dataDirReal ??= await fs.realpath(this.options.dataDir).catch(() => path.resolve(this.options.dataDir));
+    let real: string;
+    try {
+      real = await fs.realpath(path.join(this.options.dataDir, key));
+    } catch {
+      return null;
+    }
+    if (real !== this.dataDirReal && !real.startsWith(this.dataDirReal + path.sep)) throw forbidden(key);
+    const stat = await fs.stat(real);
+    return stat.isDirectory() ? real : null;
+  }
+
+  /** Paths of the trials under <data>/trials/ (folders holding an index or collections folder). */
+  async listLocal(): Promise<string[]> {
+    const root = path.join(this.options.dataDir, TRIALS_DIR);
+    const out: string[] = [];
+    const walk = async (dir: string, rel: string, depth: number): Promise<void> => {
+      let entries: import("node:fs").Dirent[];
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      const names = new Set(entries.map((e) => e.name));
+      if (names.has("index") || names.has("collections")) {
+        out.push(rel);
+        return;
+      }
+      if (depth >= 3) return;
+      for (const e of entries) if (e.isDirectory()) await walk(path.join(dir, e.name), `${rel}/${e.name}`, depth + 1);
+    };
+    await walk(root, TRIALS_DIR, 0);
+    return out.filter((p) => p !== TRIALS_DIR).sort();
+  }
+}

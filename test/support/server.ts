@@ -1,0 +1,33 @@
+/** Starts the real service in-process on a free port with a fresh data directory. */
+import { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { loadConfig } from "../../src/config.js";
+import { startServer, type RunningServer } from "../../src/server.js";
+
+export interface TestServer extends RunningServer {
+  dataDir: string;
+  gql<T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<{ status: number; body: { data?: T; errors?: any[] } }>;
+  wsUrl: string;
+}
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = env.TRIALGRAPH_DATA_DIR ?? (await fs.mkdtemp(path.join(os.tmpdir(), "trialgraph-test-")));
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ...env, TRIALGRAPH_DATA_DIR: dataDir });
+  const server = await startServer(config, pino({ level: config.logLevel }));
+  return {
+    ...server,
+    close: server.close,
+    dataDir,
+    wsUrl: server.url.replace(/^http/, "ws"),
+    async gql(query, variables, headers = {}) {
+      const res = await fetch(server.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify({ query, variables }),
+      });
+      return { status: res.status, body: (await res.json()) as any };
+    },
+  };
+}
