@@ -3,6 +3,7 @@
  * Everything with a lifetime is closed by `close()`.
  */
 import { promises as fs } from "node:fs";
+import path from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { TrialRegistry } from "./trials/trial-registry.js";
@@ -12,6 +13,8 @@ import { TrialFollower } from "./events/trial-follower.js";
 import { JobService } from "./jobs/job-service.js";
 import type { Backend, TrainingJobBackend } from "./jobs/types.js";
 import { SageMakerBackend } from "./jobs/sagemaker/index.js";
+import { LocalBackend, type LocalJobEvent } from "./jobs/local/local-backend.js";
+import { GetObjectCommand } from "@aws-sdk/client-s3";
 import type { RuleService } from "./jobs/rule-service.js";
 import { TrialgraphError } from "./errors.js";
 import { createS3Client } from "./storage/s3-client.js";
@@ -56,6 +59,25 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       })
     : null;
   if (sagemaker) backends.SAGEMAKER = sagemaker;
+
+  const onLocalEvent = (e: LocalJobEvent) => {
+    if (e.type === "status") events.publish("jobStatus", { job: e.job, previousStatus: e.previousStatus });
+    else if (e.type === "progress") events.publish("jobProgress", { job: e.job });
+    else if (e.type === "steps" || e.type === "ended") follower.poke(relativeToData(e.trialPath));
+  };
+  const relativeToData = (p: string) => path.relative(config.dataDir, p).split(path.sep).join("/");
+  const local = new LocalBackend({
+    dataDir: config.dataDir,
+    onEvent: (e) => onLocalEvent(e),
+    xgboostLibPath: config.xgboostLib,
+    fetchS3Object: async (uri) => {
+      const loc = parseS3Uri(uri, "inputs.uri");
+      const res = await s3.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.prefix.replace(/\/$/, "") }));
+      return Buffer.from(await res.Body!.transformToByteArray());
+    },
+  });
+  await local.whenReady();
+  backends.LOCAL = local;
   const jobs = new JobService(backends, config.sagemakerEnabled ? "SAGEMAKER" : "LOCAL");
   const rules: RuleService = {
     builtinRules: () => [],
@@ -80,6 +102,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     services,
     async close() {
       follower.close();
+      await local.close();
       await events.close();
       sagemaker?.close();
       s3.destroy();

@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import { createPubSub, type PubSub } from "@graphql-yoga/subscription";
 import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
 import { Redis } from "ioredis";
+import { filterMap, mergeIterators } from "./iterators.js";
 import type { RuleEvaluationStatus, RuleSummaryRecord, TrainingJobRecord, TrainingJobStatus } from "../jobs/types.js";
 
 export interface JobStatusEvent {
@@ -29,8 +30,14 @@ export interface StepsAddedEvent {
   trainingEnded: boolean;
 }
 
+/** A running job's progress moved (no status change). */
+export interface JobProgressEvent {
+  job: TrainingJobRecord;
+}
+
 export interface Topics {
   jobStatus: JobStatusEvent;
+  jobProgress: JobProgressEvent;
   ruleStatus: RuleStatusEvent;
   stepsAdded: StepsAddedEvent;
 }
@@ -135,64 +142,16 @@ export class EventBus {
 
   /** Every event of a topic, from this instance and (with Redis) every other one, until `return()`. */
   subscribe<T extends Topic>(topic: T): AsyncIterableIterator<Topics[T]> {
-    const sources = [this.local.subscribe(this.channel(topic))];
-    if (this.remote) sources.push(this.remote.subscribe(this.channel(topic)));
-    return merge(sources, (wire, fromRemote) =>
-      fromRemote && wire.origin === this.origin ? undefined : revive(wire.data as Topics[T]),
-    );
+    const channel = this.channel(topic);
+    const sources = [filterMap(this.local.subscribe(channel), (w) => revive(w.data as Topics[T]))];
+    if (this.remote) {
+      // Our own events come back from Redis too; local subscribers already had them.
+      sources.push(filterMap(this.remote.subscribe(channel), (w) => (w.origin === this.origin ? undefined : revive(w.data as Topics[T]))));
+    }
+    return mergeIterators(sources);
   }
 
   async close(): Promise<void> {
     await Promise.all(this.clients.map((c) => c.quit().catch(() => c.disconnect())));
   }
-}
-
-/**
- * Merges async iterators into one; `map` may drop a value by returning undefined. `return()`
- * ends every source, so a client that disconnects frees its listeners at once.
- */
-function merge<T>(sources: AsyncIterator<Wire>[], map: (w: Wire, fromRemote: boolean) => T | undefined): AsyncIterableIterator<T> {
-  const queue: T[] = [];
-  let waiting: ((r: IteratorResult<T>) => void) | null = null;
-  let done = false;
-  const pump = async (src: AsyncIterator<Wire>, remote: boolean) => {
-    try {
-      for (;;) {
-        const r = await src.next();
-        if (r.done || done) return;
-        const v = map(r.value, remote);
-        if (v === undefined) continue;
-        if (waiting) {
-          const w = waiting;
-          waiting = null;
-          w({ value: v, done: false });
-        } else queue.push(v);
-      }
-    } catch {
-      // A failing source (Redis gone) just stops contributing.
-    }
-  };
-  sources.forEach((s, i) => void pump(s, i > 0));
-  const it: AsyncIterableIterator<T> = {
-    next() {
-      if (queue.length) return Promise.resolve({ value: queue.shift()!, done: false });
-      if (done) return Promise.resolve({ value: undefined, done: true });
-      return new Promise((resolve) => (waiting = resolve));
-    },
-    async return() {
-      done = true;
-      await Promise.all(sources.map((s) => s.return?.()));
-      if (waiting) waiting({ value: undefined, done: true });
-      waiting = null;
-      return { value: undefined, done: true };
-    },
-    async throw(e) {
-      await it.return!();
-      throw e;
-    },
-    [Symbol.asyncIterator]() {
-      return it;
-    },
-  };
-  return it;
 }

@@ -56,3 +56,48 @@ export function onClose<T>(source: AsyncIterableIterator<T>, onCloseFn: () => vo
   };
   return it;
 }
+
+/** Interleaves several iterators; `return()` ends every source, so a leaving client frees all its listeners. */
+export function mergeIterators<T>(sources: AsyncIterator<T>[]): AsyncIterableIterator<T> {
+  const queue: T[] = [];
+  let waiting: ((r: IteratorResult<T>) => void) | null = null;
+  let done = false;
+  const pump = async (src: AsyncIterator<T>) => {
+    try {
+      for (;;) {
+        const r = await src.next();
+        if (r.done || done) return;
+        if (waiting) {
+          const w = waiting;
+          waiting = null;
+          w({ value: r.value, done: false });
+        } else queue.push(r.value);
+      }
+    } catch {
+      // A failing source (Redis gone) just stops contributing.
+    }
+  };
+  for (const s of sources) void pump(s);
+  const it: AsyncIterableIterator<T> = {
+    next() {
+      if (queue.length) return Promise.resolve({ value: queue.shift()!, done: false });
+      if (done) return Promise.resolve({ value: undefined, done: true });
+      return new Promise((resolve) => (waiting = resolve));
+    },
+    async return() {
+      done = true;
+      await Promise.all(sources.map((s) => s.return?.()));
+      if (waiting) waiting({ value: undefined, done: true });
+      waiting = null;
+      return { value: undefined, done: true };
+    },
+    async throw(e) {
+      await it.return!();
+      throw e;
+    },
+    [Symbol.asyncIterator]() {
+      return it;
+    },
+  };
+  return it;
+}

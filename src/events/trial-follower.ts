@@ -10,6 +10,7 @@ interface Followed {
   shares: number;
   timer: NodeJS.Timeout | null;
   ended: boolean;
+  polling: boolean;
 }
 
 export class TrialFollower {
@@ -21,7 +22,7 @@ export class TrialFollower {
   follow(trial: Trial): () => void {
     let f = this.followed.get(trial.path);
     if (!f) {
-      f = { trial, shares: 0, timer: null, ended: trial.trainingEnded };
+      f = { trial, shares: 0, timer: null, ended: trial.trainingEnded, polling: false };
       this.followed.set(trial.path, f);
       this.schedule(f, 0);
     }
@@ -35,6 +36,14 @@ export class TrialFollower {
     };
   }
 
+  /** New data was written (a local job saved a step): poll now instead of at the next tick. */
+  poke(path: string): void {
+    const f = this.followed.get(path);
+    if (!f || f.polling) return;
+    if (f.timer) clearTimeout(f.timer);
+    this.schedule(f, 0);
+  }
+
   private schedule(f: Followed, delay: number): void {
     f.timer = setTimeout(() => void this.poll(f), delay);
     f.timer.unref();
@@ -42,6 +51,7 @@ export class TrialFollower {
 
   private async poll(f: Followed): Promise<void> {
     if (this.followed.get(f.trial.path) !== f) return;
+    f.polling = true;
     try {
       const r = await f.trial.refresh({ force: true });
       const endedNow = r.trainingEnded && !f.ended;
@@ -53,6 +63,8 @@ export class TrialFollower {
       if (f.ended) return;
     } catch (e) {
       this.onError?.(f.trial.path, e);
+    } finally {
+      f.polling = false;
     }
     if (this.followed.get(f.trial.path) === f) this.schedule(f, this.intervalMs);
   }

@@ -3,7 +3,7 @@
  * Event{1 wall_time, 2 step, 5 summary{1 value{1 tag, 8 tensor, 9 metadata{1 plugin_data{1 name, 2 content}}}}}.
  */
 import { ProtoReader, ProtoWriter, WIRE_I64, WIRE_LEN, WIRE_VARINT } from "./protobuf.js";
-import type { DType, Mode, TensorInput, TensorRecord } from "./tensor.js";
+import type { DType, Mode, TensorData, TensorInput, TensorRecord } from "./tensor.js";
 import { MODE_NUMBER } from "./tensor.js";
 
 /** TensorFlow DataType numbers (the _REF variants are +100). */
@@ -76,8 +76,8 @@ export function decodeContent(dtype: DType, buf: Uint8Array, start: number, end:
 /** Values of a repeated scalar field, packed or not. */
 function readRepeated(r: ProtoReader, wire: number, readOne: () => number, into: number[]): void {
   if (wire !== WIRE_LEN) { into.push(readOne()); return; }
-  const [s, e] = r.lengthDelimited();
-  r.pos = s;
+  const e = r.lengthDelimited();
+  r.pos = r.fieldStart;
   while (r.pos < e) into.push(readOne());
   r.pos = e;
 }
@@ -85,149 +85,155 @@ function readRepeated(r: ProtoReader, wire: number, readOne: () => number, into:
 interface RawTensor {
   dtypeEnum: number;
   shape: number[];
-  content: [number, number] | null;
-  strings: string[];
-  typed: number[];
-  typedKind: "float" | "double" | "int" | "int64" | "bool" | "half" | "scomplex" | "dcomplex" | null;
+  contentStart: number;
+  contentEnd: number;
+  strings: string[] | null;
+  typed: number[] | null;
 }
 
 function readShape(r: ProtoReader, end: number, shape: number[]): void {
   while (r.pos < end) {
-    const [f, w] = r.tag();
-    if (f !== 2 || w !== WIRE_LEN) { r.skip(w); continue; }
-    const [ds, de] = r.lengthDelimited();
-    r.pos = ds;
+    const k = r.key();
+    if (k !== ((2 << 3) | WIRE_LEN)) { r.skip(k & 7); continue; }
+    const de = r.lengthDelimited();
+    r.pos = r.fieldStart;
     let size = 0;
     while (r.pos < de) {
-      const [df, dw] = r.tag();
-      if (df === 1 && dw === WIRE_VARINT) size = r.int64();
-      else r.skip(dw);
+      const dk = r.key();
+      if (dk === ((1 << 3) | WIRE_VARINT)) size = r.int64();
+      else r.skip(dk & 7);
     }
     shape.push(size);
   }
 }
 
 function readTensor(r: ProtoReader, end: number): RawTensor {
-  const t: RawTensor = { dtypeEnum: 0, shape: [], content: null, strings: [], typed: [], typedKind: null };
+  const t: RawTensor = { dtypeEnum: 0, shape: [], contentStart: 0, contentEnd: 0, strings: null, typed: null };
   while (r.pos < end) {
-    const [f, w] = r.tag();
-    switch (f) {
+    const k = r.key();
+    const w = k & 7;
+    switch (k >>> 3) {
       case 1: t.dtypeEnum = r.varint(); break;
       case 2: {
-        const [s, e] = r.lengthDelimited();
-        const after = r.pos;
-        r.pos = s;
+        const e = r.lengthDelimited();
+        r.pos = r.fieldStart;
         readShape(r, e, t.shape);
-        r.pos = after;
+        r.pos = e;
         break;
       }
-      case 4: t.content = r.lengthDelimited(); break;
-      case 8: t.strings.push(r.string()); break;
-      case 5: t.typedKind = "float"; readRepeated(r, w, () => r.float(), t.typed); break;
-      case 6: t.typedKind = "double"; readRepeated(r, w, () => r.double(), t.typed); break;
-      case 7: t.typedKind = "int"; readRepeated(r, w, () => r.int64(), t.typed); break;
-      case 9: t.typedKind = "scomplex"; readRepeated(r, w, () => r.float(), t.typed); break;
-      case 10: t.typedKind = "int64"; readRepeated(r, w, () => r.int64(), t.typed); break;
-      case 11: t.typedKind = "bool"; readRepeated(r, w, () => (r.varint() ? 1 : 0), t.typed); break;
-      case 12: t.typedKind = "dcomplex"; readRepeated(r, w, () => r.double(), t.typed); break;
-      case 13: t.typedKind = "half"; readRepeated(r, w, () => halfToFloat(r.varint() & 0xffff), t.typed); break;
+      case 4: t.contentEnd = r.lengthDelimited(); t.contentStart = r.fieldStart; break;
+      case 8: (t.strings ??= []).push(r.string()); break;
+      case 5: case 9: readRepeated(r, w, () => r.float(), (t.typed ??= [])); break;
+      case 6: case 12: readRepeated(r, w, () => r.double(), (t.typed ??= [])); break;
+      case 7: case 10: readRepeated(r, w, () => r.int64(), (t.typed ??= [])); break;
+      case 11: readRepeated(r, w, () => (r.varint() ? 1 : 0), (t.typed ??= [])); break;
+      case 13: readRepeated(r, w, () => halfToFloat(r.varint() & 0xffff), (t.typed ??= [])); break;
       default: r.skip(w);
     }
   }
   return t;
 }
 
-function toData(t: RawTensor, buf: Uint8Array): Pick<TensorRecord, "dtype" | "shape" | "values" | "strings"> {
+function toData(t: RawTensor, buf: Uint8Array): TensorData {
   // smdebug leaves dtype 0 for strings; a DT_STRING with string_val is the same thing.
-  if ((t.dtypeEnum === 0 || t.dtypeEnum % 100 === 7) && t.strings.length > 0) {
+  if ((t.dtypeEnum === 0 || t.dtypeEnum % 100 === 7) && t.strings) {
     if (t.shape.length > 1) throw new EventDecodeError("string tensors must be one-dimensional");
     return { dtype: "string", shape: t.shape.length ? t.shape : [t.strings.length], values: null, strings: t.strings };
   }
   const dtype = dtypeFromEnum(t.dtypeEnum);
   if (!dtype || dtype === "string") throw new EventDecodeError(`unsupported tensor dtype ${t.dtypeEnum}`);
   let values: Float64Array;
-  if (t.content && t.content[1] > t.content[0]) {
-    values = decodeContent(dtype, buf, t.content[0], t.content[1]);
-    const expected = t.shape.reduce((a, b) => a * b, 1) * (dtype.startsWith("complex") ? 2 : 1);
+  let expected = 1;
+  for (const d of t.shape) expected *= d;
+  if (t.contentEnd > t.contentStart) {
+    values = decodeContent(dtype, buf, t.contentStart, t.contentEnd);
+    if (dtype === "complex64" || dtype === "complex128") expected *= 2;
     if (values.length !== expected) {
       throw new EventDecodeError(`tensor_content holds ${values.length} elements, shape [${t.shape}] needs ${expected}`);
     }
   } else {
-    values = Float64Array.from(t.typed);
+    values = Float64Array.from(t.typed ?? []);
     // TensorFlow's typed fields may hold one value meaning "fill the shape".
-    const expected = t.shape.reduce((a, b) => a * b, 1);
     if (values.length === 1 && expected > 1) values = new Float64Array(expected).fill(values[0]);
   }
   return { dtype, shape: t.shape, values, strings: null };
 }
+
+const KEY_WALL_TIME = (1 << 3) | WIRE_I64;
+const KEY_STEP = (2 << 3) | WIRE_VARINT;
+const KEY_LEN_1 = (1 << 3) | WIRE_LEN;
+const KEY_LEN_2 = (2 << 3) | WIRE_LEN;
+const KEY_SUMMARY = (5 << 3) | WIRE_LEN;
+const KEY_TENSOR = (8 << 3) | WIRE_LEN;
+const KEY_METADATA = (9 << 3) | WIRE_LEN;
 
 /** Decodes one Event payload (`buf[start:end]`) into its first tensor, or null when it holds no summary. */
 export function decodeEvent(buf: Uint8Array, start: number, end: number): TensorRecord | null {
   const r = new ProtoReader(buf, start, end);
   let wallTime = 0;
   let step = 0;
-  let summary: [number, number] | null = null;
+  let summaryStart = -1;
+  let summaryEnd = -1;
   while (r.pos < end) {
-    const [f, w] = r.tag();
-    if (f === 1 && w === WIRE_I64) wallTime = r.double();
-    else if (f === 2 && w === WIRE_VARINT) step = r.int64();
-    else if (f === 5 && w === WIRE_LEN) summary = r.lengthDelimited();
-    else r.skip(w);
+    const k = r.key();
+    if (k === KEY_WALL_TIME) wallTime = r.double();
+    else if (k === KEY_STEP) step = r.int64();
+    else if (k === KEY_SUMMARY) { summaryEnd = r.lengthDelimited(); summaryStart = r.fieldStart; }
+    else r.skip(k & 7);
   }
-  if (!summary) return null;
-  r.pos = summary[0];
-  while (r.pos < summary[1]) {
-    const [f, w] = r.tag();
-    if (f !== 1 || w !== WIRE_LEN) { r.skip(w); continue; }
-    const [vs, ve] = r.lengthDelimited();
-    r.pos = vs;
+  if (summaryStart < 0) return null;
+  r.pos = summaryStart;
+  while (r.pos < summaryEnd) {
+    const k = r.key();
+    if (k !== KEY_LEN_1) { r.skip(k & 7); continue; }
+    const ve = r.lengthDelimited();
+    r.pos = r.fieldStart;
     let name = "";
     let tensor: RawTensor | null = null;
     let mode: Mode = "GLOBAL";
     let modeStep: number | null = null;
     let other = false;
     while (r.pos < ve) {
-      const [vf, vw] = r.tag();
-      if (vf === 1 && vw === WIRE_LEN) name = r.string();
-      else if (vf === 8 && vw === WIRE_LEN) {
-        const [ts, te] = r.lengthDelimited();
-        const after = r.pos;
-        r.pos = ts;
+      const vk = r.key();
+      if (vk === KEY_LEN_1) name = r.string();
+      else if (vk === KEY_TENSOR) {
+        const te = r.lengthDelimited();
+        r.pos = r.fieldStart;
         tensor = readTensor(r, te);
-        r.pos = after;
-      } else if (vf === 9 && vw === WIRE_LEN) {
-        const [ms, me] = r.lengthDelimited();
-        const after = r.pos;
-        r.pos = ms;
+        r.pos = te;
+      } else if (vk === KEY_METADATA) {
+        const me = r.lengthDelimited();
+        r.pos = r.fieldStart;
         while (r.pos < me) {
-          const [mf, mw] = r.tag();
-          if (mf !== 1 || mw !== WIRE_LEN) { r.skip(mw); continue; }
-          const [ps, pe] = r.lengthDelimited();
-          const afterPlugin = r.pos;
-          r.pos = ps;
+          const mk = r.key();
+          if (mk !== KEY_LEN_1) { r.skip(mk & 7); continue; }
+          const pe = r.lengthDelimited();
+          r.pos = r.fieldStart;
           let pname = "";
           let content = "";
           while (r.pos < pe) {
-            const [pf, pw] = r.tag();
-            if (pf === 1 && pw === WIRE_LEN) pname = r.string();
-            else if (pf === 2 && pw === WIRE_LEN) content = r.string();
-            else r.skip(pw);
+            const pk = r.key();
+            if (pk === KEY_LEN_1) pname = r.string();
+            else if (pk === KEY_LEN_2) content = r.string();
+            else r.skip(pk & 7);
           }
           if (pname === "mode_step") modeStep = Number(content);
           else if (pname === "mode") mode = MODE_BY_NUMBER[content.trim()] ?? "GLOBAL";
-          r.pos = afterPlugin;
+          r.pos = pe;
         }
-        r.pos = after;
+        r.pos = me;
       } else {
-        if (vf >= 2 && vf <= 6) other = true; // simple_value, histo, image, audio: TensorBoard-only
-        r.skip(vw);
+        const f = vk >>> 3;
+        if (f >= 2 && f <= 6) other = true; // simple_value, histo, image, audio: TensorBoard-only
+        r.skip(vk & 7);
       }
     }
     if (!tensor) {
       if (other) throw new EventDecodeError(`summary value '${name}' is not a tensor`);
       continue;
     }
-    return { name, step, wallTime, mode, modeStep: modeStep ?? step, ...toData(tensor, buf) };
+    const data = toData(tensor, buf);
+    return { name, step, wallTime, mode, modeStep: modeStep ?? step, dtype: data.dtype, shape: data.shape, values: data.values, strings: data.strings };
   }
   return null;
 }

@@ -12,10 +12,15 @@ export class ProtoError extends Error {}
 
 export class ProtoReader {
   pos: number;
-  readonly view: DataView;
+  /** Start of the last length-delimited field read (its end is `pos`). */
+  fieldStart = 0;
+  private dataView: DataView | null = null;
   constructor(readonly buf: Uint8Array, start = 0, readonly end = buf.length) {
     this.pos = start;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  get view(): DataView {
+    return (this.dataView ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
   }
 
   done(): boolean {
@@ -24,6 +29,8 @@ export class ProtoReader {
 
   /** Varints up to 64 bits, as a JS number (exact below 2^53). Negative int64 comes back as its two's complement. */
   varint(): number {
+    // Fast path: one byte (field tags, small lengths).
+    if (this.pos < this.end && this.buf[this.pos] < 0x80) return this.buf[this.pos++];
     let result = 0;
     let shift = 1;
     for (let i = 0; i < 10; i++) {
@@ -54,9 +61,9 @@ export class ProtoReader {
     return Number(BigInt.asIntN(64, big));
   }
 
-  tag(): [field: number, wire: number] {
-    const t = this.varint();
-    return [Math.floor(t / 8), t & 7];
+  /** A field key: `key >>> 3` is the field number, `key & 7` the wire type. */
+  key(): number {
+    return this.varint();
   }
 
   double(): number {
@@ -73,19 +80,20 @@ export class ProtoReader {
     return v;
   }
 
-  /** Start and end of a length-delimited field; advances past it. */
-  lengthDelimited(): [start: number, end: number] {
+  /** Skips a length-delimited field and returns its end; its start is left in `fieldStart`. */
+  lengthDelimited(): number {
     const len = this.varint();
     const start = this.pos;
     const end = start + len;
     if (end > this.end) throw new ProtoError("truncated length-delimited field");
+    this.fieldStart = start;
     this.pos = end;
-    return [start, end];
+    return end;
   }
 
   string(): string {
-    const [s, e] = this.lengthDelimited();
-    return Buffer.from(this.buf.buffer, this.buf.byteOffset + s, e - s).toString("utf8");
+    const end = this.lengthDelimited();
+    return utf8(this.buf, this.fieldStart, end);
   }
 
   skip(wire: number): void {
@@ -98,6 +106,16 @@ export class ProtoReader {
     }
     if (this.pos > this.end) throw new ProtoError("truncated field");
   }
+}
+
+/** Decodes UTF-8; short ASCII (tensor names, plugin data) without allocating a Buffer. */
+export function utf8(buf: Uint8Array, start: number, end: number): string {
+  if (end - start <= 64) {
+    let ascii = true;
+    for (let i = start; i < end; i++) if (buf[i] >= 0x80) { ascii = false; break; }
+    if (ascii) return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[]);
+  }
+  return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString("utf8");
 }
 
 /** Appends protobuf fields to a growing byte list. */

@@ -100,7 +100,11 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return out;
 }
 
+let nextTrialSerial = 0;
+
 export class Trial {
+  /** Short, process-unique id for cache keys. */
+  private readonly serial = (nextTrialSerial++).toString(36);
   /** Collections by name (from the first collections file). */
   private collectionsByName = new Map<string, CollectionInfo>();
   private collectionsLoaded = false;
@@ -216,30 +220,35 @@ export class Trial {
 
   private async readNewIndexFiles(): Promise<void> {
     const listed = await this.source.list(INDEX_PREFIX, this.indexToken);
-    const keys = listed.filter((k) => !this.readIndexKeys.has(k) && parseIndexKey(k));
-    for (const k of this.pendingIndexKeys) if (!keys.includes(k)) keys.push(k);
-    if (keys.length === 0) return;
-    const parsed = await mapLimit(keys, this.options.concurrency ?? 16, async (key) => {
-      const bytes = await this.source.read(key);
-      if (!bytes) return null;
-      try {
-        return parseIndexFile(bytes.toString("utf8"));
-      } catch {
-        return null; // half-written or corrupt: "not yet"
-      }
-    });
-    const order = keys.map((_, i) => i).sort((a, b) => parseIndexKey(keys[a])!.step - parseIndexKey(keys[b])!.step);
-    for (const i of order) {
-      const key = keys[i];
-      const file = parsed[i];
-      if (!file) {
-        this.pendingIndexKeys.add(key);
-        continue;
-      }
-      this.pendingIndexKeys.delete(key);
-      this.readIndexKeys.add(key);
-      const { step, worker } = parseIndexKey(key)!;
-      this.register(step, worker, file);
+    const found = listed.map((key) => ({ key, parsed: parseIndexKey(key) })).filter((k) => k.parsed && !this.readIndexKeys.has(k.key));
+    for (const key of this.pendingIndexKeys) {
+      if (!found.some((f) => f.key === key)) found.push({ key, parsed: parseIndexKey(key) });
+    }
+    if (found.length === 0) return;
+    // Step order, so "the first writer of a step wins" holds; chunks bound the memory of a big first refresh.
+    found.sort((a, b) => a.parsed!.step - b.parsed!.step || (a.key < b.key ? -1 : 1));
+    const chunk = Math.max(16, (this.options.concurrency ?? 16) * 4);
+    for (let i = 0; i < found.length; i += chunk) {
+      const part = found.slice(i, i + chunk);
+      const files = await mapLimit(part, this.options.concurrency ?? 16, async ({ key }) => {
+        const bytes = await this.source.read(key);
+        if (!bytes) return null;
+        try {
+          return parseIndexFile(bytes.toString("utf8"));
+        } catch {
+          return null; // half-written or corrupt: "not yet"
+        }
+      });
+      part.forEach(({ key, parsed }, j) => {
+        const file = files[j];
+        if (!file) {
+          this.pendingIndexKeys.add(key);
+          return;
+        }
+        this.pendingIndexKeys.delete(key);
+        this.readIndexKeys.add(key);
+        this.register(parsed!.step, parsed!.worker, file);
+      });
     }
     this.advanceToken(listed[listed.length - 1]);
   }
@@ -264,32 +273,36 @@ export class Trial {
         this.eventFileIds.set(f.eventFile, fileId);
       }
     }
-    const add = (name: string, entry: StepEntry) => {
-      let steps = this.tensorsByName.get(name);
-      if (!steps) this.tensorsByName.set(name, (steps = new Map()));
-      let entries = steps.get(step);
-      if (!entries) steps.set(step, (entries = []));
-      const same = entries.findIndex((e) => e.worker === worker);
-      if (same >= 0) {
-        // A later file for the same (tensor, step, worker) wins, but keep a known shape.
-        entry.shape ??= entries[same].shape;
-        if (entry.file < 0 && entries[same].file >= 0) Object.assign(entry, { file: entries[same].file, start: entries[same].start, length: entries[same].length });
-        entries[same] = entry;
-      } else entries.push(entry);
-      info!.tensors.add(name);
-      if (f.mode !== "GLOBAL") {
-        let names = this.tensorsByMode.get(f.mode);
-        if (!names) this.tensorsByMode.set(f.mode, (names = new Set()));
-        names.add(name);
-      }
-    };
     for (const t of f.tensors) {
-      add(t.name, { worker, mode: f.mode, modeStep: f.modeStep, file: fileId, start: t.start, length: t.length, shape: null });
+      this.addEntry(info, step, f.mode, t.name, { worker, mode: f.mode, modeStep: f.modeStep, file: fileId, start: t.start, length: t.length, shape: null });
     }
-    for (const s of f.shapes) {
-      add(s.name, { worker, mode: f.mode, modeStep: f.modeStep, file: -1, start: 0, length: 0, shape: s.shape });
+    for (const sh of f.shapes) {
+      this.addEntry(info, step, f.mode, sh.name, { worker, mode: f.mode, modeStep: f.modeStep, file: -1, start: 0, length: 0, shape: sh.shape });
     }
     if (info.workers.size >= this.numWorkers && step > this._lastCompleteStep) this._lastCompleteStep = step;
+  }
+
+  private addEntry(info: StepInfo, step: number, mode: Mode, name: string, entry: StepEntry): void {
+    let steps = this.tensorsByName.get(name);
+    if (!steps) this.tensorsByName.set(name, (steps = new Map()));
+    const entries = steps.get(step);
+    if (!entries) steps.set(step, [entry]);
+    else {
+      const same = entries.findIndex((e) => e.worker === entry.worker);
+      if (same >= 0) {
+        // A later file for the same (tensor, step, worker) wins, but keeps a known shape or location.
+        const old = entries[same];
+        entry.shape ??= old.shape;
+        if (entry.file < 0 && old.file >= 0) Object.assign(entry, { file: old.file, start: old.start, length: old.length });
+        entries[same] = entry;
+      } else entries.push(entry);
+    }
+    info.tensors.add(name);
+    if (mode !== "GLOBAL") {
+      let names = this.tensorsByMode.get(mode);
+      if (!names) this.tensorsByMode.set(mode, (names = new Set()));
+      names.add(name);
+    }
   }
 
   /**
@@ -469,7 +482,7 @@ export class Trial {
   }
 
   private cacheKey(fileId: number, start: number): string {
-    return `${this.path}\u0000${fileId}\u0000${start}`;
+    return `${this.serial}:${fileId}:${start}`;
   }
 
   /** One tensor value. Throws TENSOR_UNAVAILABLE_FOR_STEP when it does not exist. */

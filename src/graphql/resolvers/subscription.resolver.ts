@@ -2,7 +2,8 @@ import { Arg, Resolver, Root, Subscription } from "type-graphql";
 import type { Context } from "../context.js";
 import { RuleStatusChange, RuleSummary, TrainingJob, TrainingJobStatusChange } from "../types/job.types.js";
 import { StepsAdded } from "../types/trial.types.js";
-import { filterMap, onClose } from "../../events/iterators.js";
+import { filterMap, mergeIterators, onClose } from "../../events/iterators.js";
+import type { TrainingJobRecord } from "../../jobs/types.js";
 import type { JobStatusEvent, RuleStatusEvent, StepsAddedEvent } from "../../events/event-bus.js";
 import { TrialgraphError } from "../../errors.js";
 
@@ -43,6 +44,21 @@ export class SubscriptionResolver {
   })
   trainingJobStatusChanged(@Root() e: JobStatusEvent, @Arg("jobName", () => String, { nullable: true }) _jobName: string | null): TrainingJobStatusChange {
     return { job: new TrainingJob(e.job), previousStatus: e.previousStatus };
+  }
+
+  @Subscription(() => TrainingJob, {
+    description: "A job as it changes: every status change and every progress step (one job, or all jobs)",
+    subscribe: async ({ args, context }) => {
+      const ctx = context as Context;
+      await requireJob(ctx, args.jobName);
+      const pick = (job: TrainingJobRecord) => (!args.jobName || job.name === args.jobName ? job : undefined);
+      const statuses = filterMap(ctx.services.events.subscribe("jobStatus"), (e) => pick(e.job));
+      const progress = filterMap(ctx.services.events.subscribe("jobProgress"), (e) => pick(e.job));
+      return onClose(mergeIterators([statuses, progress]), watchJob(ctx, args.jobName));
+    },
+  })
+  trainingJobUpdated(@Root() job: TrainingJobRecord, @Arg("jobName", () => String, { nullable: true }) _jobName: string | null): TrainingJob {
+    return new TrainingJob(job);
   }
 
   @Subscription(() => StepsAdded, {

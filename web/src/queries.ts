@@ -1,0 +1,129 @@
+// GraphQL documents and the result shapes the views use.
+import { gql, GraphQLRequestError } from "./api.js";
+
+export type TrainingJobStatus = "IN_PROGRESS" | "COMPLETED" | "FAILED" | "STOPPING" | "STOPPED";
+export type RuleEvaluationStatus = "IN_PROGRESS" | "NO_ISSUES_FOUND" | "ISSUES_FOUND" | "ERROR" | "STOPPING" | "STOPPED";
+
+export interface RuleSummary {
+  id?: string;
+  ruleConfigurationName: string;
+  ruleEvaluationStatus: RuleEvaluationStatus;
+  statusDetails: string | null;
+  lastModifiedTime?: string | null;
+  evaluator?: string;
+}
+
+export interface Progress {
+  current: number;
+  total: number | null;
+}
+
+export interface TrainingJob {
+  id: string;
+  name: string;
+  backend: "LOCAL" | "SAGEMAKER";
+  status: TrainingJobStatus;
+  secondaryStatus: string | null;
+  failureReason: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  hyperparameters: Record<string, unknown>;
+  debugOutputPath: string | null;
+  trial: { id: string; path: string } | null;
+  ruleSummaries: RuleSummary[];
+  progress?: Progress | null;
+}
+
+export interface NonFinite {
+  index: number;
+  value: string;
+}
+
+export interface Series {
+  steps: number[];
+  values: (number | null)[];
+  nonFinite: NonFinite[];
+  sampled: boolean;
+}
+
+export interface TensorSeries {
+  name: string;
+  series: Series;
+}
+
+export interface CollectionSeries {
+  name: string;
+  tensors: TensorSeries[];
+}
+
+// The service may or may not expose TrainingJob.progress (it was added after the contract).
+// Ask for it first; if the schema rejects the field, stop asking.
+let progressSupported = true;
+export function jobFields(): string {
+  return `id name backend status secondaryStatus failureReason createdAt startedAt endedAt hyperparameters debugOutputPath
+    trial { id path }
+    ruleSummaries { id ruleConfigurationName ruleEvaluationStatus statusDetails lastModifiedTime evaluator }
+    ${progressSupported ? "progress { current total }" : ""}`;
+}
+
+function isMissingProgressField(err: unknown): boolean {
+  return err instanceof GraphQLRequestError && err.errors.some((e) => /progress/.test(e.message) && /field/i.test(e.message));
+}
+
+/** Runs a query built from jobFields(), retrying once without `progress` if the schema lacks it. */
+export async function gqlWithJobFields<T>(build: () => string, variables: Record<string, unknown> = {}): Promise<T> {
+  try {
+    return await gql<T>(build(), variables);
+  } catch (err) {
+    if (progressSupported && isMissingProgressField(err)) {
+      progressSupported = false;
+      return gql<T>(build(), variables);
+    }
+    throw err;
+  }
+}
+
+export const seriesFields = `steps values nonFinite { index value } sampled`;
+
+export const jobStatusSubscription = () => `subscription JobStatus($jobName: String) {
+  trainingJobStatusChanged(jobName: $jobName) { previousStatus job { ${jobFields()} } }
+}`;
+
+export const ruleStatusSubscription = `subscription RuleStatus($jobName: String) {
+  ruleStatusChanged(jobName: $jobName) {
+    jobName previousStatus
+    rule { id ruleConfigurationName ruleEvaluationStatus statusDetails lastModifiedTime evaluator }
+  }
+}`;
+
+export const stepsAddedSubscription = `subscription StepsAdded($path: String!) {
+  trialStepsAdded(path: $path) { path steps lastCompleteStep }
+}`;
+
+export interface JobStatusEvent {
+  trainingJobStatusChanged: { previousStatus: TrainingJobStatus | null; job: TrainingJob };
+}
+export interface RuleStatusEvent {
+  ruleStatusChanged: { jobName: string; previousStatus: RuleEvaluationStatus | null; rule: RuleSummary };
+}
+export interface StepsAddedEvent {
+  trialStepsAdded: { path: string; steps: number[]; lastCompleteStep: number | null };
+}
+
+export const stopJobMutation = () => `mutation StopJob($name: String!) { stopTrainingJob(name: $name) { ${jobFields()} } }`;
+export const startJobMutation = () => `mutation StartJob($input: StartTrainingJobInput!) { startTrainingJob(input: $input) { ${jobFields()} } }`;
+
+/** Merge a rule summary into a list, by configuration name. */
+export function mergeRule(rules: RuleSummary[], rule: RuleSummary): RuleSummary[] {
+  const i = rules.findIndex((r) => r.ruleConfigurationName === rule.ruleConfigurationName);
+  if (i < 0) return [...rules, rule];
+  const copy = rules.slice();
+  copy[i] = { ...copy[i], ...rule };
+  return copy;
+}
+
+/** Quote a string as a GraphQL string literal (JSON string syntax is valid GraphQL). */
+export function gqlString(s: string): string {
+  return JSON.stringify(s);
+}

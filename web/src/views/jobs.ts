@@ -1,0 +1,314 @@
+// #/jobs: training jobs (live), the start-job form, and the trials the service knows.
+import { gql, onConnected, subscribe } from "../api.js";
+import { h, clear, badge, errorBox, formatTime, duration, progressBar, showGlobalError, testidPart } from "../dom.js";
+import {
+  gqlWithJobFields,
+  jobFields,
+  jobStatusSubscription,
+  mergeRule,
+  ruleStatusSubscription,
+  stopJobMutation,
+  type JobStatusEvent,
+  type RuleStatusEvent,
+  type RuleSummary,
+  type TrainingJob,
+} from "../queries.js";
+import type { View } from "../router.js";
+import { startJobForm } from "./start-job.js";
+
+interface TrialListItem {
+  id: string;
+  path: string;
+  trainingEnded: boolean;
+  steps: number[];
+}
+
+const PAGE_SIZE = 25;
+
+const jobsQuery = () => `query Jobs($first: Int, $after: String, $status: TrainingJobStatus, $nameContains: String) {
+  trainingJobs(first: $first, after: $after, status: $status, nameContains: $nameContains) {
+    nodes { ${jobFields()} }
+    pageInfo { endCursor hasNextPage }
+  }
+}`;
+const trialsQuery = `query Trials { trials { id path trainingEnded steps } }`;
+
+export function ruleBadges(jobName: string, rules: RuleSummary[]): HTMLElement {
+  if (rules.length === 0) return h("span", { class: "muted" }, "—");
+  return h(
+    "ul",
+    { class: "rule-list" },
+    rules.map((r) =>
+      h(
+        "li",
+        {},
+        h("span", { class: "rule-name" }, r.ruleConfigurationName),
+        " ",
+        badge(r.ruleEvaluationStatus, `rule-status-${testidPart(jobName)}-${testidPart(r.ruleConfigurationName)}`, r.statusDetails ?? undefined),
+      ),
+    ),
+  );
+}
+
+export async function stopJob(name: string): Promise<TrainingJob> {
+  const r = await gqlWithJobFields<{ stopTrainingJob: TrainingJob }>(stopJobMutation, { name });
+  return r.stopTrainingJob;
+}
+
+export function jobsView(root: HTMLElement): View {
+  const jobs = new Map<string, TrainingJob>();
+  let order: string[] = [];
+  let endCursor: string | null = null;
+  let hasNextPage = false;
+  const selectedJobs = new Set<string>();
+  const selectedTrials = new Set<string>();
+  const unsubs: (() => void)[] = [];
+  let destroyed = false;
+
+  const statusFilter = h(
+    "select",
+    { "aria-label": "Filter by status", "data-testid": "jobs-status-filter" },
+    h("option", { value: "" }, "All statuses"),
+    ["IN_PROGRESS", "COMPLETED", "FAILED", "STOPPING", "STOPPED"].map((s) => h("option", { value: s }, s.replace(/_/g, " "))),
+  );
+  const nameFilter = h("input", { type: "search", placeholder: "Name contains…", "aria-label": "Filter by name", "data-testid": "jobs-name-filter" });
+  const jobsError = h("div", {});
+  const jobsBody = h("tbody", { "data-testid": "jobs-body" });
+  const moreButton = h("button", { type: "button", class: "small", hidden: true, onclick: () => void loadJobs(true) }, "Load more");
+  const trialsBody = h("tbody", { "data-testid": "trials-body" });
+  const trialsError = h("div", {});
+  const compareButton = h("button", { type: "button", class: "primary small", "data-testid": "compare-selected", disabled: true, onclick: () => openCompare() }, "Compare selected");
+
+  const matchesFilter = (job: TrainingJob): boolean =>
+    (!statusFilter.value || job.status === statusFilter.value) && (!nameFilter.value || job.name.includes(nameFilter.value));
+
+  const updateCompareButton = () => {
+    compareButton.disabled = selectedJobs.size + selectedTrials.size < 1;
+  };
+
+  const openCompare = () => {
+    const params = new URLSearchParams();
+    if (selectedTrials.size) params.set("paths", [...selectedTrials].join(","));
+    if (selectedJobs.size) params.set("jobs", [...selectedJobs].join(","));
+    location.hash = `#/compare?${params.toString()}`;
+  };
+
+  const jobRow = (job: TrainingJob): HTMLTableRowElement => {
+    const id = testidPart(job.name);
+    const canStop = job.status === "IN_PROGRESS";
+    const stopButton = h(
+      "button",
+      {
+        type: "button",
+        class: "small danger",
+        "data-testid": `job-stop-${id}`,
+        "aria-label": `Stop ${job.name}`,
+        disabled: !canStop,
+        onclick: async () => {
+          stopButton.disabled = true;
+          try {
+            upsert(await stopJob(job.name));
+          } catch (err) {
+            showGlobalError(err);
+            stopButton.disabled = false;
+          }
+        },
+      },
+      "Stop",
+    );
+    const check = h("input", {
+      type: "checkbox",
+      "aria-label": `Select ${job.name} for comparison`,
+      checked: selectedJobs.has(job.name),
+      onchange: () => {
+        if (check.checked) selectedJobs.add(job.name);
+        else selectedJobs.delete(job.name);
+        updateCompareButton();
+      },
+    });
+    return h(
+      "tr",
+      { "data-testid": `job-row-${id}`, "data-job-name": job.name, "data-status": job.status },
+      h("td", {}, check),
+      h("td", {}, h("a", { href: `#/job?name=${encodeURIComponent(job.name)}`, "data-testid": `job-link-${id}` }, job.name), h("div", { class: "muted small-text" }, job.backend)),
+      h("td", {}, badge(job.status, `job-status-${id}`, job.failureReason ?? undefined), job.secondaryStatus ? h("div", { class: "muted small-text", "data-testid": `job-secondary-${id}` }, job.secondaryStatus) : null),
+      h("td", {}, progressBar(job.progress?.current, job.progress?.total, `job-progress-${id}`)),
+      h("td", { "data-testid": `job-rules-${id}` }, ruleBadges(job.name, job.ruleSummaries)),
+      h("td", {}, formatTime(job.createdAt), h("div", { class: "muted small-text" }, duration(job.startedAt ?? job.createdAt, job.endedAt))),
+      h("td", {}, stopButton),
+    );
+  };
+
+  const renderJobs = () => {
+    const visible = order.map((n) => jobs.get(n)!).filter(matchesFilter);
+    clear(jobsBody, visible.length ? visible.map(jobRow) : h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No training jobs yet. Start one above.")));
+    moreButton.hidden = !hasNextPage;
+  };
+
+  const upsert = (job: TrainingJob) => {
+    if (!jobs.has(job.name)) order.unshift(job.name);
+    jobs.set(job.name, { ...jobs.get(job.name), ...job });
+    renderJobs();
+  };
+
+  const loadJobs = async (more = false) => {
+    try {
+      const r = await gqlWithJobFields<{ trainingJobs: { nodes: TrainingJob[]; pageInfo: { endCursor: string | null; hasNextPage: boolean } } }>(jobsQuery, {
+        first: PAGE_SIZE,
+        after: more ? endCursor : null,
+        status: statusFilter.value || null,
+        nameContains: nameFilter.value || null,
+      });
+      if (destroyed) return;
+      if (!more) {
+        jobs.clear();
+        order = [];
+      }
+      for (const job of r.trainingJobs.nodes) {
+        if (!jobs.has(job.name)) order.push(job.name);
+        jobs.set(job.name, job);
+      }
+      endCursor = r.trainingJobs.pageInfo.endCursor;
+      hasNextPage = r.trainingJobs.pageInfo.hasNextPage;
+      jobsError.replaceChildren();
+      renderJobs();
+    } catch (err) {
+      if (!destroyed) clear(jobsError, errorBox(err, "jobs-error"));
+    }
+  };
+
+  const loadTrials = async () => {
+    try {
+      const r = await gql<{ trials: TrialListItem[] }>(trialsQuery);
+      if (destroyed) return;
+      trialsError.replaceChildren();
+      clear(
+        trialsBody,
+        r.trials.length
+          ? r.trials.map((t) => {
+              const check = h("input", {
+                type: "checkbox",
+                "aria-label": `Select trial ${t.path} for comparison`,
+                checked: selectedTrials.has(t.path),
+                onchange: () => {
+                  if (check.checked) selectedTrials.add(t.path);
+                  else selectedTrials.delete(t.path);
+                  updateCompareButton();
+                },
+              });
+              return h(
+                "tr",
+                { "data-testid": `trial-row-${testidPart(t.path)}` },
+                h("td", {}, check),
+                h("td", {}, h("a", { href: `#/trial?path=${encodeURIComponent(t.path)}`, "data-testid": `trial-link-${testidPart(t.path)}` }, t.path)),
+                h("td", {}, String(t.steps.length), t.steps.length ? h("span", { class: "muted" }, ` (last ${t.steps[t.steps.length - 1]})`) : null),
+                h("td", {}, badge(t.trainingEnded ? "ENDED" : "RUNNING")),
+              );
+            })
+          : h("tr", {}, h("td", { colspan: 4, class: "empty" }, "No trials yet.")),
+      );
+    } catch (err) {
+      if (!destroyed) clear(trialsError, errorBox(err, "trials-error"));
+    }
+  };
+
+  statusFilter.addEventListener("change", () => void loadJobs());
+  let nameTimer: number | undefined;
+  nameFilter.addEventListener("input", () => {
+    clearTimeout(nameTimer);
+    nameTimer = window.setTimeout(() => void loadJobs(), 250);
+  });
+
+  clear(
+    root,
+    h("h1", { "data-testid": "page-title" }, "Training jobs"),
+    h(
+      "details",
+      { class: "card", "data-testid": "start-job-panel" },
+      h("summary", { "data-testid": "start-job-toggle" }, h("strong", {}, "Start a training job"), h("span", { class: "muted" }, " — prefilled with the XGBoost lab's defaults")),
+      startJobForm((job) => {
+        upsert(job);
+        void loadTrials();
+      }),
+    ),
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "jobs-heading" },
+      h("div", { class: "card-head" }, h("h2", { id: "jobs-heading" }, "Jobs"), h("div", { class: "toolbar" }, statusFilter, nameFilter, compareButton)),
+      jobsError,
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          { class: "data-table", "data-testid": "jobs-table" },
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Select")),
+              h("th", { scope: "col" }, "Name"),
+              h("th", { scope: "col" }, "Status"),
+              h("th", { scope: "col" }, "Progress"),
+              h("th", { scope: "col" }, "Rules"),
+              h("th", { scope: "col" }, "Created"),
+              h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
+            ),
+          ),
+          jobsBody,
+        ),
+      ),
+      moreButton,
+    ),
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "trials-heading" },
+      h("div", { class: "card-head" }, h("h2", { id: "trials-heading" }, "Trials"), h("button", { type: "button", class: "small", onclick: () => void loadTrials() }, "Refresh")),
+      trialsError,
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          { class: "data-table", "data-testid": "trials-table" },
+          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Select")), h("th", { scope: "col" }, "Path"), h("th", { scope: "col" }, "Steps"), h("th", { scope: "col" }, "Training"))),
+          trialsBody,
+        ),
+      ),
+    ),
+  );
+
+  void loadJobs().then(() => {
+    if (destroyed) return;
+    // Subscribe after the first query so the job selection matches what the schema supports.
+    unsubs.push(
+      subscribe<JobStatusEvent>(jobStatusSubscription(), {}, (ev) => {
+        const job = ev.trainingJobStatusChanged.job;
+        const known = jobs.has(job.name);
+        upsert(job);
+        // A job that ends has a complete trial: the trials list may have changed.
+        if (!known || job.status !== "IN_PROGRESS") void loadTrials();
+      }, showGlobalError),
+      subscribe<RuleStatusEvent>(ruleStatusSubscription, {}, (ev) => {
+        const { jobName, rule } = ev.ruleStatusChanged;
+        const job = jobs.get(jobName);
+        if (!job) return;
+        jobs.set(jobName, { ...job, ruleSummaries: mergeRule(job.ruleSummaries, rule) });
+        renderJobs();
+      }, showGlobalError),
+      // Events sent while the socket was down (or before it was up) are lost: refetch on every (re)connect.
+      onConnected(() => void loadJobs()),
+    );
+  });
+  void loadTrials();
+
+  return {
+    destroy: () => {
+      destroyed = true;
+      clearTimeout(nameTimer);
+      for (const u of unsubs) u();
+    },
+  };
+}

@@ -1,0 +1,24 @@
+import { defineConfig } from "vite";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+// Built by `npx vite build --config web/vite.config.ts` from the project root; the server serves dist/web at "/".
+const webRoot = path.dirname(fileURLToPath(import.meta.url));
+// `npx vite --config web/vite.config.ts` proxies the API to a running server (default port 4000).
+const apiTarget = process.env.TRIALGRAPH_URL ?? "http://127.0.0.1:4000";
+
+export default defineConfig({
+  root: webRoot,
+  base: "/",
+  build: {
+    outDir: path.resolve(webRoot, "../dist/web"),
+    emptyOutDir: true,
+    target: "es2022",
+    sourcemap: false,
+  },
+  server: {
+    proxy: {
+      "/graphql": { target: apiTarget, ws: true, changeOrigin: true },
+    },
+  },
+});
