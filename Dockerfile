@@ -1,0 +1,36 @@
+# trialgraph service image. Build: docker build -t trialgraph . ; run: see docker-compose.yml.
+
+# Build stage: dev dependencies (tsc, vite) are needed to build, then pruned away.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY web ./web
+# Server (tsc -> dist/src) and the web UI (vite -> dist/web, served at "/").
+RUN npm run build && npx vite build --config web/vite.config.ts
+RUN npm prune --omit=dev
+
+# Runtime stage: Node 20 plus libxgboost for local training jobs (libxgboost.so.0, found by the dynamic linker).
+FROM node:20-bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libxgboost0 \
+ && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production \
+    PORT=4000 \
+    HOST=0.0.0.0 \
+    TRIALGRAPH_DATA_DIR=/data
+WORKDIR /app
+COPY --from=build /app/package.json /app/package-lock.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# Trials and job output live in /data; the service runs as the image's unprivileged "node" user.
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 4000
+# The slim image has no curl: Node's fetch does the probe.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "dist/src/server.js"]
