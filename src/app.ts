@@ -15,8 +15,8 @@ import type { Backend, TrainingJobBackend } from "./jobs/types.js";
 import { SageMakerBackend } from "./jobs/sagemaker/index.js";
 import { LocalBackend, type LocalJobEvent } from "./jobs/local/local-backend.js";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
-import type { RuleService } from "./jobs/rule-service.js";
-import { TrialgraphError } from "./errors.js";
+import { JobRules } from "./jobs/job-rules.js";
+import { RuleRegistry } from "./rules/index.js";
 import { createS3Client } from "./storage/s3-client.js";
 import { S3Source } from "./storage/s3-source.js";
 import { parseS3Uri } from "./storage/s3-client.js";
@@ -60,10 +60,27 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     : null;
   if (sagemaker) backends.SAGEMAKER = sagemaker;
 
+  const ruleRegistry = await RuleRegistry.load(config.rulesDir);
+  for (const e of ruleRegistry.errors) log.warn({ rule: e }, "a custom rule failed to load");
+  const rules = new JobRules({
+    trials,
+    events,
+    registry: ruleRegistry.registry,
+    log,
+    webhookUrl: config.webhookUrl,
+    pollIntervalMs: config.pollIntervalMs,
+    saveLocalSummaries: async (name, summaries) => {
+      await local.setRuleSummaries(name, summaries);
+    },
+  });
+
   const onLocalEvent = (e: LocalJobEvent) => {
     if (e.type === "status") events.publish("jobStatus", { job: e.job, previousStatus: e.previousStatus });
     else if (e.type === "progress") events.publish("jobProgress", { job: e.job });
-    else if (e.type === "steps" || e.type === "ended") follower.poke(relativeToData(e.trialPath));
+    else if (e.type === "steps" || e.type === "ended") {
+      follower.poke(relativeToData(e.trialPath));
+      if (e.type === "steps") void rules.step(e.jobName);
+    }
   };
   const relativeToData = (p: string) => path.relative(config.dataDir, p).split(path.sep).join("/");
   const local = new LocalBackend({
@@ -79,15 +96,8 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   await local.whenReady();
   backends.LOCAL = local;
   const jobs = new JobService(backends, config.sagemakerEnabled ? "SAGEMAKER" : "LOCAL");
-  const rules: RuleService = {
-    builtinRules: () => [],
-    evaluate: async () => {
-      throw new TrialgraphError("BACKEND_UNAVAILABLE", "the rule engine is not available");
-    },
-    attach: async () => {
-      throw new TrialgraphError("BACKEND_UNAVAILABLE", "the rule engine is not available");
-    },
-  };
+  rules.attachJobService(jobs);
+  jobs.useRules(rules);
 
   const services: Services = {
     config,
@@ -102,6 +112,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     services,
     async close() {
       follower.close();
+      await rules.close();
       await local.close();
       await events.close();
       sagemaker?.close();

@@ -20,6 +20,7 @@ export type ErrorCode =
   | "UNAUTHENTICATED"
   | "FORBIDDEN"
   | "LIMIT_EXCEEDED"
+  | "RATE_LIMITED"
   | "INTERNAL_SERVER_ERROR";
 
 export class TrialgraphError extends Error {

@@ -113,8 +113,12 @@ export class EventBus {
           if (!this.redisUp) options.onRedisStateChange?.(false, e.message);
         });
       }
+      // The event target fires publish() without awaiting it; a publish racing a dropped connection
+      // would be an unhandled rejection (a crash on Node 20), so failures are swallowed here:
+      // local subscribers already had the event.
+      const guardedPublisher = { publish: (channel: string, message: string) => publishClient.publish(channel, message).catch(() => 0) };
       this.remote = createPubSub<PubSubArgs>({
-        eventTarget: createRedisEventTarget<any>({ publishClient, subscribeClient }),
+        eventTarget: createRedisEventTarget<any>({ publishClient: guardedPublisher as unknown as Redis, subscribeClient }),
       });
     }
   }
@@ -122,6 +126,18 @@ export class EventBus {
   health(): EventBusHealth {
     if (!this.remote) return { redis: "disabled" };
     return { redis: this.redisUp ? "up" : "down" };
+  }
+
+  /**
+   * A Redis connection for plain commands (leases, shared watcher state), or null without Redis.
+   * It never queues while Redis is away, so commands fail fast instead of piling up.
+   */
+  commandClient(): Redis | null {
+    return this.remote ? this.clients[0] : null;
+  }
+
+  get redisPrefix(): string {
+    return this.prefix;
   }
 
   private channel(topic: Topic): string {

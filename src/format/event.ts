@@ -43,6 +43,16 @@ function bfloat16ToFloat(b: number): number {
   return f32[0];
 }
 
+const scratch = new DataView(new ArrayBuffer(8));
+function readF64(b: Uint8Array, i: number): number {
+  for (let k = 0; k < 8; k++) scratch.setUint8(k, b[i + k]);
+  return scratch.getFloat64(0, true);
+}
+function readF32(b: Uint8Array, i: number): number {
+  for (let k = 0; k < 4; k++) scratch.setUint8(k, b[i + k]);
+  return scratch.getFloat32(0, true);
+}
+
 /** Reinterprets raw little-endian C-order bytes as `dtype`, widened to float64. */
 export function decodeContent(dtype: DType, buf: Uint8Array, start: number, end: number): Float64Array {
   const size = ITEM_SIZE[dtype];
@@ -51,6 +61,8 @@ export function decodeContent(dtype: DType, buf: Uint8Array, start: number, end:
   }
   const n = (end - start) / size;
   const out = new Float64Array(dtype === "complex64" || dtype === "complex128" ? n * 2 : n);
+  if (dtype === "float64" && n === 1) { out[0] = readF64(buf, start); return out; }
+  if (dtype === "float32" && n === 1) { out[0] = readF32(buf, start); return out; }
   const v = new DataView(buf.buffer, buf.byteOffset + start, end - start);
   switch (dtype) {
     case "float64": for (let i = 0; i < n; i++) out[i] = v.getFloat64(i * 8, true); break;
@@ -90,6 +102,9 @@ interface RawTensor {
   strings: string[] | null;
   typed: number[] | null;
 }
+
+/** Most tensors are scalars saved as [1]: one shared, frozen shape saves an array per value. */
+const SHAPE_1: number[] = Object.freeze([1]) as number[];
 
 function readShape(r: ProtoReader, end: number, shape: number[]): void {
   while (r.pos < end) {
@@ -156,7 +171,8 @@ function toData(t: RawTensor, buf: Uint8Array): TensorData {
     // TensorFlow's typed fields may hold one value meaning "fill the shape".
     if (values.length === 1 && expected > 1) values = new Float64Array(expected).fill(values[0]);
   }
-  return { dtype, shape: t.shape, values, strings: null };
+  const shape = t.shape.length === 1 && t.shape[0] === 1 ? SHAPE_1 : t.shape;
+  return { dtype, shape, values, strings: null };
 }
 
 const KEY_WALL_TIME = (1 << 3) | WIRE_I64;
@@ -236,6 +252,62 @@ export function decodeEvent(buf: Uint8Array, start: number, end: number): Tensor
     return { name, step, wallTime, mode, modeStep: modeStep ?? step, dtype: data.dtype, shape: data.shape, values: data.values, strings: data.strings };
   }
   return null;
+}
+
+/** Reads element `i` of raw little-endian content as a number. */
+function elementAt(dtype: DType, buf: Uint8Array, at: number): number {
+  switch (dtype) {
+    case "float64": return readF64(buf, at);
+    case "float32": return readF32(buf, at);
+    case "float16": return halfToFloat(buf[at] | (buf[at + 1] << 8));
+    case "bfloat16": return bfloat16ToFloat(buf[at] | (buf[at + 1] << 8));
+    case "int8": return (buf[at] << 24) >> 24;
+    case "uint8": return buf[at];
+    case "bool": return buf[at] ? 1 : 0;
+    case "int16": return ((buf[at] | (buf[at + 1] << 8)) << 16) >> 16;
+    case "uint16": return buf[at] | (buf[at + 1] << 8);
+    case "int32": return buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24);
+    case "uint32": return (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
+    default: return decodeContent(dtype, buf, at, at + ITEM_SIZE[dtype])[0];
+  }
+}
+
+/**
+ * The single numeric element of an Event's tensor, decoded without building a TensorData: the
+ * hot path of series reads. Undefined when the tensor is not one numeric element.
+ */
+export function decodeScalarEvent(buf: Uint8Array, start: number, end: number): number | undefined {
+  const r = new ProtoReader(buf, start, end);
+  let summaryEnd = -1;
+  while (r.pos < end) {
+    const k = r.key();
+    if (k === KEY_SUMMARY) { summaryEnd = r.lengthDelimited(); r.pos = r.fieldStart; break; }
+    r.skip(k & 7);
+  }
+  if (summaryEnd < 0) return undefined;
+  while (r.pos < summaryEnd) {
+    const k = r.key();
+    if (k !== KEY_LEN_1) { r.skip(k & 7); continue; }
+    const ve = r.lengthDelimited();
+    r.pos = r.fieldStart;
+    while (r.pos < ve) {
+      const vk = r.key();
+      if (vk !== KEY_TENSOR) { r.skip(vk & 7); continue; }
+      const te = r.lengthDelimited();
+      r.pos = r.fieldStart;
+      const t = readTensor(r, te);
+      let size = 1;
+      for (const d of t.shape) size *= d;
+      const dtype = dtypeFromEnum(t.dtypeEnum);
+      if (size !== 1 || !dtype || dtype === "string" || dtype.startsWith("complex")) return undefined;
+      if (t.contentEnd > t.contentStart) {
+        return t.contentEnd - t.contentStart === ITEM_SIZE[dtype] ? elementAt(dtype, buf, t.contentStart) : undefined;
+      }
+      return t.typed?.length === 1 ? t.typed[0] : undefined;
+    }
+    return undefined;
+  }
+  return undefined;
 }
 
 function encodeContent(t: TensorInput): Uint8Array {

@@ -9,6 +9,10 @@ export class RecordError extends Error {
   }
 }
 
+function u32le(b: Uint8Array, i: number): number {
+  return (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
+}
+
 export interface RecordSpan {
   /** Payload start and end inside the buffer. */
   start: number;
@@ -23,16 +27,15 @@ export interface RecordSpan {
  */
 export function readRecord(buf: Uint8Array, offset: number): RecordSpan {
   if (offset + 12 > buf.length) throw new RecordError("truncated record header", offset);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const lo = view.getUint32(offset, true);
-  const hi = view.getUint32(offset + 4, true);
-  const lengthCrc = view.getUint32(offset + 8, true);
+  const lo = u32le(buf, offset);
+  const hi = u32le(buf, offset + 4);
+  const lengthCrc = u32le(buf, offset + 8);
   if (maskedCrc32c(buf, offset, offset + 8) !== lengthCrc) throw new RecordError("length CRC mismatch", offset);
   const len = hi * 2 ** 32 + lo;
   const start = offset + 12;
   const end = start + len;
   if (end + 4 > buf.length) throw new RecordError("truncated record payload", offset);
-  const footer = view.getUint32(end, true);
+  const footer = u32le(buf, end);
   if (footer !== FOOTER_MAGIC && footer !== maskedCrc32c(buf, start, end)) {
     throw new RecordError("payload CRC mismatch", offset);
   }

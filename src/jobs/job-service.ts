@@ -4,14 +4,27 @@
  */
 import { TrialgraphError } from "../errors.js";
 import type {
-  Backend, JobPage, ListJobsQuery, StartTrainingJobSpec, TrainingJobBackend, TrainingJobRecord,
+  Backend, JobPage, ListJobsQuery, RuleSpec, StartTrainingJobSpec, TrainingJobBackend, TrainingJobRecord,
 } from "./types.js";
 
+/** The service's own rule evaluation, as the job service needs it. */
+export interface ServiceRules {
+  validate(specs: RuleSpec[]): void;
+  start(job: TrainingJobRecord, specs: RuleSpec[]): Promise<void>;
+  decorate(job: TrainingJobRecord): TrainingJobRecord;
+}
+
 export class JobService {
+  private rules: ServiceRules | null = null;
+
   constructor(
     private readonly backends: Partial<Record<Backend, TrainingJobBackend>>,
     readonly defaultBackend: Backend,
   ) {}
+
+  useRules(rules: ServiceRules): void {
+    this.rules = rules;
+  }
 
   private backend(b: Backend): TrainingJobBackend {
     const found = this.backends[b];
@@ -28,12 +41,34 @@ export class JobService {
     return (Object.keys(this.backends) as Backend[]).filter((b) => this.backends[b]);
   }
 
-  start(spec: StartTrainingJobSpec): Promise<TrainingJobRecord> {
-    return this.backend(spec.backend ?? this.defaultBackend).start(spec);
+  /**
+   * Starts a job. Rules the service evaluates (all rules of a local job; evaluator SERVICE on
+   * SageMaker) are validated before anything starts, and followed from the first step.
+   */
+  async start(spec: StartTrainingJobSpec): Promise<TrainingJobRecord> {
+    const backend = this.backend(spec.backend ?? this.defaultBackend);
+    const serviceRules = (spec.rules ?? []).filter((r) => backend.backend === "LOCAL" || r.evaluator === "SERVICE");
+    if (serviceRules.length) {
+      if (!this.rules) throw new TrialgraphError("BACKEND_UNAVAILABLE", "the rule engine is not available", { field: "rules" });
+      this.rules.validate(serviceRules);
+    }
+    const job = await backend.start(spec);
+    if (serviceRules.length) await this.rules!.start(job, serviceRules);
+    return this.decorate(job);
+  }
+
+  private decorate(job: TrainingJobRecord): TrainingJobRecord {
+    return this.rules ? this.rules.decorate(job) : job;
   }
 
   /** The job, from the first backend that knows it (local first: it answers without a network call). */
   async describe(name: string): Promise<TrainingJobRecord | null> {
+    const job = await this.describeRaw(name);
+    return job && this.decorate(job);
+  }
+
+  /** The backend's own record, without the service-evaluated rule summaries. */
+  async describeRaw(name: string): Promise<TrainingJobRecord | null> {
     for (const b of this.order()) {
       const job = await this.backends[b]!.describe(name);
       if (job) return job;
@@ -44,7 +79,7 @@ export class JobService {
   async stop(name: string): Promise<TrainingJobRecord> {
     for (const b of this.order()) {
       const job = await this.backends[b]!.describe(name);
-      if (job) return this.backends[b]!.stop(name);
+      if (job) return this.decorate(await this.backends[b]!.stop(name));
     }
     throw new TrialgraphError("NOT_FOUND", `no training job named ${name}`, { field: "name" });
   }
@@ -69,7 +104,7 @@ export class JobService {
     for (let i = start; i < order.length && nodes.length < query.first; i++) {
       const b = order[i];
       const page = await this.backends[b]!.list({ ...query, first: query.first - nodes.length, after: i === start ? inner : null });
-      nodes.push(...page.nodes);
+      nodes.push(...page.nodes.map((j) => this.decorate(j)));
       const cursor = (c: string | null) => Buffer.from(`${b}:${c ?? ""}`).toString("base64url");
       if (page.hasNextPage) return { nodes, endCursor: cursor(page.endCursor), hasNextPage: true };
       if (nodes.length >= query.first && i + 1 < order.length) {

@@ -9,9 +9,11 @@ const MAX_GAP = 64 * 1024;
 
 export class LocalSource implements ByteSource {
   readonly location: string;
+  readonly rootDir: string;
 
-  constructor(readonly rootDir: string) {
-    this.location = rootDir;
+  constructor(rootDir: string) {
+    this.rootDir = path.resolve(rootDir);
+    this.location = this.rootDir;
   }
 
   private resolve(key: string): string {

@@ -1,0 +1,234 @@
+/**
+ * Request limits shared by HTTP (an Apollo plugin) and graphql-ws (onSubscribe): operation depth,
+ * aliases, estimated cost, the caller's role for mutations, and a per-caller rate limit. Each
+ * breach is a GraphQLError with a stable code (LIMIT_EXCEEDED, RATE_LIMITED, FORBIDDEN) and the
+ * HTTP status Apollo should answer with.
+ */
+import {
+  getOperationAST, GraphQLError, Kind,
+  type DocumentNode, type FragmentDefinitionNode, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode,
+} from "graphql";
+import { getComplexity, simpleEstimator, type ComplexityEstimator } from "graphql-query-complexity";
+import type { Limits } from "../config.js";
+import type { Caller } from "./context.js";
+
+/**
+ * What the static cost assumes where a query does not say how much it asks for: the server only
+ * learns a trial's real size while executing (the value budget then caps what is actually returned).
+ */
+export const ASSUMED = {
+  /** Steps of a tensor when values/series give no range. */
+  steps: 1_000,
+  /** Upper bound for a stated step range (fromStep..toStep), so "everything up to 10^9" stays finite. */
+  maxRangeSteps: 1_000_000,
+  /** Tensors returned by a tensors list field. */
+  tensors: 50,
+  /** Trials returned by Query.trials, collections of a trial. */
+  listItems: 50,
+  /** trainingJobs without first. */
+  pageSize: 20,
+  /** Cost of one rule evaluation over a trial (the engine reads every step). */
+  ruleEvaluation: 1_000,
+} as const;
+
+export class LimitError extends GraphQLError {
+  constructor(code: "LIMIT_EXCEEDED" | "RATE_LIMITED" | "FORBIDDEN", message: string, status: number, details: Record<string, unknown> = {}) {
+    super(message, { extensions: { code, ...details, http: { status } } });
+  }
+}
+
+const int = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? Math.trunc(v) : null);
+
+/** Steps a fromStep/toStep pair asks for; the assumed trial length when it is open-ended. */
+function stepsRequested(args: Record<string, unknown>): number {
+  const from = int(args.fromStep);
+  const to = int(args.toStep);
+  if (from !== null && to !== null) return Math.min(Math.max(to - from + 1, 0), ASSUMED.maxRangeSteps);
+  return ASSUMED.steps;
+}
+
+/** Lists cost their expected length times what each item selects; the rest falls back to 1 + children. */
+export const sizeEstimator: ComplexityEstimator = ({ type, field, args, childComplexity }) => {
+  const child = Math.max(1, childComplexity);
+  switch (`${type.name}.${field.name}`) {
+    case "Tensor.values":
+      return 1 + stepsRequested(args) * child;
+    case "Tensor.series": {
+      const max = int(args.maxPoints);
+      const points = max !== null && max > 0 ? Math.min(max, stepsRequested(args)) : stepsRequested(args);
+      return 1 + points * child;
+    }
+    case "Tensor.value":
+      return 1 + child;
+    case "Trial.tensors":
+    case "Collection.tensors":
+      return 1 + ASSUMED.tensors * child;
+    case "Query.trials":
+    case "Trial.collections":
+      return 1 + ASSUMED.listItems * child;
+    case "Query.trainingJobs": {
+      const first = int(args.first);
+      return 1 + (first !== null && first > 0 ? first : ASSUMED.pageSize) * child;
+    }
+    case "Query.evaluateRules":
+      return 1 + (Array.isArray(args.rules) ? args.rules.length : 1) * (ASSUMED.ruleEvaluation + child);
+    default:
+      return undefined;
+  }
+};
+
+/** Depth of the deepest field path of an operation, fragments followed; introspection fields do not count. */
+export function operationDepth(operation: OperationDefinitionNode, fragments: Map<string, FragmentDefinitionNode>): number {
+  const walk = (set: SelectionSetNode | undefined, depth: number, seen: Set<string>): number => {
+    if (!set) return depth;
+    let max = depth;
+    for (const s of set.selections) {
+      if (s.kind === Kind.FIELD) {
+        if (s.name.value.startsWith("__")) continue;
+        max = Math.max(max, s.selectionSet ? walk(s.selectionSet, depth + 1, seen) : depth + 1);
+      } else if (s.kind === Kind.INLINE_FRAGMENT) {
+        max = Math.max(max, walk(s.selectionSet, depth, seen));
+      } else {
+        const name = s.name.value;
+        const f = fragments.get(name);
+        if (!f || seen.has(name)) continue; // cycles are a validation error already
+        max = Math.max(max, walk(f.selectionSet, depth, new Set(seen).add(name)));
+      }
+    }
+    return max;
+  };
+  return walk(operation.selectionSet, 0, new Set());
+}
+
+/** Aliased fields the operation executes (a fragment spread twice counts twice). */
+export function operationAliases(operation: OperationDefinitionNode, fragments: Map<string, FragmentDefinitionNode>): number {
+  const count = (set: SelectionSetNode | undefined, seen: Set<string>): number => {
+    if (!set) return 0;
+    let n = 0;
+    for (const s of set.selections) {
+      if (s.kind === Kind.FIELD) n += (s.alias ? 1 : 0) + count(s.selectionSet, seen);
+      else if (s.kind === Kind.INLINE_FRAGMENT) n += count(s.selectionSet, seen);
+      else {
+        const f = fragments.get(s.name.value);
+        if (f && !seen.has(f.name.value)) n += count(f.selectionSet, new Set(seen).add(f.name.value));
+      }
+    }
+    return n;
+  };
+  return count(operation.selectionSet, new Set());
+}
+
+export interface LimitCheck {
+  schema: GraphQLSchema;
+  document: DocumentNode;
+  operationName?: string | null;
+  variables?: Record<string, unknown> | null;
+  limits: Limits;
+  caller: Caller;
+}
+
+export interface LimitReport {
+  operation: OperationDefinitionNode;
+  depth: number;
+  aliases: number;
+  cost: number;
+}
+
+/**
+ * Checks a parsed, validated operation against the limits; throws a LimitError on the first breach.
+ * Returns the measured values (for logs and metrics).
+ */
+export function checkOperation(c: LimitCheck): LimitReport {
+  const operation = getOperationAST(c.document, c.operationName ?? undefined);
+  if (!operation) throw new GraphQLError("could not determine which operation to run", { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
+  if (operation.operation === "mutation" && c.caller.role !== "operator") {
+    throw new LimitError("FORBIDDEN", `${c.caller.name} may not run mutations: it needs the operator role`, 403);
+  }
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const d of c.document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
+
+  const depth = operationDepth(operation, fragments);
+  if (depth > c.limits.maxDepth) {
+    throw new LimitError("LIMIT_EXCEEDED", `the operation is ${depth} levels deep; the limit is ${c.limits.maxDepth}`, 400, { limit: "depth", value: depth, max: c.limits.maxDepth });
+  }
+  const aliases = operationAliases(operation, fragments);
+  if (aliases > c.limits.maxAliases) {
+    throw new LimitError("LIMIT_EXCEEDED", `the operation uses ${aliases} aliases; the limit is ${c.limits.maxAliases}`, 400, { limit: "aliases", value: aliases, max: c.limits.maxAliases });
+  }
+  let cost: number;
+  try {
+    cost = getComplexity({
+      schema: c.schema,
+      query: c.document,
+      operationName: c.operationName ?? undefined,
+      variables: (c.variables ?? {}) as Record<string, any>,
+      estimators: [sizeEstimator, simpleEstimator({ defaultComplexity: 1 })],
+    });
+  } catch (e) {
+    // Bad variables are reported by execution with their own code; an oversized query is ours.
+    if (/query nodes/i.test((e as Error).message)) {
+      throw new LimitError("LIMIT_EXCEEDED", "the operation has too many fields", 400, { limit: "cost" });
+    }
+    if (e instanceof GraphQLError) throw new GraphQLError(e.message, { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
+    throw e;
+  }
+  if (cost > c.limits.maxCost) {
+    throw new LimitError(
+      "LIMIT_EXCEEDED",
+      `the operation's estimated cost is ${cost}; the limit is ${c.limits.maxCost} (narrow step ranges with fromStep/toStep, or use series(maxPoints))`,
+      400,
+      { limit: "cost", value: cost, max: c.limits.maxCost },
+    );
+  }
+  return { operation, depth, aliases, cost };
+}
+
+/**
+ * Token buckets per caller: `perMinute` requests a minute on average, bursts up to `perMinute`.
+ * Idle buckets are dropped so the map cannot grow with every address that ever called.
+ */
+export class RateLimiter {
+  private buckets = new Map<string, { tokens: number; at: number }>();
+  private lastSweep = 0;
+
+  constructor(private readonly perMinute: number, private readonly now: () => number = () => Date.now()) {}
+
+  get enabled(): boolean {
+    return this.perMinute > 0;
+  }
+
+  /** Takes one token for `key`; returns the seconds to wait when there is none (0 = allowed). */
+  take(key: string): number {
+    if (!this.enabled) return 0;
+    const now = this.now();
+    const perMs = this.perMinute / 60_000;
+    const b = this.buckets.get(key) ?? { tokens: this.perMinute, at: now };
+    b.tokens = Math.min(this.perMinute, b.tokens + (now - b.at) * perMs);
+    b.at = now;
+    this.buckets.set(key, b);
+    if (now - this.lastSweep > 60_000) this.sweep(now, perMs);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return Math.max(1, Math.ceil((1 - b.tokens) / perMs / 1000));
+  }
+
+  /** Throws RATE_LIMITED (HTTP 429) when `key` has no token left. */
+  check(key: string): void {
+    const wait = this.take(key);
+    if (wait > 0) {
+      throw new LimitError("RATE_LIMITED", `rate limit of ${this.perMinute} requests per minute reached; retry in ${wait} s`, 429, { retryAfterSeconds: wait });
+    }
+  }
+
+  private sweep(now: number, perMs: number): void {
+    this.lastSweep = now;
+    for (const [k, b] of this.buckets) if (b.tokens + (now - b.at) * perMs >= this.perMinute) this.buckets.delete(k);
+  }
+}
+
+/** The rate-limit key: the token's name, or the client address when the service runs without tokens. */
+export function rateLimitKey(caller: Caller, tokensConfigured: boolean, remoteAddress: string | undefined): string {
+  return tokensConfigured ? `token:${caller.name}` : `addr:${remoteAddress ?? "unknown"}`;
+}

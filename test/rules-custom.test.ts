@@ -1,0 +1,144 @@
+/**
+ * Custom rules from TRIALGRAPH_RULES_DIR: same contract as the built-ins; a rule that throws or
+ * loops ends in ERROR and the process stays responsive.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { LocalSource } from "../src/storage/local-source.js";
+import { openTrial } from "../src/trials/trial.js";
+import { RuleRegistry, RuleSession, builtinRules, evaluateRules, validateRuleSpecs } from "../src/rules/index.js";
+import { ABALONE_TRIAL, loadGolden } from "./support/fixtures.js";
+
+const golden = loadGolden();
+let dir = "";
+
+const RULES: Record<string, string> = {
+  // Fires when a metric goes above a threshold; keeps state per instance (count of steps seen).
+  "metric-above.js": `
+    module.exports = {
+      name: "MetricAbove",
+      description: "fires when a metric is above a threshold",
+      parameters: [
+        { name: "tensor", type: "string", default: "validation-rmse", description: "metric" },
+        { name: "threshold", type: "number", default: "3", description: "limit" },
+      ],
+      create(params) {
+        let seen = 0;
+        return {
+          requiredTensors(ctx) {
+            return ctx.trial.tensorNames({ step: ctx.step }).includes(params.tensor) ? [{ name: params.tensor, step: ctx.step }] : [];
+          },
+          invokeAtStep(ctx, values) {
+            seen++;
+            const v = values.scalar(params.tensor);
+            return v === undefined ? { fired: false, checked: 0 }
+              : { fired: v > params.threshold, tensor: params.tensor, details: params.tensor + " = " + v + " after " + seen + " steps" };
+          },
+        };
+      },
+    };`,
+  // The short form: handlers at the top level.
+  "always-throws.js": `
+    module.exports = {
+      name: "AlwaysThrows",
+      parameters: [],
+      requiredTensors(ctx) { return [{ name: "train-rmse", step: ctx.step }]; },
+      invokeAtStep() { throw new Error("boom from the rule"); },
+    };`,
+  "loops.js": `
+    module.exports = {
+      name: "LoopsForever",
+      parameters: [],
+      requiredTensors() { return []; },
+      invokeAtStep() { for (;;) {} },
+    };`,
+  "async-loop.js": `
+    module.exports = {
+      name: "AsyncLoop",
+      parameters: [],
+      requiredTensors() { return []; },
+      invokeAtStep() { const spin = () => Promise.resolve().then(spin); spin(); return false; },
+    };`,
+  "uses-eval.js": `
+    module.exports = {
+      name: "UsesEval",
+      parameters: [],
+      requiredTensors() { return []; },
+      invokeAtStep() { return eval("1 + 1") === 2; },
+    };`,
+  "broken.js": "module.exports = { name: 'Broken', ",
+  "shadows.js": "module.exports = { name: 'AllZero', requiredTensors() { return []; }, invokeAtStep() { return false; } };",
+  "not-a-rule.txt": "ignored",
+};
+
+test.before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "rules-custom-"));
+  for (const [f, code] of Object.entries(RULES)) await writeFile(path.join(dir, f), code);
+});
+test.after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+test("custom rules load beside the built-ins; broken modules are reported, not fatal", async () => {
+  const { registry, errors } = await RuleRegistry.load(dir, { timeoutMs: 200 });
+  const custom = builtinRules(registry).filter((r) => r.source === "custom").map((r) => r.name).sort();
+  assert.deepEqual(custom, ["AlwaysThrows", "LoopsForever", "MetricAbove", "UsesEval"]);
+  assert.equal(builtinRules(registry).length, 12 + 4);
+  const byFile = Object.fromEntries(errors.map((e) => [path.basename(e.file), e.message]));
+  assert.deepEqual(Object.keys(byFile).sort(), ["async-loop.js", "broken.js", "shadows.js"]);
+  // A microtask loop cannot be cut off safely (see src/rules/custom.ts): asynchronous rules are refused.
+  assert.match(byFile["async-loop.js"], /rules must be synchronous \(found "Promise"\)/);
+  assert.match(byFile["broken.js"], /syntax error/);
+  assert.match(byFile["shadows.js"], /AllZero is already taken/);
+  const info = builtinRules(registry).find((r) => r.name === "MetricAbove")!;
+  assert.deepEqual(info.parameters.map((p) => [p.name, p.default]), [["tensor", "validation-rmse"], ["threshold", "3"]]);
+  assert.throws(() => validateRuleSpecs([{ builtin: "MetricAbove", parameters: { threshold: "high" } }], registry), /threshold must be a number/);
+});
+
+test("a custom rule fires like a built-in; throwing and looping rules end in ERROR; the process stays responsive", async () => {
+  const { registry } = await RuleRegistry.load(dir, { timeoutMs: 200 });
+  const trial = (await openTrial(new LocalSource(ABALONE_TRIAL), "abalone"))!;
+  let timerRan = false;
+  setTimeout(() => (timerRan = true), 0);
+  const results = await evaluateRules(trial, [
+    { builtin: "MetricAbove", name: "val-above-2.27", parameters: { threshold: "2.27" } },
+    { builtin: "MetricAbove", name: "val-above-9" , parameters: { threshold: "9" } },
+    { builtin: "AlwaysThrows" },
+    { builtin: "LoopsForever" },
+    { builtin: "AsyncLoop" },
+    { builtin: "UsesEval" },
+    { builtin: "LossNotDecreasing", parameters: { collection_names: "metrics", num_steps: "10" } },
+  ], { registry, webhookUrl: null });
+  const by = Object.fromEntries(results.map((r) => [r.ruleConfigurationName, r]));
+  const val = (s: number) => (golden.tensors["validation-rmse"].values[String(s)].value as number[])[0];
+  assert.deepEqual(by["val-above-2.27"].triggeredSteps, golden.steps.filter((s) => val(s) > 2.27));
+  assert.match(by["val-above-2.27"].statusDetails!, /after 1 steps/, "state starts fresh per instance");
+  assert.equal(by["val-above-9"].status, "NO_ISSUES_FOUND");
+  assert.equal(by.AlwaysThrows.status, "ERROR");
+  assert.match(by.AlwaysThrows.statusDetails!, /threw: boom from the rule/);
+  assert.equal(by.LoopsForever.status, "ERROR");
+  assert.match(by.LoopsForever.statusDetails!, /exceeded its time budget of 200 ms/);
+  assert.equal(by.AsyncLoop.status, "ERROR");
+  assert.match(by.AsyncLoop.statusDetails!, /unknown rule AsyncLoop/);
+  assert.equal(by.UsesEval.status, "ERROR");
+  assert.match(by.UsesEval.statusDetails!, /threw: .*[Cc]ode generation from strings disallowed/);
+  assert.deepEqual(by.LossNotDecreasing.triggeredSteps, [30, 40, 50], "the built-ins beside them are unaffected");
+  await new Promise((r) => setImmediate(r));
+  assert.ok(timerRan, "the event loop kept running");
+});
+
+test("a looping custom rule in a live session is stopped per step and later advances still work", async () => {
+  const { registry } = await RuleRegistry.load(dir, { timeoutMs: 100 });
+  const trial = (await openTrial(new LocalSource(ABALONE_TRIAL), "abalone"))!;
+  const session = await RuleSession.create(trial, [{ builtin: "LoopsForever" }, { builtin: "MetricAbove" }], { registry, webhookUrl: null });
+  await session.advance();
+  await session.advance();
+  const [loop, metric] = session.results();
+  assert.equal(loop.status, "ERROR");
+  assert.equal(loop.evaluatedSteps, 0);
+  assert.equal(metric.status, "ISSUES_FOUND");
+  assert.deepEqual(metric.triggeredSteps, [0, 5]);
+});
