@@ -25,7 +25,7 @@ export interface CaseResult { ms: number; rssMb: number; detail?: string }
 /** Runs one case of bench/trials-case.ts in a fresh Node process. */
 export function runCase(name: string): CaseResult {
   const r = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, "trials-case.ts"), name], {
-    encoding: "utf8", env: { ...process.env, NODE_NO_WARNINGS: "1" }, maxBuffer: 64 << 20,
+    encoding: "utf8", env: { ...process.env, NODE_NO_WARNINGS: "1", NODE_ENV: "production" }, maxBuffer: 64 << 20,
   });
   const line = r.stdout.trim().split("\n").pop() ?? "";
   try {
@@ -44,7 +44,8 @@ export function runTrialBench(runs = 5): Record<string, string | number>[] {
   ensurePerfTrial();
   const cases: [string, string, number | null, number | null][] = [
     ["open", "open + tensor names", 2010, null],
-    ["values-inprocess", "every value (281,275), in process", 8260, 300],
+    ["values-inprocess", "every value (281,275), in process: trial.values()", 8260, 300],
+    ["series-inprocess", "every value (281,275), in process: trial.scalarSeries()", 8260, 300],
     ["values-graphql", "every value through GraphQL over HTTP (values { step data })", 8260, 800],
     ["series-graphql", "every tensor as a series through GraphQL over HTTP", 8260, 800],
     ["series-warm", "one series (validation-rmse), warm, GraphQL over HTTP", 2060, 50],

@@ -43,14 +43,17 @@ function bfloat16ToFloat(b: number): number {
   return f32[0];
 }
 
-const scratch = new DataView(new ArrayBuffer(8));
+// Little-endian hosts only (x86, ARM), as smdebug's own files assume.
+const scratchBytes = new Uint8Array(8);
+const scratchF64 = new Float64Array(scratchBytes.buffer);
+const scratchF32 = new Float32Array(scratchBytes.buffer, 0, 1);
 function readF64(b: Uint8Array, i: number): number {
-  for (let k = 0; k < 8; k++) scratch.setUint8(k, b[i + k]);
-  return scratch.getFloat64(0, true);
+  for (let k = 0; k < 8; k++) scratchBytes[k] = b[i + k];
+  return scratchF64[0];
 }
 function readF32(b: Uint8Array, i: number): number {
-  for (let k = 0; k < 4; k++) scratch.setUint8(k, b[i + k]);
-  return scratch.getFloat32(0, true);
+  for (let k = 0; k < 4; k++) scratchBytes[k] = b[i + k];
+  return scratchF32[0];
 }
 
 /** Reinterprets raw little-endian C-order bytes as `dtype`, widened to float64. */
@@ -277,6 +280,7 @@ function elementAt(dtype: DType, buf: Uint8Array, at: number): number {
  * hot path of series reads. Undefined when the tensor is not one numeric element.
  */
 export function decodeScalarEvent(buf: Uint8Array, start: number, end: number): number | undefined {
+  // Walks Event > summary > value > tensor with plain offsets: this runs once per value of a series.
   const r = new ProtoReader(buf, start, end);
   let summaryEnd = -1;
   while (r.pos < end) {
@@ -285,27 +289,62 @@ export function decodeScalarEvent(buf: Uint8Array, start: number, end: number): 
     r.skip(k & 7);
   }
   if (summaryEnd < 0) return undefined;
+  let valueEnd = -1;
   while (r.pos < summaryEnd) {
     const k = r.key();
-    if (k !== KEY_LEN_1) { r.skip(k & 7); continue; }
-    const ve = r.lengthDelimited();
-    r.pos = r.fieldStart;
-    while (r.pos < ve) {
-      const vk = r.key();
-      if (vk !== KEY_TENSOR) { r.skip(vk & 7); continue; }
-      const te = r.lengthDelimited();
+    if (k === KEY_LEN_1) { valueEnd = r.lengthDelimited(); r.pos = r.fieldStart; break; }
+    r.skip(k & 7);
+  }
+  if (valueEnd < 0) return undefined;
+  let tensorEnd = -1;
+  while (r.pos < valueEnd) {
+    const k = r.key();
+    if (k === KEY_TENSOR) { tensorEnd = r.lengthDelimited(); r.pos = r.fieldStart; break; }
+    r.skip(k & 7);
+  }
+  if (tensorEnd < 0) return undefined;
+  let dtypeEnum = 0;
+  let size = 1;
+  let contentStart = -1;
+  let contentEnd = -1;
+  let typed = false;
+  while (r.pos < tensorEnd) {
+    const k = r.key();
+    const field = k >>> 3;
+    if (field === 1) dtypeEnum = r.varint();
+    else if (field === 2 && (k & 7) === WIRE_LEN) {
+      const se = r.lengthDelimited();
       r.pos = r.fieldStart;
-      const t = readTensor(r, te);
-      let size = 1;
-      for (const d of t.shape) size *= d;
-      const dtype = dtypeFromEnum(t.dtypeEnum);
-      if (size !== 1 || !dtype || dtype === "string" || dtype.startsWith("complex")) return undefined;
-      if (t.contentEnd > t.contentStart) {
-        return t.contentEnd - t.contentStart === ITEM_SIZE[dtype] ? elementAt(dtype, buf, t.contentStart) : undefined;
+      while (r.pos < se) {
+        const sk = r.key();
+        if (sk !== ((2 << 3) | WIRE_LEN)) { r.skip(sk & 7); continue; }
+        const de = r.lengthDelimited();
+        r.pos = r.fieldStart;
+        let dim = 0;
+        while (r.pos < de) {
+          const dk = r.key();
+          if (dk === ((1 << 3) | WIRE_VARINT)) dim = r.int64();
+          else r.skip(dk & 7);
+        }
+        size *= dim;
       }
-      return t.typed?.length === 1 ? t.typed[0] : undefined;
+      r.pos = se;
+    } else if (field === 4 && (k & 7) === WIRE_LEN) {
+      contentEnd = r.lengthDelimited();
+      contentStart = r.fieldStart;
+    } else {
+      if (field >= 5 && field <= 13) typed = true;
+      r.skip(k & 7);
     }
-    return undefined;
+  }
+  const dtype = dtypeFromEnum(dtypeEnum);
+  if (size !== 1 || !dtype || dtype === "string" || dtype === "complex64" || dtype === "complex128") return undefined;
+  if (contentStart >= 0 && contentEnd - contentStart === ITEM_SIZE[dtype]) return elementAt(dtype, buf, contentStart);
+  if (typed) {
+    // TensorFlow's typed *_val fields: rare outside TF; the general decoder handles them.
+    r.pos = start;
+    const rec = decodeEvent(buf, start, end);
+    return rec?.values && rec.values.length === 1 ? rec.values[0] : undefined;
   }
   return undefined;
 }

@@ -10,17 +10,17 @@ export const WIRE_I32 = 5;
 
 export class ProtoError extends Error {}
 
+// Little-endian reads through one scratch buffer: no DataView per message. (x86 and ARM are little-endian.)
+const scratchBytes = new Uint8Array(8);
+const scratchF64 = new Float64Array(scratchBytes.buffer);
+const scratchF32 = new Float32Array(scratchBytes.buffer, 0, 1);
+
 export class ProtoReader {
   pos: number;
   /** Start of the last length-delimited field read (its end is `pos`). */
   fieldStart = 0;
-  private dataView: DataView | null = null;
   constructor(readonly buf: Uint8Array, start = 0, readonly end = buf.length) {
     this.pos = start;
-  }
-
-  get view(): DataView {
-    return (this.dataView ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
   }
 
   done(): boolean {
@@ -68,16 +68,16 @@ export class ProtoReader {
 
   double(): number {
     if (this.pos + 8 > this.end) throw new ProtoError("truncated double");
-    const v = this.view.getFloat64(this.pos, true);
+    for (let k = 0; k < 8; k++) scratchBytes[k] = this.buf[this.pos + k];
     this.pos += 8;
-    return v;
+    return scratchF64[0];
   }
 
   float(): number {
     if (this.pos + 4 > this.end) throw new ProtoError("truncated float");
-    const v = this.view.getFloat32(this.pos, true);
+    for (let k = 0; k < 4; k++) scratchBytes[k] = this.buf[this.pos + k];
     this.pos += 4;
-    return v;
+    return scratchF32[0];
   }
 
   /** Skips a length-delimited field and returns its end; its start is left in `fieldStart`. */

@@ -26,20 +26,25 @@ export interface RecordSpan {
  * (smdebug's constant, or the real payload CRC as TensorFlow writes).
  */
 export function readRecord(buf: Uint8Array, offset: number): RecordSpan {
+  const end = readRecordInto(buf, offset);
+  return { start: offset + 12, end, next: end + 4 };
+}
+
+/** Like readRecord, without allocating: returns the payload's end (it starts at `offset + 12`). */
+export function recordPayloadEnd(buf: Uint8Array, offset: number): number {
+  return readRecordInto(buf, offset);
+}
+
+function readRecordInto(buf: Uint8Array, offset: number): number {
   if (offset + 12 > buf.length) throw new RecordError("truncated record header", offset);
   const lo = u32le(buf, offset);
   const hi = u32le(buf, offset + 4);
-  const lengthCrc = u32le(buf, offset + 8);
-  if (maskedCrc32c(buf, offset, offset + 8) !== lengthCrc) throw new RecordError("length CRC mismatch", offset);
-  const len = hi * 2 ** 32 + lo;
-  const start = offset + 12;
-  const end = start + len;
+  if (maskedCrc32c(buf, offset, offset + 8) !== u32le(buf, offset + 8)) throw new RecordError("length CRC mismatch", offset);
+  const end = offset + 12 + hi * 2 ** 32 + lo;
   if (end + 4 > buf.length) throw new RecordError("truncated record payload", offset);
   const footer = u32le(buf, end);
-  if (footer !== FOOTER_MAGIC && footer !== maskedCrc32c(buf, start, end)) {
-    throw new RecordError("payload CRC mismatch", offset);
-  }
-  return { start, end, next: end + 4 };
+  if (footer !== FOOTER_MAGIC && footer !== maskedCrc32c(buf, offset + 12, end)) throw new RecordError("payload CRC mismatch", offset);
+  return end;
 }
 
 /** Frames a payload as smdebug does: the footer is the constant magic CRC unless asked for the real one. */

@@ -6,9 +6,9 @@ import type { EventBus } from "../events/event-bus.js";
 import type { JobService } from "../jobs/job-service.js";
 import type { TrialRegistry } from "../trials/trial-registry.js";
 import type { RuleService } from "../jobs/rule-service.js";
-import { createValueLoader, type ValueKey } from "./loaders.js";
+import { createSeriesLoader, createStepValuesLoader, createValueLoader, type SeriesKey, type StepValuesKey, type ValueKey } from "./loaders.js";
 import type { TensorData } from "../format/tensor.js";
-import type { Trial } from "../trials/trial.js";
+import type { ScalarSeries, Trial } from "../trials/trial.js";
 
 /** Long-lived services, made once at start. */
 export interface Services {
@@ -33,6 +33,10 @@ export interface Context {
   services: Services;
   /** Batches every tensor read of this request: one read per event file. */
   values: DataLoader<ValueKey, TensorData, string>;
+  /** Batches Tensor.values: one key per tensor. */
+  stepValues: DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey>;
+  /** Batches whole scalar series of this request. */
+  series: DataLoader<SeriesKey, ScalarSeries, string>;
   /** Tensor elements this request may still return (TRIALGRAPH_MAX_VALUES). */
   valueBudget: { remaining: number };
   caller: Caller;
@@ -43,6 +47,8 @@ export function createContext(services: Services, caller: Caller, requestId: str
   return {
     services,
     values: createValueLoader(),
+    series: createSeriesLoader(),
+    stepValues: createStepValuesLoader(),
     valueBudget: { remaining: services.config.limits.maxValues },
     caller,
     requestId,

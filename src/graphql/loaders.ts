@@ -1,7 +1,7 @@
 /** Per-request DataLoaders: many tensor fields of one query become few reads. */
 import DataLoader from "dataloader";
 import type { Mode, TensorData } from "../format/tensor.js";
-import type { Trial } from "../trials/trial.js";
+import type { ScalarSeries, Trial } from "../trials/trial.js";
 
 export interface ValueKey {
   trial: Trial;
@@ -35,5 +35,71 @@ export function createValueLoader(): DataLoader<ValueKey, TensorData, string> {
       cacheKeyFn: (k) => `${k.trial.path}\u0000${k.name}\u0000${k.step}\u0000${k.mode ?? "GLOBAL"}\u0000${k.worker ?? ""}`,
       maxBatchSize: 1_000_000,
     },
+  );
+}
+
+export interface SeriesKey {
+  trial: Trial;
+  name: string;
+  mode: Mode | null;
+}
+
+/** Whole scalar series, batched per trial: the bulk path for plots and analysis. */
+export function createSeriesLoader(): DataLoader<SeriesKey, ScalarSeries, string> {
+  return new DataLoader<SeriesKey, ScalarSeries, string>(
+    async (keys) => {
+      const out = new Array<ScalarSeries | Error>(keys.length);
+      const byTrial = new Map<Trial, number[]>();
+      keys.forEach((k, i) => {
+        const list = byTrial.get(k.trial);
+        if (list) list.push(i);
+        else byTrial.set(k.trial, [i]);
+      });
+      await Promise.all(
+        [...byTrial].map(async ([trial, indexes]) => {
+          const results = await trial.scalarSeries(indexes.map((i) => keys[i]));
+          indexes.forEach((keyIndex, j) => (out[keyIndex] = results[j]));
+        }),
+      );
+      return out;
+    },
+    { cacheKeyFn: (k) => `${k.trial.path}\u0000${k.name}\u0000${k.mode ?? "GLOBAL"}`, maxBatchSize: 100_000 },
+  );
+}
+
+export interface StepValuesKey {
+  trial: Trial;
+  name: string;
+  steps: number[];
+  mode: Mode | null;
+  worker: string | null;
+}
+
+/**
+ * Many steps of one tensor per key (Tensor.values): one key per tensor instead of one per value,
+ * and every key of a request read in one batch per trial.
+ */
+export function createStepValuesLoader(): DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey> {
+  return new DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey>(
+    async (keys) => {
+      const out = keys.map((k) => new Array<TensorData | Error>(k.steps.length));
+      const byTrial = new Map<Trial, number[]>();
+      keys.forEach((k, i) => {
+        const list = byTrial.get(k.trial);
+        if (list) list.push(i);
+        else byTrial.set(k.trial, [i]);
+      });
+      await Promise.all(
+        [...byTrial].map(async ([trial, indexes]) => {
+          const requests = indexes.flatMap((i) => keys[i].steps.map((step) => ({ name: keys[i].name, step, mode: keys[i].mode, worker: keys[i].worker })));
+          const results = await trial.values(requests);
+          let at = 0;
+          for (const i of indexes) for (let j = 0; j < keys[i].steps.length; j++) out[i][j] = results[at++];
+        }),
+      );
+      return out;
+    },
+    // Keys are objects made per resolver call; caching them would never hit.
+    { cache: false, maxBatchSize: 100_000 },
   );
 }

@@ -94,7 +94,13 @@ export class TrialRegistry {
       if (!dir) return null;
       source = new LocalSource(dir);
     }
-    return openTrial(source, key, { cache: this.cache, minRefreshIntervalMs: this.options.minRefreshIntervalMs ?? 1000 });
+    // Single decoded values are worth caching when bytes are remote; local files sit in the page
+    // cache, and decoding them again costs less than the bookkeeping. Whole series are always cached.
+    return openTrial(source, key, {
+      cache: this.cache,
+      cacheValues: key.startsWith("s3://"),
+      minRefreshIntervalMs: this.options.minRefreshIntervalMs ?? 1000,
+    });
   }
 
   /** The real directory of a local trial, checked against symlinks that lead out of the data dir. */

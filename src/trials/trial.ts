@@ -14,8 +14,9 @@ import { compilePythonRegex, parseCollectionsFile, type CollectionInfo } from ".
 import {
   COLLECTIONS_PREFIX, END_OF_TRAINING, INDEX_PREFIX, indexFileKey, parseCollectionsKey, parseIndexKey,
 } from "../format/locations.js";
-import { readRecord, RecordError } from "../format/tfrecord.js";
-import { decodeEvent, EventDecodeError } from "../format/event.js";
+import { readRecord, recordPayloadEnd, RecordError } from "../format/tfrecord.js";
+import { coalesceRanges } from "../storage/ranges.js";
+import { decodeEvent, decodeScalarEvent, EventDecodeError } from "../format/event.js";
 import { ProtoError } from "../format/protobuf.js";
 import type { ValueCache } from "./value-cache.js";
 
@@ -45,6 +46,12 @@ export interface ValueRequest {
   worker?: string | null;
 }
 
+/** A scalar tensor over its steps: parallel arrays. */
+export interface ScalarSeries {
+  steps: number[];
+  values: Float64Array;
+}
+
 export interface TensorNamesQuery {
   regex?: string | string[] | null;
   collection?: string | null;
@@ -59,7 +66,10 @@ export interface RefreshResult {
 }
 
 export interface TrialOptions {
+  /** Decoded series (and, with cacheValues, single values) are kept here. */
   cache?: ValueCache;
+  /** Cache single decoded values too (worth it when bytes are remote). */
+  cacheValues?: boolean;
   /** Parallel index-file reads during a refresh. */
   concurrency?: number;
   /** A refresh is skipped when the last one finished less than this long ago (ms). */
@@ -67,6 +77,8 @@ export interface TrialOptions {
 }
 
 const COLLECTIONS_FILE = /_?collections\.json$/;
+/** Records of one event file closer than this are read as one span (a page-cache or S3 read costs about this much). */
+const SPAN_GAP = 64 * 1024;
 
 export function badRegex(pattern: string): TrialgraphError {
   return new TrialgraphError("BAD_USER_INPUT", `invalid regular expression: ${pattern}`, { field: "regex" });
@@ -499,7 +511,7 @@ export class Trial {
   async values(requests: readonly ValueRequest[]): Promise<(TensorData | TrialgraphError)[]> {
     const out = new Array<TensorData | TrialgraphError>(requests.length);
     const byFile = new Map<number, { index: number; entry: StepEntry }[]>();
-    const cache = this.options.cache;
+    const cache = this.options.cacheValues ? this.options.cache : undefined;
     requests.forEach((req, index) => {
       let located;
       try {
@@ -517,30 +529,144 @@ export class Trial {
       if (!list) byFile.set(located.entry.file, (list = []));
       list.push({ index, entry: located.entry });
     });
-    const files = [...byFile.entries()];
-    await mapLimit(files, this.options.concurrency ?? 16, async ([fileId, items]) => {
+    await mapLimit([...byFile.entries()], this.options.concurrency ?? 16, async ([fileId, items]) => {
       const file = this.eventFiles[fileId];
-      let buffers: Buffer[] | null;
+      let read;
       try {
-        buffers = await this.source.readRanges(file, items.map((it) => ({ start: it.entry.start, length: it.entry.length })));
+        read = await this.readRecords(file, items.map((it) => it.entry));
       } catch (e) {
         for (const it of items) out[it.index] = e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", `reading ${this.path}/${file} failed`);
         return;
       }
       items.forEach((it, k) => {
         const req = requests[it.index];
-        if (!buffers || buffers[k].length < it.entry.length) {
-          out[it.index] = unavailable(req.name, req.step, req.mode ?? "GLOBAL", buffers ? "its event file is not completely written yet" : "its event file does not exist (yet)");
+        const buf = read?.buffers[read.span[k]];
+        const at = read ? read.offset[k] : 0;
+        if (!buf || buf.length < at + it.entry.length) {
+          out[it.index] = unavailable(req.name, req.step, req.mode ?? "GLOBAL", buf ? "its event file is not completely written yet" : "its event file does not exist (yet)");
           return;
         }
         try {
-          out[it.index] = this.decode(buffers[k], file, it.entry, req.name);
+          out[it.index] = this.decode(buf.subarray(at, at + it.entry.length), file, it.entry, req.name);
           cache?.set(this.cacheKey(fileId, it.entry.start), out[it.index] as TensorData);
         } catch (e) {
           out[it.index] = e as TrialgraphError;
         }
       });
     });
+    return out;
+  }
+
+  /**
+   * Reads the records of one event file as a few spans (records closer than SPAN_GAP share one),
+   * so decoding works on offsets into a handful of buffers instead of one buffer per record.
+   * For each entry: its span's buffer and its offset there; null when the file does not exist.
+   */
+  private async readRecords(file: string, entries: readonly StepEntry[]): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
+    const groups = coalesceRanges(entries, SPAN_GAP);
+    const buffers = await this.source.readRanges(file, groups);
+    if (!buffers) return null;
+    const span = new Int32Array(entries.length);
+    const offset = new Float64Array(entries.length);
+    groups.forEach((g, gi) => {
+      for (const m of g.members) {
+        span[m] = gi;
+        offset[m] = entries[m].start - g.start;
+      }
+    });
+    return { buffers, span, offset };
+  }
+
+  /**
+   * Scalar tensors over all their (complete) steps, for many tensors in one batch: one read per
+   * event file, values decoded straight into one Float64Array per tensor (no object per value).
+   */
+  async scalarSeries(requests: readonly { name: string; mode?: Mode | null }[]): Promise<(ScalarSeries | TrialgraphError)[]> {
+    const out = new Array<ScalarSeries | TrialgraphError>(requests.length);
+    const cache = this.options.cache;
+    const byFile = new Map<number, { req: number[]; pos: number[]; entries: StepEntry[] }>();
+    requests.forEach((req, r) => {
+      const steps = this.tensorSteps(req.name, req.mode);
+      const key = `${this.serial}:s:${req.mode ?? "GLOBAL"}:${steps.length}:${steps[steps.length - 1]}:${req.name}`;
+      const cached = cache?.get(key);
+      if (cached) {
+        out[r] = { steps, values: cached.values! };
+        return;
+      }
+      const series: ScalarSeries = { steps, values: new Float64Array(steps.length) };
+      out[r] = series;
+      const byStep = this.tensorsByName.get(req.name);
+      const global = !req.mode || req.mode === "GLOBAL";
+      let lastFile = -1;
+      let group: { req: number[]; pos: number[]; entries: StepEntry[] } | undefined;
+      for (let i = 0; i < steps.length; i++) {
+        // Steps listed by tensorSteps exist; only mode steps need translating.
+        const entries = byStep?.get(global ? steps[i] : this.globalStep(req.mode!, steps[i]) ?? -1);
+        let entry = entries?.[0];
+        if (entries && entries.length > 1) for (const e of entries) if (e.worker < entry!.worker) entry = e;
+        if (!entry || entry.file < 0) {
+          out[r] = unavailable(req.name, steps[i], req.mode ?? "GLOBAL", "only its shape was saved");
+          return;
+        }
+        if (entry.file !== lastFile) {
+          lastFile = entry.file;
+          group = byFile.get(entry.file);
+          if (!group) byFile.set(entry.file, (group = { req: [], pos: [], entries: [] }));
+        }
+        group!.req.push(r);
+        group!.pos.push(i);
+        group!.entries.push(entry);
+      }
+    });
+    await mapLimit([...byFile], this.options.concurrency ?? 16, async ([fileId, g]) => {
+      const file = this.eventFiles[fileId];
+      let read;
+      try {
+        read = await this.readRecords(file, g.entries);
+      } catch (e) {
+        for (const r of g.req) out[r] = e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", `reading ${this.path}/${file} failed`);
+        return;
+      }
+      for (let k = 0; k < g.req.length; k++) {
+        const r = g.req[k];
+        const series = out[r];
+        if (series instanceof Error) continue;
+        const entry = g.entries[k];
+        const req = requests[r];
+        const step = series.steps[g.pos[k]];
+        const buf = read?.buffers[read.span[k]];
+        const at = read ? read.offset[k] : 0;
+        if (!buf || buf.length < at + entry.length) {
+          out[r] = unavailable(req.name, step, req.mode ?? "GLOBAL", buf ? "its event file is not completely written yet" : "its event file does not exist (yet)");
+          continue;
+        }
+        let value: number | undefined;
+        try {
+          value = decodeScalarEvent(buf, at + 12, recordPayloadEnd(buf, at));
+        } catch {
+          value = undefined;
+        }
+        if (value === undefined) {
+          // Not a scalar, or damaged: the full decode says which, precisely.
+          try {
+            const full = this.decode(buf.subarray(at, at + entry.length), file, entry, req.name);
+            out[r] = new TrialgraphError("BAD_USER_INPUT", `series needs a scalar tensor; ${req.name} has shape [${full.shape}] at step ${step}`, { field: "series" });
+          } catch (e) {
+            out[r] = e as TrialgraphError;
+          }
+          continue;
+        }
+        series.values[g.pos[k]] = value;
+      }
+    });
+    if (cache) {
+      requests.forEach((req, r) => {
+        const series = out[r];
+        if (series instanceof Error || series.steps.length === 0) return;
+        const key = `${this.serial}:s:${req.mode ?? "GLOBAL"}:${series.steps.length}:${series.steps[series.steps.length - 1]}:${req.name}`;
+        cache.set(key, { dtype: "float64", shape: [series.values.length], values: series.values, strings: null });
+      });
+    }
     return out;
   }
 

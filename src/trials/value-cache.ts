@@ -38,6 +38,7 @@ export class ValueCache {
     }
     this.map.set(key, { value, bytes });
     this.bytes += bytes;
+    if (this.bytes <= this.maxBytes) return;
     for (const [k, e] of this.map) {
       if (this.bytes <= this.maxBytes) break;
       this.map.delete(k);

@@ -19,30 +19,9 @@ function charge(ctx: Context, elements: number): void {
   }
 }
 
-export function toTensorValue(trial: DomainTrial, name: string, step: number, mode: ModeName | null, worker: string | null, v: TensorData): TensorValue {
+function toTensorValue(trial: DomainTrial, name: string, step: number, mode: ModeName | null, worker: string | null, v: TensorData): TensorValue {
   const global = !mode || mode === "GLOBAL" ? step : trial.globalStep(mode, step) ?? step;
-  const where = trial.modeOfStep(global);
-  const out = new TensorValue();
-  out.step = global;
-  out.mode = where?.mode ?? "GLOBAL";
-  out.modeStep = where?.modeStep ?? global;
-  out.worker = worker ?? trial.tensorWorkers(name, global)[0] ?? "";
-  out.dtype = v.dtype;
-  out.shape = v.shape;
-  out.strings = v.strings;
-  if (v.values) {
-    const { finite, nonFinite } = splitNonFinite(v.values);
-    out.data = finite;
-    out.nonFinite = nonFinite;
-    out.scalar = v.values.length === 1 && Number.isFinite(v.values[0]) ? v.values[0] : null;
-    out.size = v.values.length;
-  } else {
-    out.data = null;
-    out.nonFinite = [];
-    out.scalar = null;
-    out.size = v.strings?.length ?? 0;
-  }
-  return out;
+  return new TensorValue(trial, name, global, worker, v);
 }
 
 @Resolver(() => Tensor)
@@ -75,12 +54,15 @@ export class TensorResolver {
     @Ctx() ctx: Context,
   ): Promise<TensorValue[]> {
     const steps = inRange(t.trial.tensorSteps(t.name, mode), fromStep, toStep);
-    const loaded = await ctx.values.loadMany(steps.map((step) => ({ trial: t.trial, name: t.name, step, mode, worker })));
-    return loaded.map((v, i) => {
+    const loaded = await ctx.stepValues.load({ trial: t.trial, name: t.name, steps, mode, worker });
+    const out = new Array<TensorValue>(loaded.length);
+    for (let i = 0; i < loaded.length; i++) {
+      const v = loaded[i];
       if (v instanceof Error) throw v;
       charge(ctx, v.values?.length ?? v.strings?.length ?? 0);
-      return toTensorValue(t.trial, t.name, steps[i], mode, worker, v);
-    });
+      out[i] = toTensorValue(t.trial, t.name, steps[i], mode, worker, v);
+    }
+    return out;
   }
 
   @FieldResolver(() => Series, { description: "For scalar tensors: parallel arrays; maxPoints keeps the first, the last and each bucket's extremes" })
@@ -93,16 +75,14 @@ export class TensorResolver {
     @Ctx() ctx: Context,
   ): Promise<Series> {
     if (maxPoints != null && maxPoints < 2) throw new TrialgraphError("BAD_USER_INPUT", "maxPoints must be at least 2", { field: "maxPoints" });
-    const steps = inRange(t.trial.tensorSteps(t.name, mode), fromStep, toStep);
-    const loaded = await ctx.values.loadMany(steps.map((step) => ({ trial: t.trial, name: t.name, step, mode, worker: null })));
-    const all = new Float64Array(steps.length);
-    loaded.forEach((v, i) => {
-      if (v instanceof Error) throw v;
-      if (!v.values || v.values.length !== 1) {
-        throw new TrialgraphError("BAD_USER_INPUT", `series needs a scalar tensor; ${t.name} has shape [${v.shape}] at step ${steps[i]}`, { field: "series" });
-      }
-      all[i] = v.values[0];
-    });
+    const full = await ctx.series.load({ trial: t.trial, name: t.name, mode });
+    // The range is a slice of the whole series (steps ascending).
+    let lo = 0;
+    let hi = full.steps.length;
+    if (fromStep != null) while (lo < hi && full.steps[lo] < fromStep) lo++;
+    if (toStep != null) while (hi > lo && full.steps[hi - 1] > toStep) hi--;
+    const steps = full.steps.slice(lo, hi);
+    const all = full.values.subarray(lo, hi);
     const keep = maxPoints ? minMaxDownsample(all, maxPoints) : null;
     const picked = keep ? keep.map((i) => all[i]) : all;
     charge(ctx, picked.length);

@@ -1,5 +1,6 @@
 import { Field, Float, ID, Int, ObjectType } from "type-graphql";
 import type { Trial as DomainTrial } from "../../trials/trial.js";
+import type { TensorData } from "../../format/tensor.js";
 import type { CollectionInfo } from "../../format/collections-file.js";
 import { Mode } from "../enums.js";
 import { JSONScalar } from "../scalars.js";
@@ -85,38 +86,73 @@ export function splitNonFinite(values: ArrayLike<number>): { finite: (number | n
 
 @ObjectType({ description: "A tensor's value at one step" })
 export class TensorValue {
+  /** Fields are computed when asked for: bulk queries often want only step and data. */
+  constructor(
+    private readonly trial: DomainTrial,
+    private readonly tensorName: string,
+    private readonly globalStep: number,
+    private readonly requestedWorker: string | null,
+    private readonly value: TensorData,
+  ) {}
+
   @Field(() => Int, { description: "Global step" })
-  step!: number;
+  get step(): number {
+    return this.globalStep;
+  }
 
   @Field(() => Mode)
-  mode!: string;
+  get mode(): string {
+    return this.trial.modeOfStep(this.step)?.mode ?? "GLOBAL";
+  }
 
   @Field(() => Int)
-  modeStep!: number;
+  get modeStep(): number {
+    return this.trial.modeOfStep(this.step)?.modeStep ?? this.step;
+  }
 
   @Field(() => String)
-  worker!: string;
+  get worker(): string {
+    return this.requestedWorker ?? this.trial.tensorWorkers(this.tensorName, this.step)[0] ?? "";
+  }
 
   @Field(() => String, { description: "float32, float64, int32, int64, bool, string, ..." })
-  dtype!: string;
+  get dtype(): string {
+    return this.value.dtype;
+  }
 
   @Field(() => [Int])
-  shape!: number[];
+  get shape(): number[] {
+    return this.value.shape;
+  }
 
   @Field(() => [Float], { nullable: "itemsAndList", description: "Every element, flattened row-major; null for string tensors. NaN and ±Infinity are null here and listed in nonFinite" })
-  data!: (number | null)[] | null;
+  get data(): (number | null)[] | null {
+    const v = this.value.values;
+    if (!v) return null;
+    if (v.length === 1) return Number.isFinite(v[0]) ? [v[0]] : [null];
+    return splitNonFinite(v).finite;
+  }
 
   @Field(() => [NonFiniteElement])
-  nonFinite!: NonFiniteElement[];
+  get nonFinite(): NonFiniteElement[] {
+    return this.value.values ? splitNonFinite(this.value.values).nonFinite : [];
+  }
 
   @Field(() => [String], { nullable: true })
-  strings!: string[] | null;
+  get strings(): string[] | null {
+    return this.value.strings;
+  }
 
   @Field(() => Float, { nullable: true, description: "When the tensor has exactly one finite numeric element" })
-  scalar!: number | null;
+  get scalar(): number | null {
+    const v = this.value.values;
+    return v && v.length === 1 && Number.isFinite(v[0]) ? v[0] : null;
+  }
 
   @Field(() => Int, { description: "Number of elements" })
-  size!: number;
+  get size(): number {
+    return this.value.values?.length ?? this.value.strings?.length ?? 0;
+  }
 }
 
 @ObjectType({ description: "A scalar tensor over steps: parallel arrays, ready to plot" })
