@@ -9,7 +9,7 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY web ./web
 # Server (tsc -> dist/src) and the web UI (vite -> dist/web, served at "/").
-RUN npm run build && npx vite build --config web/vite.config.ts
+RUN npm run build
 RUN npm prune --omit=dev
 
 # Runtime stage: Node 20 plus libxgboost for local training jobs (libxgboost.so.0, found by the dynamic linker).

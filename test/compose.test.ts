@@ -372,7 +372,13 @@ describe("Dockerfile", () => {
     const cmd = instructions.find((l) => l.startsWith("CMD "));
     assert.ok(cmd);
     const argv = JSON.parse(cmd.slice(4)) as string[];
-    assert.deepEqual(argv.join(" "), pkg.scripts.start);
+    // `npm start` may set environment variables first; the image sets them with ENV.
+    const start = pkg.scripts.start as string;
+    const assignments = [...start.matchAll(/(\w+)=(\S+)\s+/g)];
+    assert.deepEqual(argv.join(" "), start.replace(/^(\w+=\S+\s+)+/, ""));
+    for (const [, name, value] of assignments) {
+      assert.match(dockerfile, new RegExp(`ENV[^\\n]*(\\\\\\n[^\\n]*)*\\b${name}=${value}\\b`), `the image sets ${name}=${value}`);
+    }
     assert.equal(argv[1], pkg.main);
     const emitted = path.join(tsconfig.compilerOptions.outDir, path.relative(tsconfig.compilerOptions.rootDir, "src/server.ts")).replace(/\.ts$/, ".js");
     assert.equal(argv[1], emitted);

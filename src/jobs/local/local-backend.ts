@@ -432,13 +432,17 @@ export class LocalBackend implements TrainingJobBackend {
     if (record.status !== "IN_PROGRESS") {
       throw new TrialgraphError("JOB_NOT_STOPPABLE", `training job ${name} is ${record.status}, not IN_PROGRESS`, { status: record.status });
     }
+    // STOPPING is recorded (and answered) before the worker is told: a worker that stops at once
+    // must not overtake the answer with STOPPED.
+    const stopping = this.setStatus(record, "STOPPING", "Stopping");
+    const answer = copy(record);
     const run = this.running.get(name);
     if (run) {
       run.stopRequested = true;
       Atomics.store(run.stopFlag, 0, 1);
     }
-    await this.setStatus(record, "STOPPING", "Stopping");
-    return copy(record);
+    await stopping;
+    return answer;
   }
 
   async describe(name: string): Promise<TrainingJobRecord | null> {

@@ -1,0 +1,57 @@
+/**
+ * Debugger-hook overhead (issue: local backend): the lab's training with and without the hook,
+ * same data and rounds, in one process (a warm-up run first), medians of several runs.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { trainInProcess, type TrainSpec } from "../dist/src/jobs/xgboost/train-worker.js";
+import { median } from "./trials.js";
+
+const DATA = path.resolve(__dirname, "../../shared/fixtures/data");
+const LAB_HP = { max_depth: "5", eta: "0.2", gamma: "4", min_child_weight: "6", subsample: "0.7", objective: "reg:squarederror", num_round: "51" };
+const ALL = ["metrics", "feature_importance", "average_shap", "full_shap", "predictions", "labels", "trees", "hyperparameters"];
+
+function spec(collections: string[] | null, interval: number): TrainSpec {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "trialgraph-hook-bench-"));
+  return {
+    jobName: "bench",
+    train: { path: path.join(DATA, "abalone.train.libsvm"), format: "libsvm", displayName: "train" },
+    validation: { path: path.join(DATA, "abalone.validation.libsvm"), format: "libsvm", displayName: "validation" },
+    hyperparameters: LAB_HP,
+    debugHookConfig: collections ? { collectionConfigs: collections.map((name) => ({ name, parameters: { save_interval: String(interval) } })) } : null,
+    trialDir: collections ? path.join(dir, "debug-output") : null,
+    modelPath: null,
+    workDir: path.join(dir, "work"),
+  } as TrainSpec;
+}
+
+export async function runHookBench(runs = Number(process.env.BENCH_RUNS ?? 5)): Promise<Record<string, string | number>[]> {
+  const cases: [string, string[] | null, number][] = [
+    ["bare training (no hook)", null, 5],
+    ["hook: metrics + feature_importance, save_interval 5", ["metrics", "feature_importance"], 5],
+    ["hook: + average_shap, save_interval 5 (the lab)", ["metrics", "feature_importance", "average_shap"], 5],
+    ["hook: every collection, save_interval 1", ALL, 1],
+  ];
+  await trainInProcess(spec(null, 5), { hook: false }); // warm-up: library load, page cache
+  const rows: Record<string, string | number>[] = [];
+  let bare = 0;
+  for (const [label, collections, interval] of cases) {
+    const results = [];
+    for (let i = 0; i < runs; i++) {
+      const s = spec(collections, interval);
+      results.push((await trainInProcess(s, { hook: collections !== null })).timings);
+      rmSync(path.dirname(s.workDir), { recursive: true, force: true });
+    }
+    const total = median(results.map((t) => t.totalMs));
+    if (!collections) bare = total;
+    rows.push({
+      case: label,
+      "total ms (median)": total.toFixed(0),
+      "boosting ms": median(results.map((t) => t.boostMs)).toFixed(0),
+      "hook ms": median(results.map((t) => t.hookMs)).toFixed(0),
+      "overhead vs bare": collections ? `${(((total - bare) / bare) * 100).toFixed(1)} %` : "",
+    });
+  }
+  return rows;
+}
