@@ -11,10 +11,12 @@ import { ensureExampleTrial, EXAMPLE_TRIAL_PATH } from "./trials/example-trial.j
 import { EventBus } from "./events/event-bus.js";
 import { TrialFollower } from "./events/trial-follower.js";
 import { JobService } from "./jobs/job-service.js";
+import { JobWatcher, watchJobsStartedBy } from "./jobs/job-watcher.js";
 import type { Backend, TrainingJobBackend } from "./jobs/types.js";
 import { SageMakerBackend } from "./jobs/sagemaker/index.js";
 import { LocalBackend, type LocalJobEvent } from "./jobs/local/local-backend.js";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { JobRules } from "./jobs/job-rules.js";
 import { RuleRegistry } from "./rules/index.js";
 import { createS3Client } from "./storage/s3-client.js";
@@ -24,6 +26,8 @@ import type { Services } from "./graphql/context.js";
 
 export interface App {
   services: Services;
+  /** The shared clients, for readiness checks and metrics middleware (server.ts). */
+  clients: { s3: S3Client; sagemaker: SageMakerClient | null };
   close(): Promise<void>;
 }
 
@@ -31,7 +35,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   await fs.mkdir(config.dataDir, { recursive: true });
   if (await ensureExampleTrial(config.dataDir)) log.info({ path: EXAMPLE_TRIAL_PATH }, "wrote the example trial");
 
-  const s3 = createS3Client({ endpoint: config.s3Endpoint ?? undefined, region: config.region, maxSockets: config.s3MaxConcurrency });
+  const s3 = createS3Client({ endpoint: config.s3Endpoint ?? undefined, region: config.region, maxSockets: config.s3MaxConcurrency, requestTimeoutMs: config.ops.s3TimeoutMs });
   const trials = new TrialRegistry({
     dataDir: config.dataDir,
     valueCacheBytes: config.valueCacheBytes,
@@ -56,6 +60,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         endpoint: config.sagemakerEndpoint ?? undefined,
         roleArn: config.sagemakerRoleArn ?? undefined,
         outputPath: config.sagemakerOutputPath ?? undefined,
+        requestTimeoutMs: config.ops.sagemakerTimeoutMs,
       })
     : null;
   if (sagemaker) backends.SAGEMAKER = sagemaker;
@@ -98,6 +103,34 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   const jobs = new JobService(backends, config.sagemakerEnabled ? "SAGEMAKER" : "LOCAL");
   rules.attachJobService(jobs);
   jobs.useRules(rules);
+  // SageMaker jobs are polled (one poller per job across instances, via Redis leases); local jobs publish directly.
+  const watcher = sagemaker
+    ? new JobWatcher({
+        events,
+        describe: (name) => sagemaker.describe(name),
+        intervalMs: config.pollIntervalMs,
+        redis: events.commandClient(),
+        prefix: config.redisPrefix,
+        owner: events.origin,
+        log,
+      })
+    : null;
+  if (watcher) watchJobsStartedBy(jobs, watcher);
+  const watchJob = watcher
+    ? (name: string) => {
+        // A subscription to a local job needs no polling: the local backend publishes its events.
+        let release: (() => void) | null = null;
+        let released = false;
+        void local.describe(name).then(
+          (localJob) => { if (!localJob && !released) release = watcher.watch(name); },
+          () => { if (!released) release = watcher.watch(name); },
+        );
+        return () => {
+          released = true;
+          release?.();
+        };
+      }
+    : undefined;
 
   const services: Services = {
     config,
@@ -107,13 +140,16 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     events,
     log,
     followTrial: (trial) => follower.follow(trial),
+    watchJob,
   };
   return {
     services,
+    clients: { s3, sagemaker: sagemaker?.client ?? null },
     async close() {
       follower.close();
       await rules.close();
       await local.close();
+      await watcher?.close();
       await events.close();
       sagemaker?.close();
       s3.destroy();

@@ -19,6 +19,19 @@ export interface Limits {
   connectionInitWaitTimeoutMs: number;
 }
 
+export interface Operations {
+  /** Whether /readyz checks S3: an endpoint is set or AWS credentials are in the environment. */
+  checkS3: boolean;
+  /** Per-dependency timeout of a /readyz check. */
+  readinessTimeoutMs: number;
+  /** SIGTERM: time allowed for in-flight requests and running local jobs before the process exits anyway. */
+  shutdownTimeoutMs: number;
+  /** Per-attempt timeout of SageMaker API calls. */
+  sagemakerTimeoutMs: number;
+  /** Per-attempt timeout of S3 calls. */
+  s3TimeoutMs: number;
+}
+
 export interface ApiToken {
   name: string;
   role: "reader" | "operator";
@@ -49,6 +62,7 @@ export interface Config {
   introspection: boolean;
   logLevel: string;
   limits: Limits;
+  ops: Operations;
 }
 
 export class ConfigError extends Error {
@@ -155,6 +169,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitPerMinute: int("TRIALGRAPH_RATE_LIMIT_PER_MINUTE", 0, 0, 1_000_000),
       wsMaxPayloadBytes: int("TRIALGRAPH_WS_MAX_PAYLOAD_BYTES", 1_000_000, 1_000, 100_000_000),
       connectionInitWaitTimeoutMs: int("TRIALGRAPH_WS_INIT_TIMEOUT_MS", 10_000, 100, 600_000),
+    },
+    ops: {
+      checkS3: bool("TRIALGRAPH_READY_CHECK_S3", Boolean(str("TRIALGRAPH_S3_ENDPOINT") || env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE)),
+      readinessTimeoutMs: int("TRIALGRAPH_READY_TIMEOUT_MS", 2_000, 50, 60_000),
+      shutdownTimeoutMs: int("TRIALGRAPH_SHUTDOWN_TIMEOUT_MS", 30_000, 100, 600_000),
+      sagemakerTimeoutMs: int("TRIALGRAPH_SAGEMAKER_TIMEOUT_MS", 30_000, 100, 600_000),
+      s3TimeoutMs: int("TRIALGRAPH_S3_TIMEOUT_MS", 30_000, 100, 600_000),
     },
   };
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(config.logLevel)) {

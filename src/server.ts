@@ -1,67 +1,165 @@
 /**
  * The HTTP + WebSocket server: GraphQL over POST /graphql and graphql-ws on the same path, the
- * offline playground at GET /graphql, the dashboard at /, health at /healthz.
+ * offline playground at GET /graphql, the dashboard at /, liveness at /healthz, readiness at
+ * /readyz, Prometheus metrics at /metrics. SIGTERM drains: readiness turns 503, new connections
+ * are refused, in-flight requests finish, sockets close with 1001, local jobs stop and are recorded.
  */
 import "reflect-metadata";
 import http from "node:http";
 import path from "node:path";
 import { existsSync } from "node:fs";
-import { randomUUID } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
-import { ApolloServer } from "@apollo/server";
+import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
 import { expressMiddleware } from "@as-integrations/express5";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
-import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
-import depthLimit from "graphql-depth-limit";
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import { GraphQLError } from "graphql";
 import pino, { type Logger } from "pino";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { createApp } from "./app.js";
 import { createSchema } from "./graphql/schema.js";
-import { createContext, type Context } from "./graphql/context.js";
+import { createContext, type Context, type Services } from "./graphql/context.js";
 import { formatError, toGraphQLError } from "./graphql/errors.js";
 import { playgroundHtml } from "./graphql/playground.js";
 import { attachWebSocketServer } from "./graphql/ws.js";
 import { authenticate } from "./graphql/http-auth.js";
+import { checkOperation, rateLimitKey, RateLimiter, relabelTokenLimit } from "./graphql/limits.js";
 import { TrialgraphError } from "./errors.js";
+import { createMetrics, instrumentS3Client, type Metrics } from "./observability/metrics.js";
+import { requestLogging } from "./observability/logging.js";
+import { ReadinessChecker } from "./observability/health.js";
 
 export interface RunningServer {
   url: string;
   port: number;
   config: Config;
   log: Logger;
+  metrics: Metrics;
+  /** Graceful stop: refuse new work, finish what runs, close subscriptions (1001), stop local jobs. */
   close(): Promise<void>;
 }
 
 const WEB_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? "../web" : "../dist/web");
 
+/** Counts, times and limit-checks every HTTP GraphQL operation. */
+function limitsAndMetricsPlugin(config: Config, metrics: Metrics): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      const started = process.hrtime.bigint();
+      let operation = "anonymous";
+      let type = "unknown";
+      return {
+        async didResolveOperation({ request, document, schema, contextValue, operation: op }) {
+          operation = metrics.operationLabel(request.operationName ?? op?.name?.value);
+          type = op?.operation ?? "unknown";
+          if (type === "subscription") {
+            throw new GraphQLError("subscriptions run over graphql-ws: open a WebSocket to this same /graphql URL", { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
+          }
+          try {
+            checkOperation({ schema, document, operationName: request.operationName, variables: request.variables, limits: config.limits, caller: contextValue.caller });
+          } catch (e) {
+            if (e instanceof GraphQLError && e.extensions.code === "LIMIT_EXCEEDED") {
+              metrics.limitRejections.inc({ code: "LIMIT_EXCEEDED", limit: String(e.extensions.limit ?? "unknown") });
+            }
+            throw e;
+          }
+        },
+        async willSendResponse({ response, errors }) {
+          const first = errors?.[0];
+          const code = first ? String((first.extensions?.code as string | undefined) ?? (first.originalError as { code?: string } | undefined)?.code ?? "ERROR") : "ok";
+          metrics.graphqlRequests.inc({ operation, type, outcome: code });
+          metrics.graphqlDuration.observe({ operation, type }, Number(process.hrtime.bigint() - started) / 1e9);
+          // A refused mutation has no data at all: say so with the status too.
+          if (response.body.kind === "single" && response.body.singleResult.data == null && errors?.length && errors.every((e) => codeOf(e) === "FORBIDDEN")) {
+            response.http.status = 403;
+          }
+        },
+      };
+    },
+  };
+}
+
+function codeOf(e: GraphQLError): string | undefined {
+  const original = e.originalError;
+  if (original instanceof TrialgraphError) return original.code;
+  return e.extensions?.code as string | undefined;
+}
+
 export async function startServer(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
   const app = await createApp(config, log);
   const { services } = app;
+  const metrics = createMetrics({
+    valueCache: () => ({ hits: services.trials.cache.hits, misses: services.trials.cache.misses }),
+    runningJobs: async () => {
+      const page = await services.jobs.list({ first: 100, status: "IN_PROGRESS", backend: "LOCAL" });
+      return { LOCAL: page.nodes.length };
+    },
+  });
+  instrumentS3Client(app.clients.s3, metrics);
+  countRuleEvaluations(services, metrics);
+  const readiness = new ReadinessChecker({
+    s3: config.ops.checkS3 ? app.clients.s3 : null,
+    sagemaker: app.clients.sagemaker,
+    redisUrl: config.redisUrl,
+    timeoutMs: config.ops.readinessTimeoutMs,
+  });
+  const rateLimiter = new RateLimiter(config.limits.rateLimitPerMinute);
   const schema = await createSchema();
-  const validationRules = [depthLimit(config.limits.maxDepth)];
 
   const expressApp = express();
   expressApp.disable("x-powered-by");
   const httpServer = http.createServer(expressApp);
-  const ws = attachWebSocketServer(httpServer, schema, services, validationRules);
+  const ws = attachWebSocketServer(httpServer, schema, services, { metrics, rateLimiter });
+  let draining = false;
+  const format = formatError(log);
 
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
-    validationRules,
+    hideSchemaDetailsFromClientErrors: !config.introspection,
+    maxRecursiveSelections: true,
+    // main() owns SIGTERM: Apollo's own handler would stop only itself and then re-send the signal.
+    stopOnTerminationSignals: false,
     parseOptions: { maxTokens: config.limits.maxTokens },
-    formatError: formatError(log),
+    formatError: (formatted, error) => relabelTokenLimit(format(formatted, error)),
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.ops.shutdownTimeoutMs }),
       ApolloServerPluginLandingPageDisabled(),
+      // No HTTP cache hints are used; the plugin would otherwise wrap every field resolver.
+      ApolloServerPluginCacheControlDisabled(),
+      limitsAndMetricsPlugin(config, metrics),
+      // Subscriptions go first, so their clients see 1001 Going Away while HTTP requests finish.
       { async serverWillStart() { return { async drainServer() { await ws.dispose(); } }; } },
     ],
   });
   await apollo.start();
 
+  expressApp.use(requestLogging(log, metrics));
   expressApp.get("/healthz", (_req, res) => {
-    res.json({ status: "ok", events: services.events.health() });
+    res.json({ status: draining ? "draining" : "ok", events: services.events.health() });
+  });
+  expressApp.get("/readyz", async (_req, res) => {
+    if (draining) {
+      res.status(503).json({ ready: false, reason: "shutting down", checks: {} });
+      return;
+    }
+    const r = await readiness.check();
+    res.status(r.ready ? 200 : 503).json(r);
+  });
+  expressApp.get("/metrics", async (req, res, next) => {
+    try {
+      // With tokens configured, scrapers authenticate like any client (Prometheus: authorization.credentials).
+      authenticate(config, req.headers.authorization);
+    } catch (e) {
+      res.status(401).json({ errors: [{ message: (e as Error).message, extensions: { code: "UNAUTHENTICATED" } }] });
+      return;
+    }
+    try {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    } catch (e) {
+      next(e);
+    }
   });
   expressApp.get("/graphql", (req, res, next) => {
     if (req.accepts(["application/json", "application/graphql-response+json", "text/html"]) === "text/html") {
@@ -73,10 +171,12 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     express.json({ limit: config.limits.maxBodyBytes }),
     expressMiddleware(apollo, {
       context: async ({ req }) => {
-        const requestId = (req.headers["x-request-id"] as string) || randomUUID();
         try {
-          return createContext(services, authenticate(config, req.headers.authorization), requestId);
+          const caller = authenticate(config, req.headers.authorization);
+          rateLimiter.check(rateLimitKey(caller, config.apiTokens.length > 0, req.socket.remoteAddress));
+          return createContext(services, caller, req.id);
         } catch (e) {
+          if (e instanceof GraphQLError && e.extensions.code === "RATE_LIMITED") metrics.limitRejections.inc({ code: "RATE_LIMITED", limit: "rate" });
           throw e instanceof TrialgraphError ? toGraphQLError(e) : e;
         }
       },
@@ -85,12 +185,17 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   if (existsSync(WEB_ROOT)) {
     expressApp.use(express.static(WEB_ROOT, { index: "index.html", maxAge: "1h" }));
   }
+  expressApp.use((req: Request, res: Response) => {
+    res.status(404).json({ errors: [{ message: `nothing at ${req.method} ${req.path.slice(0, 200)}`, extensions: { code: "NOT_FOUND" } }] });
+  });
   // Body-parser and other middleware errors: JSON, never Express's HTML page.
-  expressApp.use((err: any, _req: Request, res: Response, _next: NextFunction) => {
+  expressApp.use((err: any, req: Request, res: Response, _next: NextFunction) => {
     const status = typeof err?.status === "number" && err.status >= 400 && err.status < 600 ? err.status : 500;
     const code = status === 413 ? "LIMIT_EXCEEDED" : status < 500 ? "BAD_REQUEST" : "INTERNAL_SERVER_ERROR";
     const message = status === 413 ? `request body larger than ${config.limits.maxBodyBytes} bytes` : status < 500 ? "malformed request" : "internal error";
-    if (status >= 500) log.error({ err }, "request failed");
+    if (status >= 500) (req.log ?? log).error({ err }, "request failed");
+    if (status === 413) metrics.limitRejections.inc({ code, limit: "body" });
+    if (res.headersSent) return void res.end();
     res.status(status).json({ errors: [{ message, extensions: { code } }] });
   });
 
@@ -101,7 +206,12 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   const address = httpServer.address() as import("node:net").AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}/graphql`;
-  log.info({ url, dataDir: config.dataDir, backends: services.jobs.configured(), auth: config.apiTokens.length ? "tokens" : "none (loopback only)" }, "trialgraph listening");
+  if (config.apiTokens.length === 0) {
+    log.warn({ host: config.host }, config.allowUnauthenticated
+      ? "no TRIALGRAPH_API_TOKENS: every caller is an operator (TRIALGRAPH_ALLOW_UNAUTHENTICATED=true)"
+      : "no TRIALGRAPH_API_TOKENS: listening on loopback only, every local caller is an operator");
+  }
+  log.info({ url, dataDir: config.dataDir, backends: services.jobs.configured(), auth: config.apiTokens.length ? `${config.apiTokens.length} tokens` : "none" }, "trialgraph listening");
 
   let closing: Promise<void> | null = null;
   return {
@@ -109,13 +219,32 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     port: address.port,
     config,
     log,
+    metrics,
     close() {
       closing ??= (async () => {
+        draining = true;
         await apollo.stop();
+        readiness.close();
         await app.close();
       })();
       return closing;
     },
+  };
+}
+
+/** Counts on-demand evaluations (evaluateRules) by outcome, and the engine's background status changes. */
+function countRuleEvaluations(services: Services, metrics: Metrics): void {
+  const rules = services.rules;
+  const evaluate = rules.evaluate.bind(rules);
+  rules.evaluate = async (p, specs) => {
+    try {
+      const results = await evaluate(p, specs);
+      for (const r of results) metrics.ruleEvaluations.inc({ outcome: String((r as { status?: string }).status ?? "done") });
+      return results;
+    } catch (e) {
+      metrics.ruleEvaluations.inc({ outcome: "error" });
+      throw e;
+    }
   };
 }
 
@@ -132,15 +261,33 @@ async function main(): Promise<void> {
   }
   const log = pino({ level: config.logLevel });
   const server = await startServer(config, log);
+  let signalled = false;
   const shutdown = (signal: string) => {
-    log.info({ signal }, "shutting down");
-    void server.close().then(() => process.exit(0), (err) => {
-      log.error({ err }, "shutdown failed");
+    // A repeat while draining changes nothing; the deadline below bounds the wait.
+    if (signalled) return;
+    signalled = true;
+    log.info({ signal, timeoutMs: config.ops.shutdownTimeoutMs }, "shutting down");
+    // Past the deadline, exit anyway: job records then say IN_PROGRESS and the next start marks them FAILED.
+    const deadline = setTimeout(() => {
+      log.error("shutdown did not finish in time; exiting");
       process.exit(1);
-    });
+    }, config.ops.shutdownTimeoutMs + 5_000);
+    // Deliberately not unref'd: some close steps wait on unref'd timers, and an empty event loop would exit mid-shutdown.
+    void deadline;
+    void server.close().then(
+      () => {
+        log.info("shut down cleanly");
+        log.flush?.();
+        process.exit(0);
+      },
+      (err) => {
+        log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
   };
-  process.once("SIGTERM", () => shutdown("SIGTERM"));
-  process.once("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
 }
 
 if (require.main === module) {

@@ -6,6 +6,7 @@
  * degrades to single-instance delivery instead of silence, and delivery resumes when it returns.
  */
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { createPubSub, type PubSub } from "@graphql-yoga/subscription";
 import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
 import { Redis } from "ioredis";
@@ -61,6 +62,20 @@ function revive<T>(value: T): T {
   return value;
 }
 
+/**
+ * Every subscriber of a topic receives the same wire object; it is revived once and the result
+ * shared (resolvers only read event payloads), instead of once per subscriber.
+ */
+const revivedWires = new WeakMap<Wire, unknown>();
+function revived<T>(wire: Wire): T {
+  let value = revivedWires.get(wire);
+  if (value === undefined) {
+    value = revive(wire.data);
+    revivedWires.set(wire, value);
+  }
+  return value as T;
+}
+
 export interface EventBusHealth {
   redis: "disabled" | "up" | "down";
 }
@@ -82,43 +97,56 @@ export class EventBus {
 
   constructor(options: EventBusOptions = {}) {
     this.prefix = options.prefix ?? "trialgraph";
-    this.local = createPubSub<PubSubArgs>();
+    // One listener per subscription: thousands are normal here, not a leak.
+    const localTarget = new EventTarget();
+    setMaxListeners(0, localTarget);
+    this.local = createPubSub<PubSubArgs>({ eventTarget: localTarget });
     if (options.redisUrl) {
-      const make = () =>
+      const make = (subscriber: boolean) =>
         new Redis(options.redisUrl!, {
-          // Never queue publishes while Redis is away: local subscribers already got them.
-          enableOfflineQueue: false,
-          maxRetriesPerRequest: 1,
+          // Never queue publishes while Redis is away: local subscribers already got them. Subscriptions
+          // made while disconnected must wait for the connection instead (no retry limit), or their
+          // channel would stay unsubscribed after Redis returns.
+          enableOfflineQueue: subscriber,
+          maxRetriesPerRequest: subscriber ? null : 1,
           retryStrategy: (times) => Math.min(times * 200, 2000),
           lazyConnect: false,
         });
-      const publishClient = make();
-      const subscribeClient = make();
-      // Subscriptions made while disconnected must wait for the connection, not fail.
-      subscribeClient.options.enableOfflineQueue = true;
+      const publishClient = make(false);
+      const subscribeClient = make(true);
       this.clients.push(publishClient, subscribeClient);
-      const report = () => {
+      // Reported on transitions only (the first report says "down" when Redis is away at start),
+      // not on every reconnection attempt.
+      let reported: boolean | null = null;
+      const report = (error?: string) => {
         const up = publishClient.status === "ready" && subscribeClient.status === "ready";
-        if (up !== this.redisUp) {
-          this.redisUp = up;
-          options.onRedisStateChange?.(up);
+        this.redisUp = up;
+        if (up !== reported) {
+          reported = up;
+          options.onRedisStateChange?.(up, up ? undefined : error);
         }
       };
       for (const c of this.clients) {
-        c.on("ready", report);
-        c.on("end", report);
-        c.on("close", report);
-        c.on("error", (e) => {
-          report();
-          if (!this.redisUp) options.onRedisStateChange?.(false, e.message);
-        });
+        c.on("ready", () => report());
+        c.on("end", () => report());
+        c.on("close", () => report());
+        c.on("error", (e) => report(e.message));
       }
-      // The event target fires publish() without awaiting it; a publish racing a dropped connection
-      // would be an unhandled rejection (a crash on Node 20), so failures are swallowed here:
-      // local subscribers already had the event.
+      // The event target fires publish/subscribe/unsubscribe without awaiting them; one failing on a
+      // dropped connection would be an unhandled rejection (a crash on Node 20). Publishes that fail
+      // are dropped (local subscribers already had the event); subscribe commands wait for the
+      // connection and only fail when the bus closes.
       const guardedPublisher = { publish: (channel: string, message: string) => publishClient.publish(channel, message).catch(() => 0) };
+      const guardedSubscriber = {
+        on: (event: string, listener: (...args: any[]) => void) => subscribeClient.on(event, listener),
+        subscribe: (channel: string) => subscribeClient.subscribe(channel).catch(() => 0),
+        unsubscribe: (channel: string) => subscribeClient.unsubscribe(channel).catch(() => 0),
+      };
       this.remote = createPubSub<PubSubArgs>({
-        eventTarget: createRedisEventTarget<any>({ publishClient: guardedPublisher as unknown as Redis, subscribeClient }),
+        eventTarget: createRedisEventTarget<any>({
+          publishClient: guardedPublisher as unknown as Redis,
+          subscribeClient: guardedSubscriber as unknown as Redis,
+        }),
       });
     }
   }
@@ -159,15 +187,22 @@ export class EventBus {
   /** Every event of a topic, from this instance and (with Redis) every other one, until `return()`. */
   subscribe<T extends Topic>(topic: T): AsyncIterableIterator<Topics[T]> {
     const channel = this.channel(topic);
-    const sources = [filterMap(this.local.subscribe(channel), (w) => revive(w.data as Topics[T]))];
+    const sources = [filterMap(this.local.subscribe(channel), (w) => revived<Topics[T]>(w))];
     if (this.remote) {
       // Our own events come back from Redis too; local subscribers already had them.
-      sources.push(filterMap(this.remote.subscribe(channel), (w) => (w.origin === this.origin ? undefined : revive(w.data as Topics[T]))));
+      sources.push(filterMap(this.remote.subscribe(channel), (w) => (w.origin === this.origin ? undefined : revived<Topics[T]>(w))));
     }
     return mergeIterators(sources);
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.clients.map((c) => c.quit().catch(() => c.disconnect())));
+    // QUIT would wait in the offline queue for a Redis that is away; only a connected client says goodbye.
+    await Promise.all(this.clients.map(async (c) => {
+      if (c.status !== "ready") {
+        c.disconnect();
+        return;
+      }
+      await c.quit().catch(() => c.disconnect());
+    }));
   }
 }

@@ -202,11 +202,11 @@ export class RateLimiter {
     if (!this.enabled) return 0;
     const now = this.now();
     const perMs = this.perMinute / 60_000;
+    if (now - this.lastSweep > 60_000) this.sweep(now, perMs);
     const b = this.buckets.get(key) ?? { tokens: this.perMinute, at: now };
     b.tokens = Math.min(this.perMinute, b.tokens + (now - b.at) * perMs);
     b.at = now;
     this.buckets.set(key, b);
-    if (now - this.lastSweep > 60_000) this.sweep(now, perMs);
     if (b.tokens >= 1) {
       b.tokens -= 1;
       return 0;
@@ -231,4 +231,15 @@ export class RateLimiter {
 /** The rate-limit key: the token's name, or the client address when the service runs without tokens. */
 export function rateLimitKey(caller: Caller, tokensConfigured: boolean, remoteAddress: string | undefined): string {
   return tokensConfigured ? `token:${caller.name}` : `addr:${remoteAddress ?? "unknown"}`;
+}
+
+/** graphql-js reports the token limit as a syntax error; clients should see it as the limit it is. */
+export function isTokenLimitMessage(message: string): boolean {
+  return /Document contains more th(?:an|at) \d+ tokens/.test(message);
+}
+
+/** Relabels a formatted token-limit parse error as LIMIT_EXCEEDED (limit: "tokens"). */
+export function relabelTokenLimit<T extends { message: string; extensions?: Record<string, unknown> }>(e: T): T {
+  if (!isTokenLimitMessage(e.message)) return e;
+  return { ...e, extensions: { ...(e.extensions ?? {}), code: "LIMIT_EXCEEDED", limit: "tokens" } };
 }

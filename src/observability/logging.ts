@@ -26,15 +26,18 @@ declare module "express-serve-static-core" {
 export function requestLogging(log: Logger, metrics: Metrics) {
   return (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
+    // req.path is relative to a router's mount point by the time the response finishes.
+    const fullPath = req.originalUrl.split("?")[0];
     req.id = requestIdFrom(req.headers["x-request-id"]);
     req.log = log.child({ reqId: req.id });
     res.setHeader("X-Request-Id", req.id);
     res.on("finish", () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const route = routeOf(req.path);
+      const route = routeOf(fullPath);
       metrics.httpRequests.inc({ route, status: String(res.statusCode) });
-      const level = res.statusCode >= 500 ? "error" : route === "/healthz" || route === "/readyz" || route === "/metrics" ? "debug" : "info";
-      req.log[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, "request");
+      // Probes and scrapes are frequent and a 503 from /readyz is a state, not a failure.
+      const level = route === "/healthz" || route === "/readyz" || route === "/metrics" ? "debug" : res.statusCode >= 500 ? "error" : "info";
+      req.log[level]({ method: req.method, path: fullPath, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, "request");
     });
     next();
   };

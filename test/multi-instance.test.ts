@@ -1,0 +1,218 @@
+/**
+ * Several service instances sharing Redis: events reach subscribers on every instance, exactly one
+ * instance polls a given SageMaker job (a lease in Redis), another takes over when the poller dies,
+ * and a Redis outage degrades to local delivery, reported in health and log, until Redis returns.
+ *
+ * Each instance is a real `node --import tsx src/server.ts` process. The SageMaker-protocol endpoint
+ * runs here and tells instances apart by the SDK's user agent (AWS_SDK_UA_APP_ID -> "app/<id>").
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { labTimeline, startSageMakerEndpoint, type SageMakerEndpoint } from "./support/sagemaker-endpoint.js";
+import { startChildServer, type ChildServer } from "./support/child-server.js";
+import { deleteKeys, privateRedis, SHARED_REDIS_URL } from "./support/redis-server.js";
+import { collect, eventually, sleep, wsClient } from "./support/ws-events.js";
+
+const POLL_MS = 100;
+const ROLE = "arn:aws:iam::123456789012:role/x";
+let sm: SageMakerEndpoint;
+
+before(async () => {
+  sm = await startSageMakerEndpoint({ port: 0 });
+  sm.script("*", { stages: labTimeline(), advanceOn: "manual" });
+});
+after(async () => sm?.close());
+
+function instanceEnv(id: string, redisUrl: string, prefix: string): Record<string, string> {
+  return {
+    TRIALGRAPH_SAGEMAKER_ENDPOINT: sm.url,
+    TRIALGRAPH_SAGEMAKER_ENABLED: "true",
+    AWS_ACCESS_KEY_ID: "AKIDFAKE",
+    AWS_SECRET_ACCESS_KEY: "fake-secret",
+    AWS_REGION: "us-east-1",
+    TRIALGRAPH_SAGEMAKER_ROLE_ARN: ROLE,
+    TRIALGRAPH_SAGEMAKER_OUTPUT_PATH: "s3://bucket/out",
+    TRIALGRAPH_POLL_INTERVAL_MS: String(POLL_MS),
+    TRIALGRAPH_REDIS_URL: redisUrl,
+    TRIALGRAPH_REDIS_PREFIX: prefix,
+    AWS_SDK_UA_APP_ID: id,
+  };
+}
+
+/** Describe calls for a job, from index `from` of the endpoint's request log, by instance id. */
+function describesByInstance(job: string, from: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of sm.requests.slice(from)) {
+    if (r.operation !== "DescribeTrainingJob" || r.body?.TrainingJobName !== job) continue;
+    const id = /app\/(\S+)/.exec(String(r.headers["user-agent"] ?? ""))?.[1] ?? "?";
+    out[id] = (out[id] ?? 0) + 1;
+  }
+  return out;
+}
+
+async function startJob(on: ChildServer, name: string, rules: string[] = []): Promise<void> {
+  const { body } = await on.gql(`mutation($input: StartTrainingJobInput!) { startTrainingJob(input: $input) { name status } }`, {
+    input: {
+      backend: "SAGEMAKER", name, algorithm: { builtin: "xgboost", version: "1.7-1" },
+      hyperparameters: { num_round: 51, eta: 0.2 }, inputs: [{ name: "train", uri: "s3://bucket/train/" }],
+      instanceType: "ml.m5.xlarge", rules: rules.map((builtin) => ({ builtin })),
+    },
+  });
+  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+}
+
+const JOB_SUB = `subscription($j: String) { trainingJobStatusChanged(jobName: $j) { previousStatus job { name status secondaryStatus } } }`;
+const RULE_SUB = `subscription($j: String) { ruleStatusChanged(jobName: $j) { jobName previousStatus rule { ruleConfigurationName ruleEvaluationStatus } } }`;
+const isJobEvent = (name: string, secondary: string) => (r: any) =>
+  r.data?.trainingJobStatusChanged?.job.name === name && r.data.trainingJobStatusChanged.job.secondaryStatus === secondary;
+const eventsOf = (results: any[], name: string) => results.filter((r) => r.data?.trainingJobStatusChanged?.job.name === name)
+  .map((r) => `${r.data.trainingJobStatusChanged.previousStatus}>${r.data.trainingJobStatusChanged.job.secondaryStatus}`);
+
+test("two instances: events reach both, exactly one polls each job, and the other takes over when it is killed", async () => {
+  const prefix = `tg-test-${randomUUID()}`;
+  const instances: ChildServer[] = [];
+  const clients: ReturnType<typeof wsClient>[] = [];
+  try {
+    instances.push(...(await Promise.all([
+      startChildServer({ name: "A", env: instanceEnv("inst-A", SHARED_REDIS_URL, prefix) }),
+      startChildServer({ name: "B", env: instanceEnv("inst-B", SHARED_REDIS_URL, prefix) }),
+    ])));
+    const [a, b] = instances;
+    for (const i of instances) await eventually(async () => (await i.health()).events.redis === "up", `${i.name} connected to Redis`);
+
+    // Subscribed on A to every job; the job is started on B.
+    const ca = wsClient(a.wsUrl);
+    const cb = wsClient(b.wsUrl);
+    clients.push(ca, cb);
+    const allOnA = collect(ca, JOB_SUB);
+    await sleep(500); // Redis pub/sub has no replay: let A's SUBSCRIBE land first
+    const name = "multi-instance-job";
+    await startJob(b, name, ["LossNotDecreasing"]);
+    const first = await allOnA.waitFor(isJobEvent(name, "Starting"), "B's first report, on A");
+    assert.equal(first.data.trainingJobStatusChanged.previousStatus, null);
+
+    // Subscribers for the job on both instances: both want it watched, one may poll.
+    const onA = collect(ca, JOB_SUB, { j: name });
+    const rulesOnA = collect(ca, RULE_SUB, { j: name });
+    const onB = collect(cb, JOB_SUB, { j: name });
+    await sleep(500);
+    const mark = sm.requests.length;
+    sm.advance(name); // Downloading
+    for (const [where, sub] of [["A", onA], ["B", onB]] as const) {
+      const e = await sub.waitFor(isJobEvent(name, "Downloading"), `Downloading on ${where}`);
+      assert.equal(e.data.trainingJobStatusChanged.previousStatus, "IN_PROGRESS");
+    }
+    await sleep(10 * POLL_MS);
+    const byInstance = describesByInstance(name, mark);
+    const pollers = Object.keys(byInstance);
+    assert.deepEqual(pollers, ["inst-B"], `the instance that started the job polls it, alone: ${JSON.stringify(byInstance)}`);
+    assert.ok(byInstance["inst-B"] >= 5, JSON.stringify(byInstance));
+
+    // Kill the poller outright: its lease expires and A, which still has subscribers, takes over.
+    await b.kill();
+    const afterKill = sm.requests.length;
+    await eventually(() => (describesByInstance(name, afterKill)["inst-A"] ?? 0) > 0, "A polling the job", 15_000);
+    sm.advance(name); // Training
+    const training = await onA.waitFor(isJobEvent(name, "Training"), "Training on A after the takeover");
+    assert.equal(training.data.trainingJobStatusChanged.previousStatus, "IN_PROGRESS");
+    // A diffed from the state B left in Redis: no spurious "first report" of Downloading.
+    assert.deepEqual(eventsOf(onA.results, name), ["IN_PROGRESS>Downloading", "IN_PROGRESS>Training"]);
+    assert.deepEqual(Object.keys(describesByInstance(name, afterKill)), ["inst-A"]);
+
+    // Rules outlive the job on A's watch too.
+    sm.advance(name, 2); // Uploading, Completed
+    await onA.waitFor(isJobEvent(name, "Completed"), "Completed");
+    sm.advance(name);
+    const fired = await rulesOnA.waitFor((r) => r.data.ruleStatusChanged.rule.ruleEvaluationStatus === "ISSUES_FOUND", "the rule firing");
+    assert.equal(fired.data.ruleStatusChanged.previousStatus, "IN_PROGRESS");
+    assert.equal(fired.data.ruleStatusChanged.jobName, name);
+  } finally {
+    await Promise.all(clients.map((c) => c.dispose()));
+    await Promise.all(instances.map((i) => i.kill()));
+    await deleteKeys(SHARED_REDIS_URL, prefix);
+  }
+});
+
+test("Redis down at start and mid-run: queries keep working, health and log say so, events resume when it returns", async () => {
+  const redis = await privateRedis();
+  const prefix = `tg-test-${randomUUID()}`;
+  const instances: ChildServer[] = [];
+  const clients: ReturnType<typeof wsClient>[] = [];
+  try {
+    // Redis is not running yet.
+    instances.push(...(await Promise.all([
+      startChildServer({ name: "A", env: instanceEnv("inst-A", redis.url, prefix) }),
+      startChildServer({ name: "B", env: instanceEnv("inst-B", redis.url, prefix) }),
+    ])));
+    const [a, b] = instances;
+    for (const i of instances) {
+      assert.equal((await i.health()).events.redis, "down");
+      const q = await i.gql(`{ trials { path } }`);
+      assert.equal(q.body.errors, undefined, JSON.stringify(q.body));
+      await eventually(() => i.logs.some((l) => l.level === 40 && /redis unavailable/i.test(l.msg ?? "")), `${i.name}'s log saying Redis is unavailable`);
+    }
+
+    await redis.start();
+    for (const i of instances) await eventually(async () => (await i.health()).events.redis === "up", `${i.name} reconnected`);
+    const ca = wsClient(a.wsUrl);
+    clients.push(ca);
+    const onA = collect(ca, JOB_SUB);
+    await sleep(500);
+    const name = "redis-outage-job";
+    await startJob(b, name);
+    await onA.waitFor(isJobEvent(name, "Starting"), "the job's first report on A, through Redis");
+
+    // Redis dies mid-run.
+    await redis.kill();
+    for (const i of instances) await eventually(async () => (await i.health()).events.redis === "down", `${i.name} noticing the outage`);
+    const q = await a.gql(`{ trials { path } trainingJob(name: "${name}") { status } }`);
+    assert.equal(q.body.errors, undefined, JSON.stringify(q.body));
+    assert.equal(q.body.data.trainingJob.status, "IN_PROGRESS");
+    sm.advance(name); // Downloading: B still polls the job it started, alone, while Redis is away
+    const during = sm.requests.length;
+    await eventually(() => (describesByInstance(name, during)["inst-B"] ?? 0) >= 3, "B polling during the outage");
+
+    // Redis returns (empty: no persistence); the instances re-register, and events flow between them again.
+    await redis.start();
+    for (const i of instances) await eventually(async () => (await i.health()).events.redis === "up", `${i.name} back on Redis`);
+    await sleep(1000); // resubscription and a coordination tick
+    sm.advance(name); // Training
+    const resumed = await onA.waitFor(isJobEvent(name, "Training"), "Training on A after Redis returned");
+    assert.equal(resumed.data.trainingJobStatusChanged.previousStatus, "IN_PROGRESS");
+    for (const i of instances) {
+      assert.ok(i.logs.some((l) => /redis connected/i.test(l.msg ?? "")), `${i.name} logged the reconnection`);
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.dispose()));
+    await Promise.all(instances.map((i) => i.kill()));
+    await redis.kill();
+  }
+});
+
+test("a lease has one holder: renew and release only by the owner, free again after expiry", async () => {
+  const { Redis } = await import("ioredis");
+  const { RedisLeases } = await import("../src/events/lease.js");
+  const redis = new Redis(SHARED_REDIS_URL, { maxRetriesPerRequest: 1 });
+  const prefix = `tg-test-${randomUUID()}`;
+  const key = `${prefix}:lease`;
+  try {
+    const one = new RedisLeases(redis, "one", 300);
+    const two = new RedisLeases(redis, "two", 300);
+    assert.equal(await one.acquire(key), true);
+    assert.equal(await two.acquire(key), false);
+    assert.equal(await two.renew(key), false);
+    await two.release(key);
+    assert.equal(await one.holder(key), "one", "a non-owner cannot release");
+    assert.equal(await one.renew(key), true);
+    assert.ok((await redis.pttl(key)) > 200, "renewal restores the full expiry");
+    await one.release(key);
+    assert.equal(await one.holder(key), null);
+    assert.equal(await two.acquire(key), true);
+    await eventually(async () => (await two.holder(key)) === null, "the lease expiring unrenewed", 5_000);
+    assert.equal(await one.acquire(key), true, "an expired lease can be taken");
+  } finally {
+    await deleteKeys(SHARED_REDIS_URL, prefix);
+    redis.disconnect();
+  }
+});
