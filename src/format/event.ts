@@ -2,7 +2,7 @@
  * smdebug Event records <-> tensors (spec §3.2–§3.4).
  * Event{1 wall_time, 2 step, 5 summary{1 value{1 tag, 8 tensor, 9 metadata{1 plugin_data{1 name, 2 content}}}}}.
  */
-import { ProtoReader, ProtoWriter, WIRE_I64, WIRE_LEN, WIRE_VARINT } from "./protobuf.js";
+import { ProtoReader, ProtoWriter, utf8, WIRE_I64, WIRE_LEN, WIRE_VARINT } from "./protobuf.js";
 import type { DType, Mode, TensorData, TensorInput, TensorRecord } from "./tensor.js";
 import { MODE_NUMBER } from "./tensor.js";
 
@@ -253,6 +253,64 @@ export function decodeEvent(buf: Uint8Array, start: number, end: number): Tensor
     }
     const data = toData(tensor, buf);
     return { name, step, wallTime, mode, modeStep: modeStep ?? step, dtype: data.dtype, shape: data.shape, values: data.values, strings: data.strings };
+  }
+  return null;
+}
+
+/** Whether bytes [start, end) spell `name` (UTF-8); ASCII compares without decoding. */
+function nameEquals(buf: Uint8Array, start: number, end: number, name: string): boolean {
+  if (end - start === name.length) {
+    let ascii = true;
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      if (c >= 0x80) { ascii = false; break; }
+      if (buf[start + i] !== c) return false;
+    }
+    if (ascii) return true;
+  }
+  return utf8(buf, start, end) === name;
+}
+
+/**
+ * The tensor of an Event, without what the index already knows (step, mode, wall time): the hot
+ * path of value reads. Checks that the record holds `expectedName`; null when it holds no tensor.
+ */
+export function decodeEventTensor(buf: Uint8Array, start: number, end: number, expectedName: string): TensorData | null {
+  const r = new ProtoReader(buf, start, end);
+  let summaryEnd = -1;
+  while (r.pos < end) {
+    const k = r.key();
+    if (k === KEY_SUMMARY) { summaryEnd = r.lengthDelimited(); r.pos = r.fieldStart; break; }
+    r.skip(k & 7);
+  }
+  if (summaryEnd < 0) return null;
+  while (r.pos < summaryEnd) {
+    const k = r.key();
+    if (k !== KEY_LEN_1) { r.skip(k & 7); continue; }
+    const ve = r.lengthDelimited();
+    r.pos = r.fieldStart;
+    let tensor: RawTensor | null = null;
+    let other = false;
+    while (r.pos < ve) {
+      const vk = r.key();
+      if (vk === KEY_LEN_1) {
+        const ne = r.lengthDelimited();
+        if (!nameEquals(buf, r.fieldStart, ne, expectedName)) {
+          throw new EventDecodeError(`record holds tensor ${utf8(buf, r.fieldStart, ne)}, the index says ${expectedName}`);
+        }
+      } else if (vk === KEY_TENSOR) {
+        const te = r.lengthDelimited();
+        r.pos = r.fieldStart;
+        tensor = readTensor(r, te);
+        r.pos = te;
+      } else {
+        const f = vk >>> 3;
+        if (f >= 2 && f <= 6) other = true;
+        r.skip(vk & 7);
+      }
+    }
+    if (tensor) return toData(tensor, buf);
+    if (other) throw new EventDecodeError(`summary value '${expectedName}' is not a tensor`);
   }
   return null;
 }

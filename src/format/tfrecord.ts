@@ -31,17 +31,18 @@ export function readRecord(buf: Uint8Array, offset: number): RecordSpan {
 }
 
 /** Like readRecord, without allocating: returns the payload's end (it starts at `offset + 12`). */
-export function recordPayloadEnd(buf: Uint8Array, offset: number): number {
-  return readRecordInto(buf, offset);
+export function recordPayloadEnd(buf: Uint8Array, offset: number, limit = buf.length): number {
+  return readRecordInto(buf, offset, limit);
 }
 
-function readRecordInto(buf: Uint8Array, offset: number): number {
-  if (offset + 12 > buf.length) throw new RecordError("truncated record header", offset);
+/** Validates the record at `offset`, which must end by `limit`; returns its payload's end. */
+function readRecordInto(buf: Uint8Array, offset: number, limit = buf.length): number {
+  if (offset + 12 > limit) throw new RecordError("truncated record header", offset);
   const lo = u32le(buf, offset);
   const hi = u32le(buf, offset + 4);
   if (maskedCrc32c(buf, offset, offset + 8) !== u32le(buf, offset + 8)) throw new RecordError("length CRC mismatch", offset);
   const end = offset + 12 + hi * 2 ** 32 + lo;
-  if (end + 4 > buf.length) throw new RecordError("truncated record payload", offset);
+  if (end + 4 > limit) throw new RecordError("truncated record payload", offset);
   const footer = u32le(buf, end);
   if (footer !== FOOTER_MAGIC && footer !== maskedCrc32c(buf, offset + 12, end)) throw new RecordError("payload CRC mismatch", offset);
   return end;

@@ -14,9 +14,9 @@ import { compilePythonRegex, parseCollectionsFile, type CollectionInfo } from ".
 import {
   COLLECTIONS_PREFIX, END_OF_TRAINING, INDEX_PREFIX, indexFileKey, parseCollectionsKey, parseIndexKey,
 } from "../format/locations.js";
-import { readRecord, recordPayloadEnd, RecordError } from "../format/tfrecord.js";
+import { recordPayloadEnd, RecordError } from "../format/tfrecord.js";
 import { coalesceRanges } from "../storage/ranges.js";
-import { decodeEvent, decodeScalarEvent, EventDecodeError } from "../format/event.js";
+import { decodeEventTensor, decodeScalarEvent, EventDecodeError } from "../format/event.js";
 import { ProtoError } from "../format/protobuf.js";
 import type { ValueCache } from "./value-cache.js";
 
@@ -460,7 +460,7 @@ export class Trial {
     return this.tensorsByName.get(name)?.get(step)?.find((e) => e.shape)?.shape ?? null;
   }
 
-  private locate(req: ValueRequest): { entry: StepEntry; global: number } {
+  private locate(req: ValueRequest): StepEntry {
     const mode = req.mode ?? "GLOBAL";
     const steps = this.tensorsByName.get(req.name);
     if (!steps) {
@@ -481,16 +481,18 @@ export class Trial {
       throw unavailable(req.name, req.step, mode, why);
     }
     let entry: StepEntry | undefined;
-    if (req.worker) {
+    if (entries.length === 1 && !req.worker) entry = entries[0];
+    else if (req.worker) {
       entry = entries.find((e) => e.worker === req.worker);
       if (!entry) {
         throw new TrialgraphError("BAD_USER_INPUT", `worker ${req.worker} did not write tensor ${req.name} at step ${req.step}`, { field: "worker" });
       }
     } else {
-      entry = entries.reduce((a, b) => (b.worker < a.worker ? b : a));
+      entry = entries[0];
+      for (const e of entries) if (e.worker < entry.worker) entry = e;
     }
     if (entry.file < 0) throw unavailable(req.name, req.step, mode, "only its shape was saved");
-    return { entry, global };
+    return entry;
   }
 
   private cacheKey(fileId: number, start: number): string {
@@ -510,49 +512,53 @@ export class Trial {
    */
   async values(requests: readonly ValueRequest[]): Promise<(TensorData | TrialgraphError)[]> {
     const out = new Array<TensorData | TrialgraphError>(requests.length);
-    const byFile = new Map<number, { index: number; entry: StepEntry }[]>();
+    const byFile = new Map<number, { index: number[]; entries: StepEntry[] }>();
     const cache = this.options.cacheValues ? this.options.cache : undefined;
-    requests.forEach((req, index) => {
-      let located;
+    for (let index = 0; index < requests.length; index++) {
+      let entry: StepEntry;
       try {
-        located = this.locate(req);
+        entry = this.locate(requests[index]);
       } catch (e) {
         out[index] = e as TrialgraphError;
-        return;
+        continue;
       }
-      const cached = cache?.get(this.cacheKey(located.entry.file, located.entry.start));
+      const cached = cache?.get(this.cacheKey(entry.file, entry.start));
       if (cached) {
         out[index] = cached;
-        return;
+        continue;
       }
-      let list = byFile.get(located.entry.file);
-      if (!list) byFile.set(located.entry.file, (list = []));
-      list.push({ index, entry: located.entry });
-    });
-    await mapLimit([...byFile.entries()], this.options.concurrency ?? 16, async ([fileId, items]) => {
+      let group = byFile.get(entry.file);
+      if (!group) byFile.set(entry.file, (group = { index: [], entries: [] }));
+      group.index.push(index);
+      group.entries.push(entry);
+    }
+    await mapLimit([...byFile.entries()], this.options.concurrency ?? 16, async ([fileId, g]) => {
       const file = this.eventFiles[fileId];
       let read;
       try {
-        read = await this.readRecords(file, items.map((it) => it.entry));
+        read = await this.readRecords(file, g.entries);
       } catch (e) {
-        for (const it of items) out[it.index] = e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", `reading ${this.path}/${file} failed`);
+        for (const i of g.index) out[i] = e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", `reading ${this.path}/${file} failed`);
         return;
       }
-      items.forEach((it, k) => {
-        const req = requests[it.index];
+      for (let k = 0; k < g.index.length; k++) {
+        const i = g.index[k];
+        const req = requests[i];
+        const entry = g.entries[k];
         const buf = read?.buffers[read.span[k]];
         const at = read ? read.offset[k] : 0;
-        if (!buf || buf.length < at + it.entry.length) {
-          out[it.index] = unavailable(req.name, req.step, req.mode ?? "GLOBAL", buf ? "its event file is not completely written yet" : "its event file does not exist (yet)");
-          return;
+        if (!buf || buf.length < at + entry.length) {
+          out[i] = unavailable(req.name, req.step, req.mode ?? "GLOBAL", buf ? "its event file is not completely written yet" : "its event file does not exist (yet)");
+          continue;
         }
         try {
-          out[it.index] = this.decode(buf.subarray(at, at + it.entry.length), file, it.entry, req.name);
-          cache?.set(this.cacheKey(fileId, it.entry.start), out[it.index] as TensorData);
+          const value = this.decode(buf, at, file, entry, req.name);
+          out[i] = value;
+          cache?.set(this.cacheKey(fileId, entry.start), value);
         } catch (e) {
-          out[it.index] = e as TrialgraphError;
+          out[i] = e as TrialgraphError;
         }
-      });
+      }
     });
     return out;
   }
@@ -642,14 +648,14 @@ export class Trial {
         }
         let value: number | undefined;
         try {
-          value = decodeScalarEvent(buf, at + 12, recordPayloadEnd(buf, at));
+          value = decodeScalarEvent(buf, at + 12, recordPayloadEnd(buf, at, at + entry.length));
         } catch {
           value = undefined;
         }
         if (value === undefined) {
           // Not a scalar, or damaged: the full decode says which, precisely.
           try {
-            const full = this.decode(buf.subarray(at, at + entry.length), file, entry, req.name);
+            const full = this.decode(buf, at, file, entry, req.name);
             out[r] = new TrialgraphError("BAD_USER_INPUT", `series needs a scalar tensor; ${req.name} has shape [${full.shape}] at step ${step}`, { field: "series" });
           } catch (e) {
             out[r] = e as TrialgraphError;
@@ -670,29 +676,30 @@ export class Trial {
     return out;
   }
 
-  private decode(buf: Buffer, file: string, entry: StepEntry, name: string): TensorData {
+  /** Decodes the record of `entry`, which starts at `at` in `buf`. */
+  private decode(buf: Buffer, at: number, file: string, entry: StepEntry, name: string): TensorData {
     const corrupt = (why: string, offset: number) =>
       new TrialgraphError("CORRUPT_RECORD", `corrupt record in ${this.source.location}/${file} at offset ${offset}: ${why}`, {
         file: `${this.path}/${file}`, offset,
       });
-    let span;
+    let end;
     try {
-      span = readRecord(buf, 0);
+      // Bounded to the entry, so a record claiming more bytes reads as truncated.
+      end = recordPayloadEnd(buf, at, at + entry.length);
     } catch (e) {
-      if (e instanceof RecordError) throw corrupt(e.message, entry.start + e.offset);
+      if (e instanceof RecordError) throw corrupt(e.message, entry.start + (e.offset - at));
       throw e;
     }
-    if (span.next !== entry.length) throw corrupt("record length does not match the index", entry.start);
-    let rec;
+    if (end + 4 - at !== entry.length) throw corrupt("record length does not match the index", entry.start);
+    let tensor;
     try {
-      rec = decodeEvent(buf, span.start, span.end);
+      tensor = decodeEventTensor(buf, at + 12, end, name);
     } catch (e) {
       if (e instanceof EventDecodeError || e instanceof ProtoError) throw corrupt(e.message, entry.start);
       throw e;
     }
-    if (!rec) throw corrupt("record holds no tensor", entry.start);
-    if (rec.name !== name) throw corrupt(`record holds tensor ${rec.name}, the index says ${name}`, entry.start);
-    return { dtype: rec.dtype, shape: rec.shape, values: rec.values, strings: rec.strings };
+    if (!tensor) throw corrupt("record holds no tensor", entry.start);
+    return tensor;
   }
 }
 

@@ -1,0 +1,228 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { buildSchema, parse } from "graphql";
+import { createClient, type Client } from "graphql-ws";
+import WebSocket from "ws";
+import { loadConfig } from "../src/config.js";
+import { ASSUMED, checkOperation, RateLimiter } from "../src/graphql/limits.js";
+import { TrialWriter } from "../src/trials/trial-writer.js";
+import { startTestServer, type TestServer } from "./support/server.js";
+
+const LIMITED = {
+  TRIALGRAPH_MAX_DEPTH: "4",
+  TRIALGRAPH_MAX_ALIASES: "3",
+  TRIALGRAPH_MAX_TOKENS: "200",
+  TRIALGRAPH_MAX_COST: "20000",
+  TRIALGRAPH_MAX_BODY_BYTES: "2000",
+  TRIALGRAPH_MAX_VALUES: "1000",
+  TRIALGRAPH_WS_MAX_PAYLOAD_BYTES: "1000",
+  TRIALGRAPH_WS_INIT_TIMEOUT_MS: "300",
+};
+
+let limited: TestServer;
+let generous: TestServer;
+
+/** 2 steps of a 600-element tensor plus 1000 steps of two scalars. */
+async function writeWideTrial(dataDir: string): Promise<void> {
+  const w = new TrialWriter(path.join(dataDir, "trials/wide"));
+  await w.writeCollections([{ name: "metrics", includeRegex: ["^loss"] }, { name: "weights", includeRegex: ["^w$"] }]);
+  for (let step = 0; step < 1000; step++) {
+    const tensors = [
+      { name: "loss_a", dtype: "float32" as const, shape: [1], values: [1 / (step + 1)] },
+      { name: "loss_b", dtype: "float32" as const, shape: [1], values: [2 / (step + 1)] },
+    ];
+    if (step < 200) tensors.push({ name: "w", dtype: "float32" as const, shape: [600], values: Array.from({ length: 600 }, (_, i) => (i % 7) - step) } as any);
+    await w.writeStep(step, tensors);
+  }
+  await w.end();
+}
+
+before(async () => {
+  limited = await startTestServer(LIMITED);
+  generous = await startTestServer();
+  await writeWideTrial(limited.dataDir);
+  await writeWideTrial(generous.dataDir);
+});
+after(async () => {
+  await limited.close();
+  await generous.close();
+});
+
+function assertLimit(r: { status: number; body: any }, limit: string): void {
+  assert.equal(r.status, 400, JSON.stringify(r.body));
+  assert.equal(r.body.errors[0].extensions.code, "LIMIT_EXCEEDED");
+  assert.equal(r.body.errors[0].extensions.limit, limit);
+  assert.equal(r.body.data, undefined, "nothing ran");
+}
+
+test("depth: at the limit runs, one deeper is LIMIT_EXCEEDED (HTTP 400)", async () => {
+  const ok = await limited.gql(`{ trial(path: "trials/example") { tensor(name: "train-rmse") { series(maxPoints: 10) { steps } } } }`);
+  assert.equal(ok.status, 200);
+  assert.equal(ok.body.data.trial.tensor.series.steps.length, 10);
+  const viaFragment = await limited.gql(`{ trial(path: "trials/example") { ...T } } fragment T on Trial { tensor(name: "x") { value(step: 0) { nonFinite { index } } } }`);
+  assertLimit(viaFragment, "depth");
+  assert.match(viaFragment.body.errors[0].message, /5 levels deep; the limit is 4/);
+});
+
+test("aliases: more than the limit per operation is LIMIT_EXCEEDED", async () => {
+  const ok = await limited.gql(`{ a: trials { path } b: trials { path } c: trials { path } }`);
+  assert.equal(ok.status, 200);
+  assertLimit(await limited.gql(`{ a: trials { path } b: trials { path } c: trials { path } d: trials { path } }`), "aliases");
+});
+
+test("tokens: a document over maxTokens is refused before it is parsed", async () => {
+  const r = await limited.gql(`{ trials { ${"id ".repeat(250)} } }`);
+  assert.equal(r.status, 400);
+  assert.equal(r.body.errors[0].extensions.code, "LIMIT_EXCEEDED");
+  assert.equal(r.body.errors[0].extensions.limit, "tokens");
+});
+
+test("cost: lists are weighted by the steps or tensors they ask for", async () => {
+  const narrow = await limited.gql(`{ trial(path: "trials/wide") { tensor(name: "loss_a") { values(fromStep: 0, toStep: 9) { step scalar } } } }`);
+  assert.equal(narrow.status, 200);
+  assert.deepEqual(narrow.body.data.trial.tensor.values.map((v: any) => v.step), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const wide = await limited.gql(`{ trial(path: "trials/wide") { tensor(name: "loss_a") { values(fromStep: 0, toStep: 99999) { step scalar } } } }`);
+  assertLimit(wide, "cost");
+  // 1 + 100000 steps * (step + scalar) for values, plus trial and tensor.
+  assert.equal(wide.body.errors[0].extensions.value, 1 + 1 + 1 + 100_000 * 2);
+  const everyTensor = await limited.gql(`{ trial(path: "trials/wide") { tensors { series { steps values } } } }`);
+  assertLimit(everyTensor, "cost");
+  const sampled = await limited.gql(`{ trial(path: "trials/wide") { tensors(collection: "metrics") { series(maxPoints: 50) { steps values } } } }`);
+  assert.equal(sampled.status, 200, JSON.stringify(sampled.body.errors));
+  assert.equal(sampled.body.data.trial.tensors.length, 2);
+});
+
+test("values returned per request: over maxValues is LIMIT_EXCEEDED from the value budget", async () => {
+  const one = await limited.gql(`{ trial(path: "trials/wide") { tensor(name: "w") { value(step: 3) { size } } } }`);
+  assert.equal(one.body.data.trial.tensor.value.size, 600);
+  const two = await limited.gql(`{ trial(path: "trials/wide") { tensor(name: "w") { values(fromStep: 0, toStep: 1) { size } } } }`);
+  assert.equal(two.body.errors[0].extensions.code, "LIMIT_EXCEEDED");
+  assert.match(two.body.errors[0].message, /more than 1000 tensor elements/);
+});
+
+test("request body over the limit: JSON 413, never an HTML page", async () => {
+  const res = await fetch(limited.url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query: `{ trials { path } }`, variables: { pad: "x".repeat(3000) } }),
+  });
+  assert.equal(res.status, 413);
+  assert.match(res.headers.get("content-type") ?? "", /application\/json/);
+  const text = await res.text();
+  assert.doesNotMatch(text, /<html|<pre|at .*\.js/i);
+  const body = JSON.parse(text);
+  assert.equal(body.errors[0].extensions.code, "LIMIT_EXCEEDED");
+  assert.match(body.errors[0].message, /larger than 2000 bytes/);
+});
+
+test("the defaults serve the dashboard and bulk analysis: a whole trial in one request", async () => {
+  const r = await generous.gql(`{ trial(path: "trials/wide") {
+    scalars: tensors(collection: "metrics") { name series { steps values } values { step scalar } }
+    w: tensor(name: "w") { values { step data } }
+  } }`);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.errors, undefined, JSON.stringify(r.body.errors));
+  const t = r.body.data.trial;
+  assert.equal(t.scalars.length, 2);
+  for (const s of t.scalars) {
+    assert.equal(s.series.steps.length, 1000);
+    assert.equal(s.values.length, 1000);
+  }
+  assert.equal(t.w.values.length, 200);
+  assert.equal(t.w.values.reduce((n: number, v: any) => n + v.data.length, 0), 120_000);
+  const intro = await generous.gql(`query IntrospectionQuery { __schema { types { name fields { name type { name kind ofType { name kind ofType { name kind ofType { name kind ofType { name kind } } } } } } } } }`);
+  assert.equal(intro.status, 200, "deep introspection is not counted as depth");
+});
+
+test("default limits statically admit a few million values and a broad dashboard query", () => {
+  const config = loadConfig({});
+  const schema = buildSchema(`type Query { trial(path: String!): Trial trials: [Trial!]! }
+    type Trial { path: String! tensors(regex: String, collection: String): [Tensor!]! tensor(name: String!): Tensor }
+    type Tensor { name: String! values(fromStep: Int, toStep: Int): [TensorValue!]! series(fromStep: Int, toStep: Int, maxPoints: Int): Series! value(step: Int!): TensorValue }
+    type TensorValue { step: Int! data: [Float] scalar: Float }
+    type Series { steps: [Int!]! values: [Float]! }`);
+  const caller = { name: "x", role: "reader" as const };
+  const bulk = checkOperation({ schema, document: parse(`{ trial(path: "p") { tensors { name values(fromStep: 0, toStep: 19999) { step data } series { steps values } } } }`), limits: config.limits, caller });
+  assert.ok(bulk.cost <= config.limits.maxCost, `cost ${bulk.cost}`);
+  assert.equal(bulk.cost, 1 + 1 + ASSUMED.tensors * (1 + (1 + 20_000 * 2) + (1 + ASSUMED.steps * 2)));
+  assert.ok(config.limits.maxValues >= 5_000_000, "a few million values per request");
+  assert.ok(config.introspection);
+});
+
+test("rate limit: a token bucket per caller, RATE_LIMITED with HTTP 429", async () => {
+  let now = 0;
+  const limiter = new RateLimiter(60, () => now);
+  for (let i = 0; i < 60; i++) assert.equal(limiter.take("a"), 0);
+  assert.equal(limiter.take("a"), 1, "empty: one token a second");
+  assert.equal(limiter.take("b"), 0, "buckets are per caller");
+  now += 1000;
+  assert.equal(limiter.take("a"), 0);
+  assert.ok(limiter.take("a") > 0);
+
+  const tokenA = "token-a-0123456789abcdef";
+  const tokenB = "token-b-0123456789abcdef";
+  const s = await startTestServer({ TRIALGRAPH_RATE_LIMIT_PER_MINUTE: "5", TRIALGRAPH_API_TOKENS: `a:reader:${tokenA},b:reader:${tokenB}` });
+  try {
+    const q = `{ trials { path } }`;
+    for (let i = 0; i < 5; i++) assert.equal((await s.gql(q, undefined, { authorization: `Bearer ${tokenA}` })).status, 200);
+    const r = await s.gql(q, undefined, { authorization: `Bearer ${tokenA}` });
+    assert.equal(r.status, 429);
+    assert.equal(r.body.errors[0].extensions.code, "RATE_LIMITED");
+    assert.ok(r.body.errors[0].extensions.retryAfterSeconds >= 1);
+    assert.equal((await s.gql(q, undefined, { authorization: `Bearer ${tokenB}` })).status, 200, "another token has its own bucket");
+    const ws = createClient({ url: s.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${tokenA}` } });
+    try {
+      const res = await run(ws, q);
+      assert.equal(res.errors[0].extensions.code, "RATE_LIMITED", "the same bucket over WebSocket");
+    } finally {
+      await ws.dispose();
+    }
+  } finally {
+    await s.close();
+  }
+});
+
+function run(client: Client, query: string, variables?: Record<string, unknown>): Promise<any> {
+  return new Promise((resolve) => {
+    let result: any;
+    client.subscribe({ query, variables }, { next: (v) => (result = v), error: (e) => resolve({ errors: Array.isArray(e) ? e : [e] }), complete: () => resolve(result) });
+  });
+}
+
+test("WebSocket: the same depth, alias, token and cost limits apply to every operation", async () => {
+  const client = createClient({ url: limited.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 });
+  try {
+    const ok = await run(client, `{ trial(path: "trials/example") { tensor(name: "train-rmse") { series(maxPoints: 10) { steps } } } }`);
+    assert.equal(ok.data.trial.tensor.series.steps.length, 10);
+    const cases: [string, string][] = [
+      [`{ trial(path: "trials/example") { tensor(name: "x") { value(step: 0) { nonFinite { index } } } } }`, "depth"],
+      [`{ a: trials { path } b: trials { path } c: trials { path } d: trials { path } }`, "aliases"],
+      [`{ trials { ${"id ".repeat(250)} } }`, "tokens"],
+      [`{ trial(path: "trials/wide") { tensor(name: "loss_a") { values(fromStep: 0, toStep: 99999) { step } } } }`, "cost"],
+      [`subscription { trialStepsAdded(path: "trials/wide") { ...S } } fragment S on StepsAdded { a: path b: path c: path d: path }`, "aliases"],
+    ];
+    for (const [query, limit] of cases) {
+      const r = await run(client, query);
+      assert.equal(r.errors?.[0]?.extensions?.code, "LIMIT_EXCEEDED", query);
+      assert.equal(r.errors[0].extensions.limit, limit, query);
+    }
+    const invalid = await run(client, `{ trial(path: 1) { nope } }`);
+    assert.equal(invalid.errors[0].extensions.code, "GRAPHQL_VALIDATION_FAILED");
+  } finally {
+    await client.dispose();
+  }
+});
+
+test("WebSocket: oversized frames close with 1009, a silent connection times out with 4408", async () => {
+  const big = new WebSocket(limited.wsUrl, "graphql-transport-ws");
+  await new Promise((r) => big.once("open", r));
+  big.send(JSON.stringify({ type: "connection_init", payload: { pad: "x".repeat(2000) } }));
+  const [bigCode] = await new Promise<[number, string]>((r) => big.once("close", (c, reason) => r([c, String(reason)])));
+  assert.equal(bigCode, 1009);
+
+  const silent = new WebSocket(limited.wsUrl, "graphql-transport-ws");
+  const [code, reason] = await new Promise<[number, string]>((r) => silent.once("close", (c, why) => r([c, String(why)])));
+  assert.equal(code, 4408);
+  assert.match(reason, /initialisation timeout/i);
+});

@@ -1,0 +1,137 @@
+/**
+ * The real service in its own process for signal tests and load benchmarks: `node --import tsx
+ * src/server.ts`, or the compiled dist/src/server.js when asked and present. Waits for the
+ * "listening" log line, keeps every JSON log line, and reports how the process ended.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+
+export const PROJECT_ROOT = path.resolve(__dirname, "../..");
+
+export interface ServiceProcess {
+  proc: ChildProcess;
+  pid: number;
+  url: string;
+  wsUrl: string;
+  base: string;
+  logs: any[];
+  readonly stderr: string;
+  /** Resolves with the exit code (or the signal's name) once the process has ended. */
+  exited: Promise<number | string>;
+  /** SIGTERM, then SIGKILL after `killAfterMs`; resolves with the exit code. */
+  stop(killAfterMs?: number): Promise<number | string>;
+}
+
+export interface ServiceProcessOptions {
+  env?: Record<string, string>;
+  /** Run dist/src/server.js when it exists (benchmarks); default: tsx on the sources. */
+  preferDist?: boolean;
+  startTimeoutMs?: number;
+}
+
+export function serviceCommand(preferDist = false): string[] {
+  const dist = path.join(PROJECT_ROOT, "dist/src/server.js");
+  if (preferDist && existsSync(dist)) return [dist];
+  return ["--import", "tsx", path.join(PROJECT_ROOT, "src/server.ts")];
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts the service; rejects with "exited (<code>) before listening; stderr: …" when it refuses to start.
+ * Ready when it logs "trialgraph listening" or, with LOG_LEVEL above info, when /healthz answers.
+ */
+export async function startServiceProcess(opts: ServiceProcessOptions = {}): Promise<ServiceProcess> {
+  const port = await freePort();
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), HOST: "127.0.0.1", LOG_LEVEL: "info", ...opts.env, PORT: String(port) };
+  delete env.NODE_TEST_CONTEXT;
+  delete env.NODE_OPTIONS;
+  const proc = spawn(process.execPath, serviceCommand(opts.preferDist), { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const logs: any[] = [];
+  let stderr = "";
+  const exited = new Promise<number | string>((resolve) => proc.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  const timeoutMs = opts.startTimeoutMs ?? 30_000;
+  return new Promise<ServiceProcess>((resolve, reject) => {
+    let buffered = "";
+    let started = false;
+    const probe = setInterval(() => {
+      fetch(`http://127.0.0.1:${port}/healthz`).then((r) => (r.ok ? ready(`http://127.0.0.1:${port}/graphql`) : undefined), () => undefined);
+    }, 200);
+    const ready = (url: string) => {
+      clearInterval(probe);
+      if (started) return;
+      started = true;
+      clearTimeout(timer);
+      resolve({
+        proc,
+        pid: proc.pid!,
+        url,
+        wsUrl: url.replace(/^http/, "ws"),
+        base: url.replace(/\/graphql$/, ""),
+        logs,
+        get stderr() {
+          return stderr;
+        },
+        exited,
+        async stop(killAfterMs = 20_000) {
+          if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+          const t = setTimeout(() => proc.kill("SIGKILL"), killAfterMs);
+          const code = await exited;
+          clearTimeout(t);
+          return code;
+        },
+      });
+    };
+    const timer = setTimeout(() => {
+      clearInterval(probe);
+      proc.kill("SIGKILL");
+      reject(new Error(`service did not start within ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    proc.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+    proc.stdout!.on("data", (c: Buffer) => {
+      buffered += c.toString();
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        let entry: any;
+        try {
+          entry = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        logs.push(entry);
+        if (entry.msg === "trialgraph listening") ready(entry.url);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      clearInterval(probe);
+      if (!started) reject(new Error(`service exited (${code}) before listening; stderr: ${stderr}`));
+    });
+  });
+}
+
+/** POSTs a GraphQL request; the body is parsed JSON, or { raw } when it is not JSON. */
+export async function gqlAt(url: string, query: string, variables?: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query, variables }) });
+  const text = await res.text();
+  let body: any;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = { raw: text };
+  }
+  return { status: res.status, body, headers: res.headers };
+}
