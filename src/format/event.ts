@@ -178,6 +178,20 @@ function toData(t: RawTensor, buf: Uint8Array): TensorData {
   return { dtype, shape, values, strings: null };
 }
 
+/** Moves the reader into the first field with `key` before `end`; returns that field's end, or -1. */
+function enterField(r: ProtoReader, end: number, key: number): number {
+  while (r.pos < end) {
+    const k = r.key();
+    if (k === key) {
+      const fieldEnd = r.lengthDelimited();
+      r.pos = r.fieldStart;
+      return fieldEnd;
+    }
+    r.skip(k & 7);
+  }
+  return -1;
+}
+
 const KEY_WALL_TIME = (1 << 3) | WIRE_I64;
 const KEY_STEP = (2 << 3) | WIRE_VARINT;
 const KEY_LEN_1 = (1 << 3) | WIRE_LEN;
@@ -277,12 +291,7 @@ function nameEquals(buf: Uint8Array, start: number, end: number, name: string): 
  */
 export function decodeEventTensor(buf: Uint8Array, start: number, end: number, expectedName: string): TensorData | null {
   const r = new ProtoReader(buf, start, end);
-  let summaryEnd = -1;
-  while (r.pos < end) {
-    const k = r.key();
-    if (k === KEY_SUMMARY) { summaryEnd = r.lengthDelimited(); r.pos = r.fieldStart; break; }
-    r.skip(k & 7);
-  }
+  const summaryEnd = enterField(r, end, KEY_SUMMARY);
   if (summaryEnd < 0) return null;
   while (r.pos < summaryEnd) {
     const k = r.key();
@@ -340,26 +349,9 @@ function elementAt(dtype: DType, buf: Uint8Array, at: number): number {
 export function decodeScalarEvent(buf: Uint8Array, start: number, end: number): number | undefined {
   // Walks Event > summary > value > tensor with plain offsets: this runs once per value of a series.
   const r = new ProtoReader(buf, start, end);
-  let summaryEnd = -1;
-  while (r.pos < end) {
-    const k = r.key();
-    if (k === KEY_SUMMARY) { summaryEnd = r.lengthDelimited(); r.pos = r.fieldStart; break; }
-    r.skip(k & 7);
-  }
-  if (summaryEnd < 0) return undefined;
-  let valueEnd = -1;
-  while (r.pos < summaryEnd) {
-    const k = r.key();
-    if (k === KEY_LEN_1) { valueEnd = r.lengthDelimited(); r.pos = r.fieldStart; break; }
-    r.skip(k & 7);
-  }
-  if (valueEnd < 0) return undefined;
-  let tensorEnd = -1;
-  while (r.pos < valueEnd) {
-    const k = r.key();
-    if (k === KEY_TENSOR) { tensorEnd = r.lengthDelimited(); r.pos = r.fieldStart; break; }
-    r.skip(k & 7);
-  }
+  const summaryEnd = enterField(r, end, KEY_SUMMARY);
+  const valueEnd = summaryEnd < 0 ? -1 : enterField(r, summaryEnd, KEY_LEN_1);
+  const tensorEnd = valueEnd < 0 ? -1 : enterField(r, valueEnd, KEY_TENSOR);
   if (tensorEnd < 0) return undefined;
   let dtypeEnum = 0;
   let size = 1;

@@ -3,6 +3,24 @@ import DataLoader from "dataloader";
 import type { Mode, TensorData } from "../format/tensor.js";
 import type { ScalarSeries, Trial } from "../trials/trial.js";
 
+/** Runs one batch per trial and puts each result back at its key's position. */
+async function perTrial<K extends { trial: Trial }, R>(keys: readonly K[], run: (trial: Trial, keys: K[]) => Promise<R[]>): Promise<R[]> {
+  const out = new Array<R>(keys.length);
+  const byTrial = new Map<Trial, number[]>();
+  keys.forEach((k, i) => {
+    const list = byTrial.get(k.trial);
+    if (list) list.push(i);
+    else byTrial.set(k.trial, [i]);
+  });
+  await Promise.all(
+    [...byTrial].map(async ([trial, indexes]) => {
+      const results = await run(trial, indexes.map((i) => keys[i]));
+      indexes.forEach((keyIndex, j) => (out[keyIndex] = results[j]));
+    }),
+  );
+  return out;
+}
+
 export interface ValueKey {
   trial: Trial;
   name: string;
@@ -14,23 +32,8 @@ export interface ValueKey {
 
 export function createValueLoader(): DataLoader<ValueKey, TensorData, string> {
   return new DataLoader<ValueKey, TensorData, string>(
-    async (keys) => {
-      // One batch per trial; each trial turns its batch into one ranged read per event file.
-      const byTrial = new Map<Trial, number[]>();
-      keys.forEach((k, i) => {
-        const list = byTrial.get(k.trial);
-        if (list) list.push(i);
-        else byTrial.set(k.trial, [i]);
-      });
-      const out = new Array<TensorData | Error>(keys.length);
-      await Promise.all(
-        [...byTrial].map(async ([trial, indexes]) => {
-          const results = await trial.values(indexes.map((i) => keys[i]));
-          indexes.forEach((keyIndex, j) => (out[keyIndex] = results[j]));
-        }),
-      );
-      return out;
-    },
+    // Each trial turns its batch into one ranged read per event file.
+    (keys) => perTrial(keys, (trial, mine) => trial.values(mine)),
     {
       cacheKeyFn: (k) => `${k.trial.path}\u0000${k.name}\u0000${k.step}\u0000${k.mode ?? "GLOBAL"}\u0000${k.worker ?? ""}`,
       maxBatchSize: 1_000_000,
@@ -47,22 +50,7 @@ export interface SeriesKey {
 /** Whole scalar series, batched per trial: the bulk path for plots and analysis. */
 export function createSeriesLoader(): DataLoader<SeriesKey, ScalarSeries, string> {
   return new DataLoader<SeriesKey, ScalarSeries, string>(
-    async (keys) => {
-      const out = new Array<ScalarSeries | Error>(keys.length);
-      const byTrial = new Map<Trial, number[]>();
-      keys.forEach((k, i) => {
-        const list = byTrial.get(k.trial);
-        if (list) list.push(i);
-        else byTrial.set(k.trial, [i]);
-      });
-      await Promise.all(
-        [...byTrial].map(async ([trial, indexes]) => {
-          const results = await trial.scalarSeries(indexes.map((i) => keys[i]));
-          indexes.forEach((keyIndex, j) => (out[keyIndex] = results[j]));
-        }),
-      );
-      return out;
-    },
+    (keys) => perTrial(keys, (trial, mine) => trial.scalarSeries(mine)),
     { cacheKeyFn: (k) => `${k.trial.path}\u0000${k.name}\u0000${k.mode ?? "GLOBAL"}`, maxBatchSize: 100_000 },
   );
 }
@@ -81,24 +69,12 @@ export interface StepValuesKey {
  */
 export function createStepValuesLoader(): DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey> {
   return new DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey>(
-    async (keys) => {
-      const out = keys.map((k) => new Array<TensorData | Error>(k.steps.length));
-      const byTrial = new Map<Trial, number[]>();
-      keys.forEach((k, i) => {
-        const list = byTrial.get(k.trial);
-        if (list) list.push(i);
-        else byTrial.set(k.trial, [i]);
-      });
-      await Promise.all(
-        [...byTrial].map(async ([trial, indexes]) => {
-          const requests = indexes.flatMap((i) => keys[i].steps.map((step) => ({ name: keys[i].name, step, mode: keys[i].mode, worker: keys[i].worker })));
-          const results = await trial.values(requests);
-          let at = 0;
-          for (const i of indexes) for (let j = 0; j < keys[i].steps.length; j++) out[i][j] = results[at++];
-        }),
-      );
-      return out;
-    },
+    (keys) =>
+      perTrial(keys, async (trial, mine) => {
+        const results = await trial.values(mine.flatMap((k) => k.steps.map((step) => ({ name: k.name, step, mode: k.mode, worker: k.worker }))));
+        let at = 0;
+        return mine.map((k) => k.steps.map(() => results[at++]));
+      }),
     // Keys are objects made per resolver call; caching them would never hit.
     { cache: false, maxBatchSize: 100_000 },
   );

@@ -532,24 +532,15 @@ export class Trial {
       group.index.push(index);
       group.entries.push(entry);
     }
-    await mapLimit([...byFile.entries()], this.options.concurrency ?? 16, async ([fileId, g]) => {
-      const file = this.eventFiles[fileId];
-      let read;
-      try {
-        read = await this.readRecords(file, g.entries);
-      } catch (e) {
-        for (const i of g.index) out[i] = e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", `reading ${this.path}/${file} failed`);
-        return;
-      }
-      for (let k = 0; k < g.index.length; k++) {
+    await this.visitRecords(
+      byFile,
+      (g, k, buf, at, file, fileId) => {
         const i = g.index[k];
         const req = requests[i];
         const entry = g.entries[k];
-        const buf = read?.buffers[read.span[k]];
-        const at = read ? read.offset[k] : 0;
-        if (!buf || buf.length < at + entry.length) {
-          out[i] = unavailable(req.name, req.step, req.mode ?? "GLOBAL", buf ? "its event file is not completely written yet" : "its event file does not exist (yet)");
-          continue;
+        if (typeof buf === "string") {
+          out[i] = unavailable(req.name, req.step, req.mode ?? "GLOBAL", buf);
+          return;
         }
         try {
           const value = this.decode(buf, at, file, entry, req.name);
@@ -558,9 +549,41 @@ export class Trial {
         } catch (e) {
           out[i] = e as TrialgraphError;
         }
+      },
+      (g, error) => g.index.forEach((i) => (out[i] = error)),
+    );
+    return out;
+  }
+
+  /**
+   * Reads the records of every group (one read per event file, bounded concurrency) and hands each
+   * record to `visit` as its buffer and offset, or as the reason it cannot be read yet.
+   */
+  private async visitRecords<G extends { entries: StepEntry[] }>(
+    byFile: Map<number, G>,
+    visit: (group: G, k: number, buf: Buffer | string, at: number, file: string, fileId: number) => void,
+    failed: (group: G, error: TrialgraphError) => void,
+  ): Promise<void> {
+    await mapLimit([...byFile], this.options.concurrency ?? 16, async ([fileId, g]) => {
+      const file = this.eventFiles[fileId];
+      let read;
+      try {
+        read = await this.readRecords(file, g.entries);
+      } catch (e) {
+        failed(g, e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", `reading ${this.path}/${file} failed`));
+        return;
+      }
+      for (let k = 0; k < g.entries.length; k++) {
+        if (!read) {
+          visit(g, k, "its event file does not exist (yet)", 0, file, fileId);
+          continue;
+        }
+        const buf = read.buffers[read.span[k]];
+        const at = read.offset[k];
+        if (buf.length < at + g.entries[k].length) visit(g, k, "its event file is not completely written yet", at, file, fileId);
+        else visit(g, k, buf, at, file, fileId);
       }
     });
-    return out;
   }
 
   /**
@@ -624,27 +647,18 @@ export class Trial {
         group!.entries.push(entry);
       }
     });
-    await mapLimit([...byFile], this.options.concurrency ?? 16, async ([fileId, g]) => {
-      const file = this.eventFiles[fileId];
-      let read;
-      try {
-        read = await this.readRecords(file, g.entries);
-      } catch (e) {
-        for (const r of g.req) out[r] = e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", `reading ${this.path}/${file} failed`);
-        return;
-      }
-      for (let k = 0; k < g.req.length; k++) {
+    await this.visitRecords(
+      byFile,
+      (g, k, buf, at, file) => {
         const r = g.req[k];
         const series = out[r];
-        if (series instanceof Error) continue;
+        if (series instanceof Error) return;
         const entry = g.entries[k];
         const req = requests[r];
         const step = series.steps[g.pos[k]];
-        const buf = read?.buffers[read.span[k]];
-        const at = read ? read.offset[k] : 0;
-        if (!buf || buf.length < at + entry.length) {
-          out[r] = unavailable(req.name, step, req.mode ?? "GLOBAL", buf ? "its event file is not completely written yet" : "its event file does not exist (yet)");
-          continue;
+        if (typeof buf === "string") {
+          out[r] = unavailable(req.name, step, req.mode ?? "GLOBAL", buf);
+          return;
         }
         let value: number | undefined;
         try {
@@ -660,11 +674,12 @@ export class Trial {
           } catch (e) {
             out[r] = e as TrialgraphError;
           }
-          continue;
+          return;
         }
         series.values[g.pos[k]] = value;
-      }
-    });
+      },
+      (g, error) => g.req.forEach((r) => (out[r] = error)),
+    );
     if (cache) {
       requests.forEach((req, r) => {
         const series = out[r];
