@@ -86,7 +86,14 @@ test("two instances: events reach both, exactly one polls each job, and the othe
     const cb = wsClient(b.wsUrl);
     clients.push(ca, cb);
     const allOnA = collect(ca, JOB_SUB);
-    await sleep(500); // Redis pub/sub has no replay: let A's SUBSCRIBE land first
+    // Redis pub/sub has no replay: wait until A's subscription demonstrably receives B's events
+    // (probe jobs started on B), rather than for a fixed time.
+    for (let i = 0; ; i++) {
+      await startJob(b, `multi-instance-probe-${i}`);
+      const seen = await allOnA.waitFor(isJobEvent(`multi-instance-probe-${i}`, "Starting"), "a probe", 1000).then(() => true, () => false);
+      if (seen) break;
+      assert.ok(i < 20, "A never received events published on B");
+    }
     const name = "multi-instance-job";
     await startJob(b, name, ["LossNotDecreasing"]);
     const first = await allOnA.waitFor(isJobEvent(name, "Starting"), "B's first report, on A");
