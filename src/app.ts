@@ -77,6 +77,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     saveLocalSummaries: async (name, summaries) => {
       await local.setRuleSummaries(name, summaries);
     },
+    watchJob: (name) => watchJob?.(name) ?? (() => {}),
   });
 
   const onLocalEvent = (e: LocalJobEvent) => {

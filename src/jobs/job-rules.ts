@@ -31,6 +31,7 @@ interface JobSession {
   timer: NodeJS.Timeout | null;
   ended: boolean;
   busy: Promise<void>;
+  releaseWatch: (() => void) | null;
 }
 
 export interface JobRulesOptions {
@@ -43,6 +44,11 @@ export interface JobRulesOptions {
   pollIntervalMs: number;
   /** Persists a local job's SERVICE rule summaries on its record. */
   saveLocalSummaries: (jobName: string, summaries: RuleSummaryRecord[]) => Promise<void>;
+  /**
+   * Keeps a SageMaker job's status watched while its rules run (so the engine learns when it
+   * ends, also for jobs started elsewhere); returns the release function.
+   */
+  watchJob?: (jobName: string) => () => void;
 }
 
 export class JobRules implements RuleService {
@@ -124,8 +130,10 @@ export class JobRules implements RuleService {
         timer: null,
         ended: TERMINAL_JOB_STATUSES.has(job.status),
         busy: Promise.resolve(),
+        releaseWatch: null,
       };
       this.sessions.set(job.name, s);
+      if (job.backend === "SAGEMAKER" && !s.ended) s.releaseWatch = this.options.watchJob?.(job.name) ?? null;
     }
     const now = new Date();
     const specs = rules.map((r) => ({ ...r, evaluator: "SERVICE" as const }));
@@ -161,6 +169,8 @@ export class JobRules implements RuleService {
   private finish(s: JobSession): Promise<void> {
     s.ended = true;
     if (s.timer) clearTimeout(s.timer);
+    s.releaseWatch?.();
+    s.releaseWatch = null;
     s.busy = s.busy.then(() => this.advance(s, true)).catch((e) => this.options.log.warn({ err: e, jobName: s.jobName }, "final rule evaluation failed"));
     return s.busy;
   }
@@ -227,7 +237,10 @@ export class JobRules implements RuleService {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sessions.values()) if (s.timer) clearTimeout(s.timer);
+    for (const s of this.sessions.values()) {
+      if (s.timer) clearTimeout(s.timer);
+      s.releaseWatch?.();
+    }
     await this.statusWatch?.return?.();
   }
 }
