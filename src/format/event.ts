@@ -290,7 +290,7 @@ function nameEquals(buf: Uint8Array, start: number, end: number, name: string): 
  * path of value reads. Checks that the record holds `expectedName`; null when it holds no tensor.
  */
 export function decodeEventTensor(buf: Uint8Array, start: number, end: number, expectedName: string): TensorData | null {
-  const r = new ProtoReader(buf, start, end);
+  const r = sharedReader.reset(buf, start, end);
   const summaryEnd = enterField(r, end, KEY_SUMMARY);
   if (summaryEnd < 0) return null;
   while (r.pos < summaryEnd) {
@@ -346,9 +346,12 @@ function elementAt(dtype: DType, buf: Uint8Array, at: number): number {
  * The single numeric element of an Event's tensor, decoded without building a TensorData: the
  * hot path of series reads. Undefined when the tensor is not one numeric element.
  */
+/** Decoding is synchronous, so the hot paths share one reader. */
+const sharedReader = new ProtoReader(new Uint8Array(0));
+
 export function decodeScalarEvent(buf: Uint8Array, start: number, end: number): number | undefined {
   // Walks Event > summary > value > tensor with plain offsets: this runs once per value of a series.
-  const r = new ProtoReader(buf, start, end);
+  const r = sharedReader.reset(buf, start, end);
   const summaryEnd = enterField(r, end, KEY_SUMMARY);
   const valueEnd = summaryEnd < 0 ? -1 : enterField(r, summaryEnd, KEY_LEN_1);
   const tensorEnd = valueEnd < 0 ? -1 : enterField(r, valueEnd, KEY_TENSOR);

@@ -19,8 +19,17 @@ export class ProtoReader {
   pos: number;
   /** Start of the last length-delimited field read (its end is `pos`). */
   fieldStart = 0;
-  constructor(readonly buf: Uint8Array, start = 0, readonly end = buf.length) {
+  constructor(public buf: Uint8Array, start = 0, public end = buf.length) {
     this.pos = start;
+  }
+
+  /** Points this reader at another message (hot paths reuse one reader instead of allocating). */
+  reset(buf: Uint8Array, start: number, end: number): this {
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+    this.fieldStart = 0;
+    return this;
   }
 
   done(): boolean {

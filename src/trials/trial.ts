@@ -19,24 +19,12 @@ import { coalesceRanges } from "../storage/ranges.js";
 import { decodeEventTensor, decodeScalarEvent, EventDecodeError } from "../format/event.js";
 import { ProtoError } from "../format/protobuf.js";
 import type { ValueCache } from "./value-cache.js";
-
-/** Where one tensor of one (step, worker) lives. */
-interface StepEntry {
-  worker: string;
-  mode: Mode;
-  modeStep: number;
-  /** Index into Trial.eventFiles; -1 when only the shape was saved. */
-  file: number;
-  start: number;
-  length: number;
-  shape: number[] | null;
-}
+import { TensorIndex, type RecordRef } from "./tensor-index.js";
 
 interface StepInfo {
   mode: Mode;
   modeStep: number;
   workers: Set<string>;
-  tensors: Set<string>;
 }
 
 export interface ValueRequest {
@@ -128,7 +116,10 @@ export class Trial {
   private pendingIndexKeys = new Set<string>();
   private indexToken: string | undefined;
 
-  private tensorsByName = new Map<string, Map<number, StepEntry[]>>();
+  private tensorsByName = new Map<string, TensorIndex>();
+  /** Worker names by id (the index stores ids). */
+  private workerNames: string[] = [];
+  private workerIds = new Map<string, number>();
   private stepsInfo = new Map<number, StepInfo>();
   private modeStepToGlobal = new Map<Mode, Map<number, number>>();
   private tensorsByMode = new Map<Mode, Set<string>>();
@@ -268,7 +259,7 @@ export class Trial {
   private register(step: number, worker: string, f: IndexFile): void {
     let info = this.stepsInfo.get(step);
     if (!info) {
-      info = { mode: f.mode, modeStep: f.modeStep, workers: new Set(), tensors: new Set() };
+      info = { mode: f.mode, modeStep: f.modeStep, workers: new Set() };
       this.stepsInfo.set(step, info);
       this.sortedStepsCache = null;
     }
@@ -276,6 +267,11 @@ export class Trial {
     let byModeStep = this.modeStepToGlobal.get(f.mode);
     if (!byModeStep) this.modeStepToGlobal.set(f.mode, (byModeStep = new Map()));
     if (!byModeStep.has(f.modeStep)) byModeStep.set(f.modeStep, step);
+    let workerId = this.workerIds.get(worker);
+    if (workerId === undefined) {
+      workerId = this.workerNames.push(worker) - 1;
+      this.workerIds.set(worker, workerId);
+    }
 
     let fileId = -1;
     if (f.eventFile) {
@@ -285,36 +281,28 @@ export class Trial {
         this.eventFileIds.set(f.eventFile, fileId);
       }
     }
+    const modeNames = f.mode === "GLOBAL" ? null : this.namesOfMode(f.mode);
     for (const t of f.tensors) {
-      this.addEntry(info, step, f.mode, t.name, { worker, mode: f.mode, modeStep: f.modeStep, file: fileId, start: t.start, length: t.length, shape: null });
+      this.indexOf(t.name).add(step, workerId, fileId, t.start, t.length, null);
+      modeNames?.add(t.name);
     }
     for (const sh of f.shapes) {
-      this.addEntry(info, step, f.mode, sh.name, { worker, mode: f.mode, modeStep: f.modeStep, file: -1, start: 0, length: 0, shape: sh.shape });
+      this.indexOf(sh.name).add(step, workerId, -1, 0, 0, sh.shape);
+      modeNames?.add(sh.name);
     }
     if (info.workers.size >= this.numWorkers && step > this._lastCompleteStep) this._lastCompleteStep = step;
   }
 
-  private addEntry(info: StepInfo, step: number, mode: Mode, name: string, entry: StepEntry): void {
-    let steps = this.tensorsByName.get(name);
-    if (!steps) this.tensorsByName.set(name, (steps = new Map()));
-    const entries = steps.get(step);
-    if (!entries) steps.set(step, [entry]);
-    else {
-      const same = entries.findIndex((e) => e.worker === entry.worker);
-      if (same >= 0) {
-        // A later file for the same (tensor, step, worker) wins, but keeps a known shape or location.
-        const old = entries[same];
-        entry.shape ??= old.shape;
-        if (entry.file < 0 && old.file >= 0) Object.assign(entry, { file: old.file, start: old.start, length: old.length });
-        entries[same] = entry;
-      } else entries.push(entry);
-    }
-    info.tensors.add(name);
-    if (mode !== "GLOBAL") {
-      let names = this.tensorsByMode.get(mode);
-      if (!names) this.tensorsByMode.set(mode, (names = new Set()));
-      names.add(name);
-    }
+  private indexOf(name: string): TensorIndex {
+    let index = this.tensorsByName.get(name);
+    if (!index) this.tensorsByName.set(name, (index = new TensorIndex()));
+    return index;
+  }
+
+  private namesOfMode(mode: Mode): Set<string> {
+    let names = this.tensorsByMode.get(mode);
+    if (!names) this.tensorsByMode.set(mode, (names = new Set()));
+    return names;
   }
 
   /**
@@ -410,6 +398,12 @@ export class Trial {
     return out;
   }
 
+  private namesAtStep(step: number): string[] {
+    const out: string[] = [];
+    for (const [name, index] of this.tensorsByName) if (index.has(step)) out.push(name);
+    return out;
+  }
+
   /** smdebug's trial.tensor_names(step, mode, regex, collection), sorted. */
   tensorNames(q: TensorNamesQuery = {}): string[] {
     const mode = q.mode ?? "GLOBAL";
@@ -418,7 +412,7 @@ export class Trial {
       base = mode === "GLOBAL" ? this.tensorsByName.keys() : this.tensorsByMode.get(mode) ?? [];
     } else {
       const global = mode === "GLOBAL" ? q.step : this.globalStep(mode, q.step);
-      base = global === null ? [] : this.stepsInfo.get(global)?.tensors ?? [];
+      base = global === null || !this.stepsInfo.has(global) ? [] : this.namesAtStep(global);
     }
     const hasRegex = q.regex !== undefined && q.regex !== null && (!Array.isArray(q.regex) || q.regex.length > 0);
     if (hasRegex && q.collection) {
@@ -437,42 +431,46 @@ export class Trial {
 
   /** Steps at which the tensor was saved (complete steps only); mode steps for a non-GLOBAL mode. */
   tensorSteps(name: string, mode?: Mode | null): number[] {
-    const steps = this.tensorsByName.get(name);
-    if (!steps) return [];
+    const index = this.tensorsByName.get(name);
+    if (!index) return [];
     const out: number[] = [];
-    for (const [step, entries] of steps) {
+    const global = !mode || mode === "GLOBAL";
+    for (const step of index.steps) {
       if (!this.isComplete(step)) continue;
-      if (!mode || mode === "GLOBAL") out.push(step);
-      else if (entries[0].mode === mode) out.push(entries[0].modeStep);
+      if (global) out.push(step);
+      else {
+        const info = this.stepsInfo.get(step)!;
+        if (info.mode === mode) out.push(info.modeStep);
+      }
     }
-    return out.sort((a, b) => a - b);
+    // Global steps are already ascending; mode steps follow them but need not.
+    return global ? out : out.sort((a, b) => a - b);
   }
 
   /** Workers that wrote the tensor at a (global or mode) step. */
   tensorWorkers(name: string, step: number, mode?: Mode | null): string[] {
     const global = !mode || mode === "GLOBAL" ? step : this.globalStep(mode, step);
     if (global === null) return [];
-    return (this.tensorsByName.get(name)?.get(global) ?? []).map((e) => e.worker).sort();
+    return (this.tensorsByName.get(name)?.workersAt(global) ?? []).map((w) => this.workerNames[w]).sort();
   }
 
   /** The saved shape, without reading the value when the index knows it. */
   knownShape(name: string, step: number): number[] | null {
-    return this.tensorsByName.get(name)?.get(step)?.find((e) => e.shape)?.shape ?? null;
+    return this.tensorsByName.get(name)?.shapeAt(step) ?? null;
   }
 
-  private locate(req: ValueRequest): StepEntry {
+  private locate(req: ValueRequest): RecordRef {
     const mode = req.mode ?? "GLOBAL";
-    const steps = this.tensorsByName.get(req.name);
-    if (!steps) {
+    const index = this.tensorsByName.get(req.name);
+    if (!index) {
       throw new TrialgraphError("TENSOR_UNAVAILABLE_FOR_STEP", `tensor ${req.name} does not exist in trial ${this.path}`, {
         tensor: req.name, step: req.step, mode,
       });
     }
-    // A GLOBAL query tries the step as a global step first, then as a mode step of any mode.
-    let global: number | null = mode === "GLOBAL" ? req.step : this.globalStep(mode, req.step);
-    let entries = global === null ? undefined : steps.get(global);
-    if (!entries && mode !== "GLOBAL") global = null;
-    if (!entries || global === null) {
+    const global = mode === "GLOBAL" ? req.step : this.globalStep(mode, req.step);
+    const workerId = req.worker ? this.workerIds.get(req.worker) ?? -3 : null;
+    const slot = global === null ? -1 : index.slotAt(global, workerId, (w) => this.workerNames[w]);
+    if (slot === -1) {
       const why = this.stepsInfo.has(req.step) || (global !== null && this.stepsInfo.has(global))
         ? "the tensor was not saved at this step"
         : this.loadedAllSteps || req.step < this._lastCompleteStep
@@ -480,19 +478,11 @@ export class Trial {
           : "the step is not available yet";
       throw unavailable(req.name, req.step, mode, why);
     }
-    let entry: StepEntry | undefined;
-    if (entries.length === 1 && !req.worker) entry = entries[0];
-    else if (req.worker) {
-      entry = entries.find((e) => e.worker === req.worker);
-      if (!entry) {
-        throw new TrialgraphError("BAD_USER_INPUT", `worker ${req.worker} did not write tensor ${req.name} at step ${req.step}`, { field: "worker" });
-      }
-    } else {
-      entry = entries[0];
-      for (const e of entries) if (e.worker < entry.worker) entry = e;
+    if (slot < 0) {
+      throw new TrialgraphError("BAD_USER_INPUT", `worker ${req.worker} did not write tensor ${req.name} at step ${req.step}`, { field: "worker" });
     }
-    if (entry.file < 0) throw unavailable(req.name, req.step, mode, "only its shape was saved");
-    return entry;
+    if (index.fileOf(slot) < 0) throw unavailable(req.name, req.step, mode, "only its shape was saved");
+    return index.ref(slot);
   }
 
   private cacheKey(fileId: number, start: number): string {
@@ -512,10 +502,10 @@ export class Trial {
    */
   async values(requests: readonly ValueRequest[]): Promise<(TensorData | TrialgraphError)[]> {
     const out = new Array<TensorData | TrialgraphError>(requests.length);
-    const byFile = new Map<number, { index: number[]; entries: StepEntry[] }>();
+    const byFile = new Map<number, { index: number[]; entries: RecordRef[] }>();
     const cache = this.options.cacheValues ? this.options.cache : undefined;
     for (let index = 0; index < requests.length; index++) {
-      let entry: StepEntry;
+      let entry: RecordRef;
       try {
         entry = this.locate(requests[index]);
       } catch (e) {
@@ -559,7 +549,7 @@ export class Trial {
    * Reads the records of every group (one read per event file, bounded concurrency) and hands each
    * record to `visit` as its buffer and offset, or as the reason it cannot be read yet.
    */
-  private async visitRecords<G extends { entries: StepEntry[] }>(
+  private async visitRecords<G extends { entries: RecordRef[] }>(
     byFile: Map<number, G>,
     visit: (group: G, k: number, buf: Buffer | string, at: number, file: string, fileId: number) => void,
     failed: (group: G, error: TrialgraphError) => void,
@@ -591,7 +581,7 @@ export class Trial {
    * so decoding works on offsets into a handful of buffers instead of one buffer per record.
    * For each entry: its span's buffer and its offset there; null when the file does not exist.
    */
-  private async readRecords(file: string, entries: readonly StepEntry[]): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
+  private async readRecords(file: string, entries: readonly RecordRef[]): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
     const groups = coalesceRanges(entries, SPAN_GAP);
     const buffers = await this.source.readRanges(file, groups);
     if (!buffers) return null;
@@ -613,7 +603,7 @@ export class Trial {
   async scalarSeries(requests: readonly { name: string; mode?: Mode | null }[]): Promise<(ScalarSeries | TrialgraphError)[]> {
     const out = new Array<ScalarSeries | TrialgraphError>(requests.length);
     const cache = this.options.cache;
-    const byFile = new Map<number, { req: number[]; pos: number[]; entries: StepEntry[] }>();
+    const byFile = new Map<number, { req: number[]; pos: number[]; entries: RecordRef[] }>();
     requests.forEach((req, r) => {
       const steps = this.tensorSteps(req.name, req.mode);
       const key = `${this.serial}:s:${req.mode ?? "GLOBAL"}:${steps.length}:${steps[steps.length - 1]}:${req.name}`;
@@ -624,27 +614,26 @@ export class Trial {
       }
       const series: ScalarSeries = { steps, values: new Float64Array(steps.length) };
       out[r] = series;
-      const byStep = this.tensorsByName.get(req.name);
+      const index = this.tensorsByName.get(req.name);
       const global = !req.mode || req.mode === "GLOBAL";
       let lastFile = -1;
-      let group: { req: number[]; pos: number[]; entries: StepEntry[] } | undefined;
+      let group: { req: number[]; pos: number[]; entries: RecordRef[] } | undefined;
       for (let i = 0; i < steps.length; i++) {
         // Steps listed by tensorSteps exist; only mode steps need translating.
-        const entries = byStep?.get(global ? steps[i] : this.globalStep(req.mode!, steps[i]) ?? -1);
-        let entry = entries?.[0];
-        if (entries && entries.length > 1) for (const e of entries) if (e.worker < entry!.worker) entry = e;
-        if (!entry || entry.file < 0) {
+        const slot = index ? index.slotAt(global ? steps[i] : this.globalStep(req.mode!, steps[i]) ?? -1, null, (w) => this.workerNames[w]) : -1;
+        const file = slot >= 0 ? index!.fileOf(slot) : -1;
+        if (file < 0) {
           out[r] = unavailable(req.name, steps[i], req.mode ?? "GLOBAL", "only its shape was saved");
           return;
         }
-        if (entry.file !== lastFile) {
-          lastFile = entry.file;
-          group = byFile.get(entry.file);
-          if (!group) byFile.set(entry.file, (group = { req: [], pos: [], entries: [] }));
+        if (file !== lastFile) {
+          lastFile = file;
+          group = byFile.get(file);
+          if (!group) byFile.set(file, (group = { req: [], pos: [], entries: [] }));
         }
         group!.req.push(r);
         group!.pos.push(i);
-        group!.entries.push(entry);
+        group!.entries.push(index!.ref(slot));
       }
     });
     await this.visitRecords(
@@ -692,7 +681,7 @@ export class Trial {
   }
 
   /** Decodes the record of `entry`, which starts at `at` in `buf`. */
-  private decode(buf: Buffer, at: number, file: string, entry: StepEntry, name: string): TensorData {
+  private decode(buf: Buffer, at: number, file: string, entry: RecordRef, name: string): TensorData {
     const corrupt = (why: string, offset: number) =>
       new TrialgraphError("CORRUPT_RECORD", `corrupt record in ${this.source.location}/${file} at offset ${offset}: ${why}`, {
         file: `${this.path}/${file}`, offset,
