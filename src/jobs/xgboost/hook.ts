@@ -216,16 +216,25 @@ export class XGBoostHook {
   private exported = false;
   /** Steps written so far. */
   readonly savedSteps: number[] = [];
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(private readonly plan: HookPlan, private readonly sink: TrialSink, private readonly data: HookData) {
     this.savedCollections = plan.collections.filter((c) => plan.included.has("all") || plan.included.has(c.name));
   }
 
   /** XGBoost's after_iteration. Returns the tensors written (empty when the round is not saved). */
-  async afterIteration(model: Booster, epoch: number, evals: EvalResult[]): Promise<TensorInput[]> {
-    if (this.lastSavedStep !== null && !this.exported) await this.exportCollections();
+  /**
+   * Computes this round's tensors now (they depend on the model as it is) and queues their files:
+   * writes run in order while later rounds train, so file I/O is not added to training time.
+   * `written` resolves once this step's files exist.
+   */
+  afterIteration(model: Booster, epoch: number, evals: EvalResult[]): { tensors: TensorInput[]; written: Promise<void> } {
+    if (this.lastSavedStep !== null && !this.exported) {
+      const exporting = this.exportCollections();
+      this.enqueue(() => exporting);
+    }
     const forStep = new Set(this.savedCollections.filter((c) => shouldSaveStep(c.saveConfig.GLOBAL, epoch)));
-    if (forStep.size === 0) return [];
+    if (forStep.size === 0) return { tensors: [], written: Promise.resolve() };
     const is = (name: string) => [...forStep].some((c) => c.name === name);
     const out: TensorInput[] = [];
     const save = (t: TensorInput) => {
@@ -276,15 +285,26 @@ export class XGBoostHook {
     }
     this.lastSavedStep = epoch;
     // A step whose collections yield nothing (e.g. labels without validation data) leaves no files.
-    if (out.length > 0) {
-      await this.sink.writeStep(epoch, out);
-      this.savedSteps.push(epoch);
-    }
-    return out;
+    if (out.length === 0) return { tensors: out, written: Promise.resolve() };
+    this.savedSteps.push(epoch);
+    return { tensors: out, written: this.enqueue(() => this.sink.writeStep(epoch, out)) };
   }
 
-  /** Hook close: the collections file if it was never exported, then training_job_end.ts. */
+  /** Queued writes not finished yet. */
+  pendingWrites = 0;
+
+  /** Writes happen one after another, in the order they were asked for. */
+  private enqueue(write: () => Promise<void>): Promise<void> {
+    this.pendingWrites++;
+    const next = this.writes.then(write).finally(() => this.pendingWrites--);
+    // A failed write fails every later one, and close() reports it.
+    this.writes = next;
+    return next;
+  }
+
+  /** Hook close: pending writes, the collections file if it was never exported, then training_job_end.ts. */
   async close(): Promise<void> {
+    await this.writes;
     if (!this.exported) await this.exportCollections();
     await this.sink.end();
   }
@@ -301,9 +321,11 @@ export class XGBoostHook {
     }));
   }
 
-  private async exportCollections(): Promise<void> {
+  /** The content is taken now (the names known so far, as smdebug exports it); the write may follow. */
+  private exportCollections(): Promise<void> {
     this.exported = true;
-    await this.sink.writeCollections(this.collectionsInfo(), 1);
+    const info = this.collectionsInfo();
+    return this.sink.writeCollections(info, 1);
   }
 
   /** smdebug's _get_collections_with_tensor: matched once per name, and the match is remembered. */

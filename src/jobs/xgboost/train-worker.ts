@@ -214,9 +214,12 @@ export async function runTraining(spec: TrainSpec, control: TrainControl, opts: 
       }
       if (hook && !stopEarly) {
         const th = performance.now();
-        const written = await hook.afterIteration(booster, i, results);
+        const { tensors, written } = hook.afterIteration(booster, i, results);
         hookMs += performance.now() - th;
-        if (written.length > 0) control.onStep?.(i);
+        // The step is announced once its files exist; a failed write fails the run at close().
+        if (tensors.length > 0) written.then(() => control.onStep?.(i), () => undefined);
+        // Boosting blocks this thread: give queued writes a turn of the event loop between rounds.
+        if (hook.pendingWrites > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       }
       control.onRound?.(done, hp.numRound);
       if (stopEarly) break;
