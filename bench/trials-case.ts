@@ -4,8 +4,6 @@ import pino from "pino";
 import { LocalSource } from "../dist/src/storage/local-source.js";
 import { openTrial } from "../dist/src/trials/trial.js";
 import { ValueCache } from "../dist/src/trials/value-cache.js";
-import { loadConfig } from "../dist/src/config.js";
-import { startServer } from "../dist/src/server.js";
 import { BENCH_DATA, PERF_TRIAL } from "./trials.js";
 
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
@@ -33,6 +31,9 @@ async function main(name: string): Promise<{ ms: number; detail?: string }> {
     const bad = values.filter((v) => v instanceof Error).length;
     return { ms: performance.now() - t1, detail: `${values.length} values, ${bad} errors (open excluded)` };
   }
+  // The server is loaded only for the GraphQL cases, so in-process cases measure the reader alone.
+  const { loadConfig } = await import("../dist/src/config.js");
+  const { startServer } = await import("../dist/src/server.js");
   const config = loadConfig({ PORT: "0", LOG_LEVEL: "silent", TRIALGRAPH_DATA_DIR: BENCH_DATA });
   const server = await startServer(config, pino({ level: "silent" }));
   try {
