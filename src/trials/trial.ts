@@ -72,12 +72,27 @@ export function badRegex(pattern: string): TrialgraphError {
   return new TrialgraphError("BAD_USER_INPUT", `invalid regular expression: ${pattern}`, { field: "regex" });
 }
 
-export function compileUserRegex(pattern: string): RegExp {
-  try {
-    return compilePythonRegex(pattern);
-  } catch {
-    throw badRegex(pattern);
+/** Compiled patterns: queries and rules ask for the same few regexes over and over. */
+const compiled = new Map<string, RegExp | null>();
+
+function compileCached(pattern: string): RegExp | null {
+  let r = compiled.get(pattern);
+  if (r === undefined) {
+    try {
+      r = compilePythonRegex(pattern);
+    } catch {
+      r = null;
+    }
+    if (compiled.size > 1000) compiled.clear();
+    compiled.set(pattern, r);
   }
+  return r;
+}
+
+export function compileUserRegex(pattern: string): RegExp {
+  const r = compileCached(pattern);
+  if (!r) throw badRegex(pattern);
+  return r;
 }
 
 function unavailable(name: string, step: number, mode: Mode, why: string): TrialgraphError {
@@ -120,6 +135,7 @@ export class Trial {
   /** Worker names by id (the index stores ids). */
   private workerNames: string[] = [];
   private workerIds = new Map<string, number>();
+  private namesAtStepCache = new Map<number, string[]>();
   private stepsInfo = new Map<number, StepInfo>();
   private modeStepToGlobal = new Map<Mode, Map<number, number>>();
   private tensorsByMode = new Map<Mode, Set<string>>();
@@ -264,6 +280,7 @@ export class Trial {
       this.sortedStepsCache = null;
     }
     info.workers.add(worker);
+    this.namesAtStepCache.delete(step);
     let byModeStep = this.modeStepToGlobal.get(f.mode);
     if (!byModeStep) this.modeStepToGlobal.set(f.mode, (byModeStep = new Map()));
     if (!byModeStep.has(f.modeStep)) byModeStep.set(f.modeStep, step);
@@ -386,22 +403,23 @@ export class Trial {
   /** Members of a collection among `names`: its listed names plus every name its regexes match. */
   private inCollection(c: CollectionInfo, names: Iterable<string>): string[] {
     const listed = new Set(c.tensorNames);
-    const regexes = c.includeRegex.map((p) => {
-      try {
-        return compilePythonRegex(p);
-      } catch {
-        return null; // a regex JS cannot compile matches nothing rather than failing every query
-      }
-    }).filter((r): r is RegExp => r !== null);
+    // A regex JS cannot compile matches nothing rather than failing every query.
+    const regexes = c.includeRegex.map(compileCached).filter((r): r is RegExp => r !== null);
     const out: string[] = [];
     for (const n of names) if (listed.has(n) || regexes.some((r) => r.test(n))) out.push(n);
     return out;
   }
 
+  /** Names saved at a step, sorted; memoized until that step gets another index file. */
   private namesAtStep(step: number): string[] {
-    const out: string[] = [];
-    for (const [name, index] of this.tensorsByName) if (index.has(step)) out.push(name);
-    return out;
+    let names = this.namesAtStepCache.get(step);
+    if (!names) {
+      names = [];
+      for (const [name, index] of this.tensorsByName) if (index.has(step)) names.push(name);
+      names.sort();
+      this.namesAtStepCache.set(step, names);
+    }
+    return names;
   }
 
   /** smdebug's trial.tensor_names(step, mode, regex, collection), sorted. */
