@@ -96,9 +96,33 @@ export function compileUserRegex(pattern: string): RegExp {
 }
 
 function unavailable(name: string, step: number, mode: Mode, why: string): TrialgraphError {
+  // An expected answer, often by the thousand (rules probing steps): no stack trace to capture.
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return unavailableError(name, step, mode, why);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+function unavailableError(name: string, step: number, mode: Mode, why: string): TrialgraphError {
   return new TrialgraphError("TENSOR_UNAVAILABLE_FOR_STEP", `tensor ${name} is not available for step ${step} (mode ${mode}): ${why}`, {
     tensor: name, step, mode,
   });
+}
+
+/**
+ * Long reads and decodes give the event loop a turn every few milliseconds, so one bulk request
+ * (or a rule evaluation over a whole trial) never stalls the other requests.
+ */
+let lastYield = performance.now();
+const YIELD_EVERY_MS = 10;
+export async function yieldIfBusy(): Promise<void> {
+  const now = performance.now();
+  if (now - lastYield < YIELD_EVERY_MS) return;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  lastYield = performance.now();
 }
 
 /** Runs `fn` over items with at most `limit` in flight. */
@@ -573,6 +597,7 @@ export class Trial {
     failed: (group: G, error: TrialgraphError) => void,
   ): Promise<void> {
     await mapLimit([...byFile], this.options.concurrency ?? 16, async ([fileId, g]) => {
+      await yieldIfBusy();
       const file = this.eventFiles[fileId];
       let read;
       try {
