@@ -43,15 +43,22 @@ test("framing errors: bad length CRC, bad footer, truncation — each with its o
   assert.throws(() => readRecord(rec.subarray(0, 5), 0), /truncated record header/);
 });
 
-test("our encoder writes byte-identical records to smdebug's (but the wall time)", () => {
-  const file = path.join(ABALONE_TRIAL, "events/000000000000/000000000000_worker_0.tfevents");
-  const bytes = readFileSync(file);
-  const span = readRecord(bytes, 0);
-  const original = decodeEvent(bytes, span.start, span.end)!;
-  assert.equal(original.name, "train-rmse");
-  const mine = encodeEvent({ name: original.name, dtype: original.dtype, shape: original.shape, values: original.values! }, 0, "GLOBAL", 0, original.wallTime);
-  assert.deepEqual(Buffer.from(mine), bytes.subarray(span.start, span.end));
-  assert.deepEqual(frameRecord(mine), bytes.subarray(0, span.next));
+test("our encoder writes byte-identical records to smdebug's (every record of two steps)", () => {
+  for (const step of ["000000000000", "000000000035"]) {
+    const bytes = readFileSync(path.join(ABALONE_TRIAL, `events/${step}/${step}_worker_0.tfevents`));
+    let offset = 0;
+    let records = 0;
+    while (offset < bytes.length) {
+      const span = readRecord(bytes, offset);
+      const original = decodeEvent(bytes, span.start, span.end)!;
+      const mine = encodeEvent({ name: original.name, dtype: original.dtype, shape: original.shape, values: original.values! }, original.step, original.mode, original.modeStep, original.wallTime);
+      assert.deepEqual(Buffer.from(mine), bytes.subarray(span.start, span.end), `${original.name} at ${step}`);
+      assert.deepEqual(frameRecord(mine), bytes.subarray(offset, span.next));
+      offset = span.next;
+      records++;
+    }
+    assert.ok(records > 30, "metrics, feature importance and SHAP records");
+  }
 });
 
 test("every dtype round-trips through tensor_content; strings use dtype 0 + string_val", () => {

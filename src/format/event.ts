@@ -427,11 +427,98 @@ function encodeContent(t: TensorInput): Uint8Array {
   return out;
 }
 
+function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 128) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+function putVarint(buf: Buffer, pos: number, v: number): number {
+  while (v >= 128) {
+    buf[pos++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
+/** Length-delimited field: key byte, length, then the body written by `body`. */
+function putField(buf: Buffer, pos: number, key: number, len: number): number {
+  buf[pos++] = key;
+  return putVarint(buf, pos, len);
+}
+
+const fieldSize = (len: number) => 1 + varintSize(len) + len;
+
+/**
+ * The same bytes as the general encoder for numeric tensors, written straight into one buffer:
+ * the debugger hook encodes every saved tensor of every saved round, so this is its hot path.
+ */
+function encodeNumericEvent(t: TensorInput, step: number, mode: Mode, modeStep: number, wallTime: number): Uint8Array {
+  const content = encodeContent(t);
+  const nameLen = Buffer.byteLength(t.name);
+  const dimNames = t.shape.map((d) => `${t.name}_${d}`);
+  const dimBodies = t.shape.map((d, i) => 1 + varintSize(d) + fieldSize(Buffer.byteLength(dimNames[i])));
+  const shapeBody = dimBodies.reduce((a, b) => a + fieldSize(b), 0);
+  const dtypeEnum = ENUM_BY_DTYPE[t.dtype];
+  const tensorBody = 1 + varintSize(dtypeEnum) + fieldSize(shapeBody) + fieldSize(content.length);
+  const modeStepText = String(modeStep);
+  const modeText = String(MODE_NUMBER[mode]);
+  const plugin1 = fieldSize(9) + fieldSize(modeStepText.length); // "mode_step"
+  const plugin2 = fieldSize(4) + fieldSize(modeText.length); // "mode"
+  const metaBody = fieldSize(plugin1) + fieldSize(plugin2);
+  const valueBody = fieldSize(nameLen) + fieldSize(tensorBody) + fieldSize(metaBody);
+  const summaryBody = fieldSize(valueBody);
+  const size = 9 + (step !== 0 ? 1 + varintSize(step) : 0) + fieldSize(summaryBody);
+
+  const buf = Buffer.allocUnsafe(size);
+  let pos = 0;
+  buf[pos++] = KEY_WALL_TIME;
+  buf.writeDoubleLE(wallTime, pos);
+  pos += 8;
+  if (step !== 0) {
+    buf[pos++] = KEY_STEP;
+    pos = putVarint(buf, pos, step);
+  }
+  pos = putField(buf, pos, KEY_SUMMARY, summaryBody);
+  pos = putField(buf, pos, KEY_LEN_1, valueBody);
+  pos = putField(buf, pos, KEY_LEN_1, nameLen);
+  pos += buf.write(t.name, pos);
+  pos = putField(buf, pos, KEY_TENSOR, tensorBody);
+  buf[pos++] = (1 << 3) | WIRE_VARINT;
+  pos = putVarint(buf, pos, dtypeEnum);
+  pos = putField(buf, pos, KEY_LEN_2, shapeBody);
+  t.shape.forEach((d, i) => {
+    pos = putField(buf, pos, KEY_LEN_2, dimBodies[i]);
+    buf[pos++] = (1 << 3) | WIRE_VARINT;
+    pos = putVarint(buf, pos, d);
+    pos = putField(buf, pos, KEY_LEN_2, Buffer.byteLength(dimNames[i]));
+    pos += buf.write(dimNames[i], pos);
+  });
+  pos = putField(buf, pos, (4 << 3) | WIRE_LEN, content.length);
+  buf.set(content, pos);
+  pos += content.length;
+  pos = putField(buf, pos, KEY_METADATA, metaBody);
+  for (const [name, text, body] of [["mode_step", modeStepText, plugin1], ["mode", modeText, plugin2]] as const) {
+    pos = putField(buf, pos, KEY_LEN_1, body);
+    pos = putField(buf, pos, KEY_LEN_1, name.length);
+    pos += buf.write(name, pos, "latin1");
+    pos = putField(buf, pos, KEY_LEN_2, text.length);
+    pos += buf.write(text, pos, "latin1");
+  }
+  if (pos !== size) throw new EventDecodeError(`internal: encoded ${pos} of ${size} bytes`);
+  return buf;
+}
+
 /**
  * Encodes a tensor as smdebug's writer does: numeric data as raw tensor_content with named dims
  * ("<tag>_<size>"), strings with dtype left at 0 and string_val; plugin data (mode_step, mode).
  */
 export function encodeEvent(t: TensorInput, step: number, mode: Mode, modeStep: number, wallTime: number): Uint8Array {
+  if (t.dtype !== "string" && step >= 0 && modeStep >= 0) return encodeNumericEvent(t, step, mode, modeStep, wallTime);
   const shape = new ProtoWriter();
   for (const size of t.shape) shape.message(2, new ProtoWriter().varint(1, size).string(2, `${t.name}_${size}`));
   const tensor = new ProtoWriter();
