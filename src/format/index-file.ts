@@ -13,6 +13,13 @@ export interface ShapeEntry {
   shape: number[];
 }
 
+/** A tensor_payload entry as smdebug writes it. */
+export interface RawIndexEntry {
+  tensorname: string;
+  start_idx: number;
+  length: number;
+}
+
 export interface IndexFile {
   mode: Mode;
   modeStep: number;
@@ -22,11 +29,16 @@ export interface IndexFile {
   shapes: ShapeEntry[];
 }
 
+/** What the reader gets: the entries as parsed. */
+export interface ParsedIndexFile extends Omit<IndexFile, "tensors"> {
+  tensors: RawIndexEntry[];
+}
+
 export class IndexFileError extends Error {}
 
 const MODES = new Set(["TRAIN", "EVAL", "PREDICT", "GLOBAL"]);
 
-export function parseIndexFile(text: string): IndexFile {
+export function parseIndexFile(text: string): ParsedIndexFile {
   let json: any;
   try {
     json = JSON.parse(text);
@@ -40,12 +52,13 @@ export function parseIndexFile(text: string): IndexFile {
   }
   const mode = String(meta.mode ?? "GLOBAL").trim().toUpperCase();
   if (!MODES.has(mode)) throw new IndexFileError(`unknown mode ${meta.mode}`);
-  const tensors: IndexEntry[] = [];
-  for (const t of json.tensor_payload ?? []) {
+  // The parsed JSON objects are used as they are (validated, not copied): a big trial has
+  // hundreds of thousands of entries, and a copy of each is garbage the reader need not make.
+  const tensors: RawIndexEntry[] = json.tensor_payload ?? [];
+  for (const t of tensors) {
     if (typeof t?.tensorname !== "string" || !Number.isInteger(t.start_idx) || !Number.isInteger(t.length)) {
       throw new IndexFileError("malformed tensor_payload entry");
     }
-    tensors.push({ name: t.tensorname, start: t.start_idx, length: t.length });
   }
   const shapes: ShapeEntry[] = [];
   for (const s of json.shape_payload ?? []) {

@@ -131,6 +131,14 @@ export class TensorIndex {
     return this.file[slot];
   }
 
+  startOf(slot: number): number {
+    return this.start[slot];
+  }
+
+  lengthOf(slot: number): number {
+    return this.length[slot];
+  }
+
   shapeAt(step: number): number[] | null {
     if (!this.shapes) return null;
     const at = this.indexOf(step);

@@ -9,7 +9,7 @@ import type { ByteSource } from "../storage/byte-source.js";
 import { TrialgraphError } from "../errors.js";
 import type { Mode, TensorData } from "../format/tensor.js";
 import { MODES } from "../format/tensor.js";
-import { parseIndexFile, type IndexFile } from "../format/index-file.js";
+import { parseIndexFile, type ParsedIndexFile } from "../format/index-file.js";
 import { compilePythonRegex, parseCollectionsFile, type CollectionInfo } from "../format/collections-file.js";
 import {
   COLLECTIONS_PREFIX, END_OF_TRAINING, INDEX_PREFIX, indexFileKey, parseCollectionsKey, parseIndexKey,
@@ -20,6 +20,19 @@ import { decodeEventTensor, decodeScalarEvent, EventDecodeError } from "../forma
 import { ProtoError } from "../format/protobuf.js";
 import type { ValueCache } from "./value-cache.js";
 import { TensorIndex, type RecordRef } from "./tensor-index.js";
+
+/** Records to read from one event file, as parallel columns (no object per record). */
+class RecordBatch {
+  readonly start: number[] = [];
+  readonly length: number[] = [];
+  push(start: number, length: number): void {
+    this.start.push(start);
+    this.length.push(length);
+  }
+  get size(): number {
+    return this.start.length;
+  }
+}
 
 interface StepInfo {
   mode: Mode;
@@ -296,7 +309,7 @@ export class Trial {
     this.advanceToken(listed[listed.length - 1]);
   }
 
-  private register(step: number, worker: string, f: IndexFile): void {
+  private register(step: number, worker: string, f: ParsedIndexFile): void {
     let info = this.stepsInfo.get(step);
     if (!info) {
       info = { mode: f.mode, modeStep: f.modeStep, workers: new Set() };
@@ -324,8 +337,8 @@ export class Trial {
     }
     const modeNames = f.mode === "GLOBAL" ? null : this.namesOfMode(f.mode);
     for (const t of f.tensors) {
-      this.indexOf(t.name).add(step, workerId, fileId, t.start, t.length, null);
-      modeNames?.add(t.name);
+      this.indexOf(t.tensorname).add(step, workerId, fileId, t.start_idx, t.length, null);
+      modeNames?.add(t.tensorname);
     }
     for (const sh of f.shapes) {
       this.indexOf(sh.name).add(step, workerId, -1, 0, 0, sh.shape);
@@ -544,7 +557,7 @@ export class Trial {
    */
   async values(requests: readonly ValueRequest[]): Promise<(TensorData | TrialgraphError)[]> {
     const out = new Array<TensorData | TrialgraphError>(requests.length);
-    const byFile = new Map<number, { index: number[]; entries: RecordRef[] }>();
+    const byFile = new Map<number, { index: number[]; records: RecordBatch }>();
     const cache = this.options.cacheValues ? this.options.cache : undefined;
     for (let index = 0; index < requests.length; index++) {
       let entry: RecordRef;
@@ -560,24 +573,24 @@ export class Trial {
         continue;
       }
       let group = byFile.get(entry.file);
-      if (!group) byFile.set(entry.file, (group = { index: [], entries: [] }));
+      if (!group) byFile.set(entry.file, (group = { index: [], records: new RecordBatch() }));
       group.index.push(index);
-      group.entries.push(entry);
+      group.records.push(entry.start, entry.length);
     }
     await this.visitRecords(
       byFile,
       (g, k, buf, at, file, fileId) => {
         const i = g.index[k];
         const req = requests[i];
-        const entry = g.entries[k];
+        const start = g.records.start[k];
         if (typeof buf === "string") {
           out[i] = unavailable(req.name, req.step, req.mode ?? "GLOBAL", buf);
           return;
         }
         try {
-          const value = this.decode(buf, at, file, entry, req.name);
+          const value = this.decode(buf, at, file, start, g.records.length[k], req.name);
           out[i] = value;
-          cache?.set(this.cacheKey(fileId, entry.start), value);
+          cache?.set(this.cacheKey(fileId, start), value);
         } catch (e) {
           out[i] = e as TrialgraphError;
         }
@@ -591,7 +604,7 @@ export class Trial {
    * Reads the records of every group (one read per event file, bounded concurrency) and hands each
    * record to `visit` as its buffer and offset, or as the reason it cannot be read yet.
    */
-  private async visitRecords<G extends { entries: RecordRef[] }>(
+  private async visitRecords<G extends { records: RecordBatch }>(
     byFile: Map<number, G>,
     visit: (group: G, k: number, buf: Buffer | string, at: number, file: string, fileId: number) => void,
     failed: (group: G, error: TrialgraphError) => void,
@@ -601,19 +614,19 @@ export class Trial {
       const file = this.eventFiles[fileId];
       let read;
       try {
-        read = await this.readRecords(file, g.entries);
+        read = await this.readRecords(file, g.records);
       } catch (e) {
         failed(g, e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", `reading ${this.path}/${file} failed`));
         return;
       }
-      for (let k = 0; k < g.entries.length; k++) {
+      for (let k = 0; k < g.records.size; k++) {
         if (!read) {
           visit(g, k, "its event file does not exist (yet)", 0, file, fileId);
           continue;
         }
         const buf = read.buffers[read.span[k]];
         const at = read.offset[k];
-        if (buf.length < at + g.entries[k].length) visit(g, k, "its event file is not completely written yet", at, file, fileId);
+        if (buf.length < at + g.records.length[k]) visit(g, k, "its event file is not completely written yet", at, file, fileId);
         else visit(g, k, buf, at, file, fileId);
       }
     });
@@ -624,16 +637,35 @@ export class Trial {
    * so decoding works on offsets into a handful of buffers instead of one buffer per record.
    * For each entry: its span's buffer and its offset there; null when the file does not exist.
    */
-  private async readRecords(file: string, entries: readonly RecordRef[]): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
-    const groups = coalesceRanges(entries, SPAN_GAP);
+  private async readRecords(file: string, records: RecordBatch): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
+    const n = records.size;
+    const span = new Int32Array(n);
+    const offset = new Float64Array(n);
+    let lo = Infinity;
+    let hi = 0;
+    let total = 0;
+    for (let k = 0; k < n; k++) {
+      const s = records.start[k];
+      const e = s + records.length[k];
+      if (s < lo) lo = s;
+      if (e > hi) hi = e;
+      total += records.length[k];
+    }
+    // Usually the records asked for fill most of their span: read it whole, no sorting.
+    if (hi - lo <= Math.max(SPAN_GAP, 2 * total)) {
+      const buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }]);
+      if (!buffers) return null;
+      for (let k = 0; k < n; k++) offset[k] = records.start[k] - lo;
+      return { buffers, span, offset };
+    }
+    const ranges = records.start.map((start, k) => ({ start, length: records.length[k] }));
+    const groups = coalesceRanges(ranges, SPAN_GAP);
     const buffers = await this.source.readRanges(file, groups);
     if (!buffers) return null;
-    const span = new Int32Array(entries.length);
-    const offset = new Float64Array(entries.length);
     groups.forEach((g, gi) => {
       for (const m of g.members) {
         span[m] = gi;
-        offset[m] = entries[m].start - g.start;
+        offset[m] = ranges[m].start - g.start;
       }
     });
     return { buffers, span, offset };
@@ -646,7 +678,7 @@ export class Trial {
   async scalarSeries(requests: readonly { name: string; mode?: Mode | null }[]): Promise<(ScalarSeries | TrialgraphError)[]> {
     const out = new Array<ScalarSeries | TrialgraphError>(requests.length);
     const cache = this.options.cache;
-    const byFile = new Map<number, { req: number[]; pos: number[]; entries: RecordRef[] }>();
+    const byFile = new Map<number, { req: number[]; pos: number[]; records: RecordBatch }>();
     requests.forEach((req, r) => {
       const steps = this.tensorSteps(req.name, req.mode);
       const key = `${this.serial}:s:${req.mode ?? "GLOBAL"}:${steps.length}:${steps[steps.length - 1]}:${req.name}`;
@@ -660,7 +692,7 @@ export class Trial {
       const index = this.tensorsByName.get(req.name);
       const global = !req.mode || req.mode === "GLOBAL";
       let lastFile = -1;
-      let group: { req: number[]; pos: number[]; entries: RecordRef[] } | undefined;
+      let group: { req: number[]; pos: number[]; records: RecordBatch } | undefined;
       for (let i = 0; i < steps.length; i++) {
         // Steps listed by tensorSteps exist; only mode steps need translating.
         const slot = index ? index.slotAt(global ? steps[i] : this.globalStep(req.mode!, steps[i]) ?? -1, null, (w) => this.workerNames[w]) : -1;
@@ -672,11 +704,11 @@ export class Trial {
         if (file !== lastFile) {
           lastFile = file;
           group = byFile.get(file);
-          if (!group) byFile.set(file, (group = { req: [], pos: [], entries: [] }));
+          if (!group) byFile.set(file, (group = { req: [], pos: [], records: new RecordBatch() }));
         }
         group!.req.push(r);
         group!.pos.push(i);
-        group!.entries.push(index!.ref(slot));
+        group!.records.push(index!.startOf(slot), index!.lengthOf(slot));
       }
     });
     await this.visitRecords(
@@ -685,7 +717,8 @@ export class Trial {
         const r = g.req[k];
         const series = out[r];
         if (series instanceof Error) return;
-        const entry = g.entries[k];
+        const start = g.records.start[k];
+        const length = g.records.length[k];
         const req = requests[r];
         const step = series.steps[g.pos[k]];
         if (typeof buf === "string") {
@@ -694,14 +727,14 @@ export class Trial {
         }
         let value: number | undefined;
         try {
-          value = decodeScalarEvent(buf, at + 12, recordPayloadEnd(buf, at, at + entry.length));
+          value = decodeScalarEvent(buf, at + 12, recordPayloadEnd(buf, at, at + length));
         } catch {
           value = undefined;
         }
         if (value === undefined) {
           // Not a scalar, or damaged: the full decode says which, precisely.
           try {
-            const full = this.decode(buf, at, file, entry, req.name);
+            const full = this.decode(buf, at, file, start, length, req.name);
             out[r] = new TrialgraphError("BAD_USER_INPUT", `series needs a scalar tensor; ${req.name} has shape [${full.shape}] at step ${step}`, { field: "series" });
           } catch (e) {
             out[r] = e as TrialgraphError;
@@ -724,7 +757,7 @@ export class Trial {
   }
 
   /** Decodes the record of `entry`, which starts at `at` in `buf`. */
-  private decode(buf: Buffer, at: number, file: string, entry: RecordRef, name: string): TensorData {
+  private decode(buf: Buffer, at: number, file: string, start: number, length: number, name: string): TensorData {
     const corrupt = (why: string, offset: number) =>
       new TrialgraphError("CORRUPT_RECORD", `corrupt record in ${this.source.location}/${file} at offset ${offset}: ${why}`, {
         file: `${this.path}/${file}`, offset,
@@ -732,20 +765,20 @@ export class Trial {
     let end;
     try {
       // Bounded to the entry, so a record claiming more bytes reads as truncated.
-      end = recordPayloadEnd(buf, at, at + entry.length);
+      end = recordPayloadEnd(buf, at, at + length);
     } catch (e) {
-      if (e instanceof RecordError) throw corrupt(e.message, entry.start + (e.offset - at));
+      if (e instanceof RecordError) throw corrupt(e.message, start + (e.offset - at));
       throw e;
     }
-    if (end + 4 - at !== entry.length) throw corrupt("record length does not match the index", entry.start);
+    if (end + 4 - at !== length) throw corrupt("record length does not match the index", start);
     let tensor;
     try {
       tensor = decodeEventTensor(buf, at + 12, end, name);
     } catch (e) {
-      if (e instanceof EventDecodeError || e instanceof ProtoError) throw corrupt(e.message, entry.start);
+      if (e instanceof EventDecodeError || e instanceof ProtoError) throw corrupt(e.message, start);
       throw e;
     }
-    if (!tensor) throw corrupt("record holds no tensor", entry.start);
+    if (!tensor) throw corrupt("record holds no tensor", start);
     return tensor;
   }
 }
