@@ -26,7 +26,7 @@ function spec(collections: string[] | null, interval: number): TrainSpec {
   } as TrainSpec;
 }
 
-export async function runHookBench(runs = Math.max(9, Number(process.env.BENCH_RUNS ?? 9))): Promise<Record<string, string | number>[]> {
+export async function runHookBench(runs = Math.max(11, Number(process.env.BENCH_RUNS ?? 11))): Promise<Record<string, string | number>[]> {
   const cases: [string, string[] | null, number][] = [
     ["bare training (no hook)", null, 5],
     ["hook: metrics + feature_importance, save_interval 5", ["metrics", "feature_importance"], 5],
@@ -34,27 +34,29 @@ export async function runHookBench(runs = Math.max(9, Number(process.env.BENCH_R
     ["hook: every collection, save_interval 1", ALL, 1],
   ];
   await trainInProcess(spec(null, 5), { hook: false }); // warm-up: library load, page cache
-  const rows: Record<string, string | number>[] = [];
-  let bare = 0;
-  for (const [label, collections, interval] of cases) {
-    const results = [];
-    for (let i = 0; i < runs; i++) {
+  // Cases take turns in every repeat, so drift on the machine hits them all alike.
+  const timings = cases.map(() => [] as { totalMs: number; boostMs: number; hookMs: number }[]);
+  for (let i = 0; i < runs; i++) {
+    for (const [c, [, collections, interval]] of cases.entries()) {
       const s = spec(collections, interval);
-      results.push((await trainInProcess(s, { hook: collections !== null })).timings);
+      timings[c].push((await trainInProcess(s, { hook: collections !== null })).timings);
       rmSync(path.dirname(s.workDir), { recursive: true, force: true });
     }
-    const total = median(results.map((t) => t.totalMs));
-    // Rounds = boosting + hook: data loading is the same work with or without the hook.
-    const rounds = median(results.map((t) => t.boostMs + t.hookMs));
-    if (!collections) bare = rounds;
+  }
+  const rows: Record<string, string | number>[] = [];
+  const roundsOf = (c: number) => median(timings[c].map((t) => t.boostMs + t.hookMs));
+  // Rounds = boosting + hook: data loading is the same work with or without the hook.
+  const bare = roundsOf(0);
+  cases.forEach(([label, collections], c) => {
+    const rounds = roundsOf(c);
     rows.push({
       case: label,
-      "total ms (median)": total.toFixed(0),
-      "boosting ms": median(results.map((t) => t.boostMs)).toFixed(0),
-      "hook ms": median(results.map((t) => t.hookMs)).toFixed(0),
+      "total ms (median)": median(timings[c].map((t) => t.totalMs)).toFixed(0),
+      "boosting ms": median(timings[c].map((t) => t.boostMs)).toFixed(0),
+      "hook ms": median(timings[c].map((t) => t.hookMs)).toFixed(0),
       "rounds ms (boost + hook)": rounds.toFixed(0),
       "overhead vs bare rounds": collections ? `${(((rounds - bare) / bare) * 100).toFixed(1)} %` : "",
     });
-  }
+  });
   return rows;
 }

@@ -293,6 +293,11 @@ export class XGBoostHook {
   /** Queued writes not finished yet. */
   pendingWrites = 0;
 
+  /** Resolves when every queued write has run (failures surface at close()). */
+  settled(): Promise<void> {
+    return this.writes.then(() => undefined, () => undefined);
+  }
+
   /** Writes happen one after another, in the order they were asked for. */
   private enqueue(write: () => Promise<void>): Promise<void> {
     this.pendingWrites++;

@@ -218,8 +218,8 @@ export async function runTraining(spec: TrainSpec, control: TrainControl, opts: 
         hookMs += performance.now() - th;
         // The step is announced once its files exist; a failed write fails the run at close().
         if (tensors.length > 0) written.then(() => control.onStep?.(i), () => undefined);
-        // Boosting blocks this thread: give queued writes a turn of the event loop between rounds.
-        if (hook.pendingWrites > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        // Boosting blocks this thread: let queued writes (synchronous file writes) finish between rounds.
+        if (hook.pendingWrites > 0) await hook.settled();
       }
       control.onRound?.(done, hp.numRound);
       if (stopEarly) break;
