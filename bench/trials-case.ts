@@ -3,7 +3,7 @@ import pino from "pino";
 // The compiled service (npm run build), as `npm start` runs it: tsx's dev transforms cost time.
 import { LocalSource } from "../dist/src/storage/local-source.js";
 import { openTrial } from "../dist/src/trials/trial.js";
-import { ValueCache } from "../dist/src/trials/value-cache.js";
+import { createValueCache } from "../dist/src/trials/value-cache.js";
 import { BENCH_DATA, PERF_TRIAL } from "./trials.js";
 
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
@@ -18,7 +18,7 @@ async function post(url: string, query: string): Promise<any> {
 async function main(name: string): Promise<{ ms: number; detail?: string }> {
   if (name === "open" || name === "values-inprocess" || name === "series-inprocess") {
     const t0 = performance.now();
-    const trial = (await openTrial(new LocalSource(PERF_TRIAL), "perf-trial", { cache: new ValueCache(128 << 20) }))!;
+    const trial = (await openTrial(new LocalSource(PERF_TRIAL), "perf-trial", { cache: createValueCache(128 << 20) }))!;
     const names = trial.tensorNames();
     if (name === "open") return { ms: performance.now() - t0, detail: `${names.length} tensors, ${trial.steps().length} steps` };
     const t1 = performance.now();

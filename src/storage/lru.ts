@@ -48,6 +48,7 @@ export class SizeBoundedLru<K, V> {
     if (!(size >= 0) || size > this.maxSize) return false;
     this.entries.set(key, { value, size });
     this.total += size;
+    if (this.total <= this.maxSize) return true;
     for (const [k, e] of this.entries) {
       if (this.total <= this.maxSize) break;
       this.entries.delete(k);

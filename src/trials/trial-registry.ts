@@ -9,7 +9,7 @@ import { TrialgraphError } from "../errors.js";
 import type { ByteSource } from "../storage/byte-source.js";
 import { LocalSource } from "../storage/local-source.js";
 import { openTrial, type Trial } from "./trial.js";
-import { ValueCache } from "./value-cache.js";
+import { createValueCache, type ValueCache } from "./value-cache.js";
 
 export interface TrialRegistryOptions {
   dataDir: string;
@@ -34,7 +34,7 @@ export class TrialRegistry {
   private dataDirReal: string | null = null;
 
   constructor(private readonly options: TrialRegistryOptions) {
-    this.cache = new ValueCache(options.valueCacheBytes);
+    this.cache = createValueCache(options.valueCacheBytes);
   }
 
   /** The canonical form of a path: "s3://b/p" (no trailing slash) or a normalized data-dir-relative path. */

@@ -1,5 +1,6 @@
-/** A byte-bounded LRU of decoded tensor values, shared by every trial of the process. */
+/** The byte-bounded LRU of decoded tensor values (and whole series), shared by every trial of the process. */
 import type { TensorData } from "../format/tensor.js";
+import { SizeBoundedLru } from "../storage/lru.js";
 
 const OVERHEAD = 160; // object headers, key string, map entry
 
@@ -7,46 +8,8 @@ export function approxBytes(v: TensorData): number {
   return OVERHEAD + (v.values ? v.values.length * 8 : 0) + (v.strings ? v.strings.reduce((a, s) => a + 2 * s.length + 32, 0) : 0);
 }
 
-export class ValueCache {
-  private map = new Map<string, { value: TensorData; bytes: number }>();
-  private bytes = 0;
-  hits = 0;
-  misses = 0;
+export type ValueCache = SizeBoundedLru<string, TensorData>;
 
-  constructor(readonly maxBytes: number) {}
-
-  get(key: string): TensorData | undefined {
-    const e = this.map.get(key);
-    if (!e) {
-      this.misses++;
-      return undefined;
-    }
-    this.hits++;
-    // Refresh recency: Map iteration order is insertion order.
-    this.map.delete(key);
-    this.map.set(key, e);
-    return e.value;
-  }
-
-  set(key: string, value: TensorData): void {
-    const bytes = approxBytes(value);
-    if (bytes > this.maxBytes) return;
-    const old = this.map.get(key);
-    if (old) {
-      this.bytes -= old.bytes;
-      this.map.delete(key);
-    }
-    this.map.set(key, { value, bytes });
-    this.bytes += bytes;
-    if (this.bytes <= this.maxBytes) return;
-    for (const [k, e] of this.map) {
-      if (this.bytes <= this.maxBytes) break;
-      this.map.delete(k);
-      this.bytes -= e.bytes;
-    }
-  }
-
-  get sizeBytes(): number {
-    return this.bytes;
-  }
+export function createValueCache(maxBytes: number): ValueCache {
+  return new SizeBoundedLru<string, TensorData>(maxBytes, approxBytes);
 }
