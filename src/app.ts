@@ -67,7 +67,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
 
   const ruleRegistry = await RuleRegistry.load(config.rulesDir);
   for (const e of ruleRegistry.errors) log.warn({ rule: e }, "a custom rule failed to load");
-  const rules = new JobRules({
+  const rules: JobRules = new JobRules({
     trials,
     events,
     registry: ruleRegistry.registry,
@@ -105,10 +105,14 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   rules.attachJobService(jobs);
   jobs.useRules(rules);
   // SageMaker jobs are polled (one poller per job across instances, via Redis leases); local jobs publish directly.
-  const watcher = sagemaker
+  const watcher: JobWatcher | null = sagemaker
     ? new JobWatcher({
         events,
-        describe: (name) => sagemaker.describe(name),
+        // Decorated, so status events carry the SERVICE rules' summaries too.
+        describe: async (name) => {
+          const job = await sagemaker.describe(name);
+          return job && rules.decorate(job);
+        },
         intervalMs: config.pollIntervalMs,
         redis: events.commandClient(),
         prefix: config.redisPrefix,
@@ -117,7 +121,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       })
     : null;
   if (watcher) watchJobsStartedBy(jobs, watcher);
-  const watchJob = watcher
+  const watchJob: ((name: string) => () => void) | undefined = watcher
     ? (name: string) => {
         // A subscription to a local job needs no polling: the local backend publishes its events.
         let release: (() => void) | null = null;
