@@ -10,7 +10,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
+import { freePort } from "./support/net.js";
 import os from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext, type Page, type Request } from "playwright-core";
@@ -32,17 +32,6 @@ let page: Page;
 const pageErrors: string[] = [];
 const graphqlRequests: Request[] = [];
 let jobName = "";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface GqlResult<T> {
   data?: T;

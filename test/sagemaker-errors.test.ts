@@ -9,6 +9,7 @@ import { TrialgraphError } from "../src/errors.js";
 import { SageMakerBackend, type SageMakerBackendOptions } from "../src/jobs/sagemaker/backend.js";
 import { isDebuggerUnavailable, toTrialgraphError } from "../src/jobs/sagemaker/errors.js";
 import type { StartTrainingJobSpec } from "../src/jobs/types.js";
+import { expectError } from "./support/assertions.js";
 import { startSageMakerEndpoint, type SageMakerEndpoint } from "./support/sagemaker-endpoint.js";
 
 let sm: SageMakerEndpoint;
@@ -32,14 +33,6 @@ function spec(name: string): StartTrainingJobSpec {
     instanceType: "ml.m5.xlarge",
     rules: [{ builtin: "LossNotDecreasing" }],
   };
-}
-
-async function expectError(promise: Promise<unknown>, code: string): Promise<TrialgraphError> {
-  let caught: unknown;
-  await assert.rejects(promise, (e) => { caught = e; return true; });
-  assert.ok(caught instanceof TrialgraphError, `expected TrialgraphError, got ${caught}`);
-  assert.equal(caught.code, code, caught.message);
-  return caught;
 }
 
 before(async () => {

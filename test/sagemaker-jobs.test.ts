@@ -4,9 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { TrialgraphError } from "../src/errors.js";
 import { SageMakerBackend, type SageMakerBackendOptions } from "../src/jobs/sagemaker/backend.js";
 import type { StartTrainingJobSpec, TrainingJobRecord } from "../src/jobs/types.js";
+import { expectError } from "./support/assertions.js";
 import { labTimeline, startSageMakerEndpoint, type SageMakerEndpoint } from "./support/sagemaker-endpoint.js";
 
 const ROLE = "arn:aws:iam::111122223333:role/lab";
@@ -35,14 +35,6 @@ function labSpec(name: string): StartTrainingJobSpec {
     },
     rules: [{ builtin: "LossNotDecreasing" }],
   };
-}
-
-async function expectError(promise: Promise<unknown>, code: string): Promise<TrialgraphError> {
-  let caught: unknown;
-  await assert.rejects(promise, (e) => { caught = e; return true; });
-  assert.ok(caught instanceof TrialgraphError, `expected TrialgraphError, got ${caught}`);
-  assert.equal(caught.code, code, caught.message);
-  return caught;
 }
 
 before(async () => { sm = await startSageMakerEndpoint({ port: 0 }); });

@@ -12,6 +12,7 @@ import type { Trial } from "../trials/trial.js";
 import { parseActionJson, postWebhook, type WebhookOptions, type WebhookOutcome } from "./actions.js";
 import { DEFAULT_REGISTRY, type RuleRegistry } from "./catalogue.js";
 import { parseParameters } from "./params.js";
+import { countAtOrBefore } from "./steps.js";
 import {
   normalizeResult, type ParsedParameters, type RuleAction, type RuleDefinition, type RuleInstance, type StepContext,
   type StepResult, type StepValues, type TensorNamesQuery, type TensorRequest, type TensorSelector, type TrialView,
@@ -149,18 +150,6 @@ class TrialCache {
     const g = this.globalOf(step, mode);
     return g !== null && this.namesAtStep(g).has(name);
   }
-}
-
-/** Count of entries ≤ x in an ascending list. */
-function countAtOrBefore(sorted: readonly number[], x: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** A TrialView bounded at the step being evaluated (global step `bound`). */

@@ -3,21 +3,10 @@
  * clean-up for per-run prefixes on the shared Redis at 127.0.0.1:6379.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import net from "node:net";
+import { freePort } from "./net.js";
 import { Redis } from "ioredis";
 
 export const SHARED_REDIS_URL = process.env.TRIALGRAPH_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface PrivateRedis {
   port: number;

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import net from "node:net";
+import { freePort } from "./net.js";
 import path from "node:path";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "../..");
@@ -35,17 +35,6 @@ export function serviceCommand(preferDist = false): string[] {
   const dist = path.join(PROJECT_ROOT, "dist/src/server.js");
   if (preferDist && existsSync(dist)) return [dist];
   return ["--import", "tsx", path.join(PROJECT_ROOT, "src/server.ts")];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /**

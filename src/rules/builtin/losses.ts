@@ -4,6 +4,7 @@
  * code and in ../RULES.md.
  */
 import type { Mode } from "../../format/tensor.js";
+import { newestAtOrBefore } from "../steps.js";
 import type {
   ParsedParameters, RequiredTensors, RuleDefinition, RuleInstance, StepContext, StepResult, StepValues, TensorRequest,
   TensorSelector,
@@ -14,18 +15,6 @@ import { COLLECTION_NAMES, TENSOR_REGEX, fmt, higherIsBetter, mean, pairEvalMetr
 function percentDecrease(base: number, cur: number): number {
   if (base === 0) return cur === 0 ? 0 : cur < 0 ? Infinity : -Infinity;
   return ((base - cur) / Math.abs(base)) * 100;
-}
-
-/** The newest entry of an ascending list that is ≤ x, or undefined. */
-function newestAtOrBefore(sorted: readonly number[], x: number): number | undefined {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo > 0 ? sorted[lo - 1] : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
