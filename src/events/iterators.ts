@@ -1,12 +1,13 @@
 /** Async-iterator helpers whose return() reaches the source at once (async generators would wait for the next value). */
 
-export function filterMap<T, R>(source: AsyncIterator<T>, fn: (v: T) => R | undefined): AsyncIterableIterator<R> {
+/** Maps each value (sync or async); values mapped to undefined are dropped. */
+export function filterMap<T, R>(source: AsyncIterator<T>, fn: (v: T) => R | undefined | Promise<R | undefined>): AsyncIterableIterator<R> {
   const it: AsyncIterableIterator<R> = {
     async next() {
       for (;;) {
         const r = await source.next();
         if (r.done) return { value: undefined, done: true };
-        const mapped = fn(r.value);
+        const mapped = await fn(r.value);
         if (mapped !== undefined) return { value: mapped, done: false };
       }
     },

@@ -4,6 +4,7 @@
  * a missing or unknown token closes the socket with 4401 and the reason. Every subscribe message is
  * parsed with the token limit, validated, checked against the limits and the rate limit, and counted.
  */
+import { filterMap } from "../events/iterators.js";
 import type { Server } from "node:http";
 import { WebSocketServer } from "ws";
 import { useServer } from "graphql-ws/use/ws";
@@ -27,26 +28,8 @@ export function subscribeWithFreshContext(makeContext: (args: ExecutionArgs) => 
   return async (args: ExecutionArgs) => {
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
-    const it = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-    const out: AsyncIterableIterator<ExecutionResult> = {
-      async next() {
-        const r = await it.next();
-        if (r.done) return { done: true, value: undefined };
-        return { done: false, value: (await execute({ ...args, rootValue: r.value, contextValue: makeContext(args) })) as ExecutionResult };
-      },
-      async return() {
-        await it.return?.();
-        return { done: true, value: undefined };
-      },
-      async throw(e) {
-        await it.return?.();
-        throw e;
-      },
-      [Symbol.asyncIterator]() {
-        return out;
-      },
-    };
-    return out;
+    return filterMap((source as AsyncIterable<unknown>)[Symbol.asyncIterator](), async (event) =>
+      (await execute({ ...args, rootValue: event, contextValue: makeContext(args) })) as ExecutionResult);
   };
 }
 
