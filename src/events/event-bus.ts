@@ -133,7 +133,7 @@ export class EventBus {
         c.on("error", (e) => report(e.message));
       }
       // The event target fires publish/subscribe/unsubscribe without awaiting them; one failing on a
-      // dropped connection would be an unhandled rejection (a crash on Node 20). Publishes that fail
+      // dropped connection would be an unhandled rejection (a crash). Publishes that fail
       // are dropped (local subscribers already had the event); subscribe commands wait for the
       // connection and only fail when the bus closes.
       const guardedPublisher = { publish: (channel: string, message: string) => publishClient.publish(channel, message).catch(() => 0) };
