@@ -21,6 +21,7 @@ export type ErrorCode =
   | "FORBIDDEN"
   | "LIMIT_EXCEEDED"
   | "RATE_LIMITED"
+  | "DATABASE_UNAVAILABLE"
   | "INTERNAL_SERVER_ERROR";
 
 export class TrialgraphError extends Error {
@@ -32,6 +33,17 @@ export class TrialgraphError extends Error {
   ) {
     super(message);
     this.name = "TrialgraphError";
+  }
+}
+
+/**
+ * A problem that keeps the service from starting (a dependency it cannot do without is unreachable):
+ * main() prints the message, one line for the operator, and exits non-zero.
+ */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StartupError";
   }
 }
 

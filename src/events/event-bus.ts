@@ -11,7 +11,7 @@ import { createPubSub, type PubSub } from "@graphql-yoga/subscription";
 import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
 import { Redis } from "ioredis";
 import { filterMap, mergeIterators } from "./iterators.js";
-import type { RuleEvaluationStatus, RuleSummaryRecord, TrainingJobRecord, TrainingJobStatus } from "../jobs/types.js";
+import type { RuleEvaluationStatus, RuleSummaryRecord, TrainingJobRecord, TrainingJobStatus } from "../store/records.js";
 
 export interface JobStatusEvent {
   job: TrainingJobRecord;

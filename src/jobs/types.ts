@@ -1,63 +1,9 @@
 /** The training-job domain, shared by every backend (SageMaker, local) and the GraphQL layer. */
+import type { Backend, ParameterValue, RuleSpec, TrainingJobRecord, TrainingJobStatus } from "../store/records.js";
 
-export type Backend = "LOCAL" | "SAGEMAKER";
-export type TrainingJobStatus = "IN_PROGRESS" | "COMPLETED" | "FAILED" | "STOPPING" | "STOPPED";
-export type RuleEvaluationStatus =
-  | "IN_PROGRESS" | "NO_ISSUES_FOUND" | "ISSUES_FOUND" | "ERROR" | "STOPPING" | "STOPPED";
-export type RuleEvaluator = "SAGEMAKER" | "SERVICE";
-
-export const TERMINAL_JOB_STATUSES: ReadonlySet<TrainingJobStatus> = new Set(["COMPLETED", "FAILED", "STOPPED"]);
-export const TERMINAL_RULE_STATUSES: ReadonlySet<RuleEvaluationStatus> = new Set([
-  "NO_ISSUES_FOUND", "ISSUES_FOUND", "ERROR", "STOPPED",
-]);
-
-export type ParameterValue = string | number | boolean;
-
-export interface RuleSummaryRecord {
-  ruleConfigurationName: string;
-  ruleEvaluationJobArn: string | null;
-  status: RuleEvaluationStatus;
-  statusDetails: string | null;
-  lastModifiedTime: Date | null;
-  evaluator: RuleEvaluator;
-}
-
-export interface JobProgress {
-  /** Boosting rounds done. */
-  current: number;
-  total: number;
-}
-
-export interface TrainingJobRecord {
-  name: string;
-  arn: string | null;
-  backend: Backend;
-  status: TrainingJobStatus;
-  secondaryStatus: string | null;
-  failureReason: string | null;
-  createdAt: Date;
-  startedAt: Date | null;
-  endedAt: Date | null;
-  hyperparameters: Record<string, string>;
-  /** Where the job's smdebug trial is (s3://… or a path relative to the data dir). */
-  debugOutputPath: string | null;
-  ruleSummaries: RuleSummaryRecord[];
-  progress: JobProgress | null;
-}
-
-export interface RuleSpec {
-  /** A built-in rule name, e.g. "LossNotDecreasing". Absent for custom rules. */
-  builtin?: string | null;
-  /** RuleConfigurationName; defaults to the builtin name. */
-  name?: string | null;
-  parameters?: Record<string, ParameterValue> | null;
-  evaluator?: RuleEvaluator | null;
-  instanceType?: string | null;
-  volumeSizeInGB?: number | null;
-  /** Custom SageMaker rules: the evaluator image and the rule source. */
-  image?: string | null;
-  ruleSourceS3Uri?: string | null;
-}
+// The records themselves live in the store layer (they are what the database keeps); re-exported
+// here so the job domain reads as one module.
+export * from "../store/records.js";
 
 export interface ChannelSpec {
   name: string;

@@ -7,7 +7,7 @@
  */
 import { TrialgraphError } from "../errors.js";
 import type { Mode, TensorData } from "../format/tensor.js";
-import type { ParameterValue, RuleEvaluationStatus, RuleSpec, RuleSummaryRecord } from "../jobs/types.js";
+import type { ParameterValue, RuleEvaluationStatus, RuleSpec, RuleSummaryRecord } from "../store/records.js";
 import type { Trial } from "../trials/trial.js";
 import { parseActionJson, postWebhook, type WebhookOptions, type WebhookOutcome } from "./actions.js";
 import { DEFAULT_REGISTRY, type RuleRegistry } from "./catalogue.js";
