@@ -2,8 +2,8 @@
  * Assembles the long-lived services from the configuration: trials, events, jobs, rules.
  * Everything with a lifetime is closed by `close()`.
  */
+import { randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
-import path from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { TrialRegistry } from "./trials/trial-registry.js";
@@ -15,7 +15,10 @@ import { JobWatcher, watchJobsStartedBy } from "./jobs/job-watcher.js";
 import type { Backend, TrainingJobBackend } from "./jobs/types.js";
 import { SageMakerBackend } from "./jobs/sagemaker/index.js";
 import { LocalBackend, type LocalJobEvent } from "./jobs/local/local-backend.js";
-import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { importDataFolderJobs } from "./jobs/local/import-data-folder.js";
+import { InstanceMonitor } from "./jobs/instance-monitor.js";
+import { Store } from "./store/index.js";
+import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { JobRules } from "./jobs/job-rules.js";
 import { RuleRegistry } from "./rules/index.js";
@@ -26,6 +29,10 @@ import type { Services } from "./graphql/context.js";
 
 export interface App {
   services: Services;
+  /** The service's database (job records, rules, history, instances, leases). */
+  store: Store;
+  /** This instance's id among those sharing the database. */
+  instanceId: string;
   /** The shared clients, for readiness checks and metrics middleware (server.ts). */
   clients: { s3: S3Client; sagemaker: SageMakerClient | null };
   close(): Promise<void>;
@@ -34,6 +41,20 @@ export interface App {
 export async function createApp(config: Config, log: Logger): Promise<App> {
   await fs.mkdir(config.dataDir, { recursive: true });
   if (await ensureExampleTrial(config.dataDir)) log.info({ path: EXAMPLE_TRIAL_PATH }, "wrote the example trial");
+  // The database comes first: without it the service cannot keep what it is asked to do (a StartupError).
+  const store = await Store.open({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
+  try {
+    return await assemble(config, log, store);
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function assemble(config: Config, log: Logger, store: Store): Promise<App> {
+  const instanceId = randomUUID();
+  const imported = await importDataFolderJobs(store.jobs, config.dataDir);
+  if (imported) log.info({ jobs: imported, database: store.database.location }, "imported the data folder's job records into the database");
 
   const s3 = createS3Client({ endpoint: config.s3Endpoint ?? undefined, region: config.region, maxSockets: config.s3MaxConcurrency, requestTimeoutMs: config.ops.s3TimeoutMs });
   const trials = new TrialRegistry({
@@ -61,6 +82,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         roleArn: config.sagemakerRoleArn ?? undefined,
         outputPath: config.sagemakerOutputPath ?? undefined,
         requestTimeoutMs: config.ops.sagemakerTimeoutMs,
+        records: store.jobs,
       })
     : null;
   if (sagemaker) backends.SAGEMAKER = sagemaker;
@@ -74,32 +96,57 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     log,
     webhookUrl: config.webhookUrl,
     pollIntervalMs: config.pollIntervalMs,
-    saveLocalSummaries: async (name, summaries) => {
-      await local.setRuleSummaries(name, summaries);
-    },
+    rules: store.rules,
+    jobs: store.jobs,
+    leases: store.leases(instanceId, config.leaseMs),
+    historyLimit: config.ruleHistoryLimit,
     watchJob: (name) => watchJob?.(name) ?? (() => {}),
+    trainsHere: (name) => local.runsHere(name),
   });
 
   const onLocalEvent = (e: LocalJobEvent) => {
     if (e.type === "status") events.publish("jobStatus", { job: e.job, previousStatus: e.previousStatus });
     else if (e.type === "progress") events.publish("jobProgress", { job: e.job });
     else if (e.type === "steps" || e.type === "ended") {
-      follower.poke(relativeToData(e.trialPath));
+      follower.poke(e.trialPath);
       if (e.type === "steps") void rules.step(e.jobName);
     }
   };
-  const relativeToData = (p: string) => path.relative(config.dataDir, p).split(path.sep).join("/");
   const local = new LocalBackend({
     dataDir: config.dataDir,
+    store: store.jobs,
+    instanceId,
+    maxConcurrentJobs: config.maxLocalJobs,
     onEvent: (e) => onLocalEvent(e),
     xgboostLibPath: config.xgboostLib,
+    log,
     fetchS3Object: async (uri) => {
       const loc = parseS3Uri(uri, "inputs.uri");
       const res = await s3.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.prefix.replace(/\/$/, "") }));
       return Buffer.from(await res.Body!.transformToByteArray());
     },
+    putS3Object: async (uri, body) => {
+      const loc = parseS3Uri(uri);
+      await s3.send(new PutObjectCommand({ Bucket: loc.bucket, Key: loc.prefix.replace(/\/$/, ""), Body: body }));
+    },
   });
-  await local.whenReady();
+  // A stop request made on another instance reaches the one training the job as a STOPPING event.
+  const stopRequests = events.subscribe("jobStatus");
+  void (async () => {
+    for await (const e of stopRequests) {
+      if (e.job.backend === "LOCAL" && e.job.status === "STOPPING") local.noticeStopRequest(e.job.name);
+    }
+  })();
+  const monitor = new InstanceMonitor({
+    instances: store.instances,
+    events,
+    instanceId,
+    leaseMs: config.leaseMs,
+    log,
+    onDeclaredDead: () => local.abandonAll(),
+  });
+  // Registers, and ends what a predecessor on this machine left running, before rules are supervised.
+  await monitor.start();
   backends.LOCAL = local;
   const jobs = new JobService(backends, config.sagemakerEnabled ? "SAGEMAKER" : "LOCAL");
   rules.attachJobService(jobs);
@@ -108,11 +155,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   const watcher: JobWatcher | null = sagemaker
     ? new JobWatcher({
         events,
-        // Decorated, so status events carry the SERVICE rules' summaries too.
-        describe: async (name) => {
-          const job = await sagemaker.describe(name);
-          return job && rules.decorate(job);
-        },
+        describe: (name) => sagemaker.describe(name),
         intervalMs: config.pollIntervalMs,
         redis: events.commandClient(),
         prefix: config.redisPrefix,
@@ -149,15 +192,22 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   };
   return {
     services,
+    store,
+    instanceId,
     clients: { s3, sagemaker: sagemaker?.client ?? null },
     async close() {
       follower.close();
+      // Evaluations write what they have and hand their leases back; local jobs end STOPPED; then
+      // this instance leaves the registry.
       await rules.close();
       await local.close();
+      await stopRequests.return?.();
       await watcher?.close();
+      await monitor.close();
       await events.close();
       sagemaker?.close();
       s3.destroy();
+      await store.close();
     },
   };
 }

@@ -3,6 +3,7 @@
  * reported at once with the variable's name and what it should look like.
  */
 import { createHash } from "node:crypto";
+import os from "node:os";
 import path from "node:path";
 
 export interface Limits {
@@ -52,6 +53,14 @@ export interface Config {
   sagemakerOutputPath: string | null;
   redisUrl: string | null;
   redisPrefix: string;
+  /** PostgreSQL for the service's state; null: SQLite in the data directory. */
+  databaseUrl: string | null;
+  /** Lease period (ms): rule evaluation moves to another instance, and a silent instance is dead, after about this long. */
+  leaseMs: number;
+  /** Local jobs trained at once per instance; more wait in a queue. */
+  maxLocalJobs: number;
+  /** Evaluations kept per rule besides its status changes; 0 keeps no history. */
+  ruleHistoryLimit: number;
   pollIntervalMs: number;
   valueCacheBytes: number;
   xgboostLib: string | null;
@@ -103,7 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       if (!schemes.includes(u.protocol)) throw new Error();
       return raw;
     } catch {
-      problems.push(`${name}=${JSON.stringify(raw)}: expected a URL (${schemes.map((s) => s + "//…").join(" or ")})`);
+      problems.push(`${name}=${JSON.stringify(withoutPassword(raw))}: expected a URL (${schemes.map((s) => s + "//…").join(" or ")})`);
       return null;
     }
   };
@@ -150,6 +159,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sagemakerOutputPath: s3OutputPath,
     redisUrl: url("TRIALGRAPH_REDIS_URL", ["redis:", "rediss:"]),
     redisPrefix: str("TRIALGRAPH_REDIS_PREFIX", "trialgraph")!,
+    databaseUrl: url("TRIALGRAPH_DATABASE_URL", ["postgres:", "postgresql:"]),
+    leaseMs: int("TRIALGRAPH_LEASE_MS", 15_000, 300, 600_000),
+    maxLocalJobs: int("TRIALGRAPH_MAX_LOCAL_JOBS", Math.max(1, os.availableParallelism()), 1, 1024),
+    ruleHistoryLimit: int("TRIALGRAPH_RULE_HISTORY", 1_000, 0, 1_000_000),
     pollIntervalMs: int("TRIALGRAPH_POLL_INTERVAL_MS", 10_000, 100, 3_600_000),
     valueCacheBytes: int("TRIALGRAPH_VALUE_CACHE_MB", 128, 0, 65_536) * 1024 * 1024,
     xgboostLib: str("TRIALGRAPH_XGBOOST_LIB"),
@@ -190,6 +203,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (problems.length) throw new ConfigError(problems);
   return config;
+}
+
+/** A URL as configuration messages may show it: a password in it is masked. */
+function withoutPassword(raw: string): string {
+  return raw.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
 }
 
 export function sha256Hex(s: string): string {

@@ -24,7 +24,7 @@ import { playgroundHtml } from "./graphql/playground.js";
 import { attachWebSocketServer } from "./graphql/ws.js";
 import { authenticate } from "./graphql/http-auth.js";
 import { checkOperation, rateLimitKey, RateLimiter, relabelTokenLimit } from "./graphql/limits.js";
-import { TrialgraphError } from "./errors.js";
+import { StartupError, TrialgraphError } from "./errors.js";
 import { createMetrics, instrumentS3Client, type Metrics } from "./observability/metrics.js";
 import { requestLogging } from "./observability/logging.js";
 import { ReadinessChecker } from "./observability/health.js";
@@ -101,6 +101,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     s3: config.ops.checkS3 ? app.clients.s3 : null,
     sagemaker: app.clients.sagemaker,
     redisUrl: config.redisUrl,
+    database: () => app.store.ping(),
     timeoutMs: config.ops.readinessTimeoutMs,
   });
   const rateLimiter = new RateLimiter(config.limits.rateLimitPerMinute);
@@ -137,7 +138,12 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
 
   expressApp.use(requestLogging(log, metrics));
   expressApp.get("/healthz", (_req, res) => {
-    res.json({ status: draining ? "draining" : "ok", events: services.events.health() });
+    res.json({
+      status: draining ? "draining" : "ok",
+      events: services.events.health(),
+      database: { engine: app.store.database.engine, reachable: app.store.database.available },
+      instance: app.instanceId,
+    });
   });
   expressApp.get("/readyz", async (_req, res) => {
     if (draining) {
@@ -211,7 +217,10 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       ? "no TRIALGRAPH_API_TOKENS: every caller is an operator (TRIALGRAPH_ALLOW_UNAUTHENTICATED=true)"
       : "no TRIALGRAPH_API_TOKENS: listening on loopback only, every local caller is an operator");
   }
-  log.info({ url, dataDir: config.dataDir, backends: services.jobs.configured(), auth: config.apiTokens.length ? `${config.apiTokens.length} tokens` : "none" }, "trialgraph listening");
+  log.info({
+    url, dataDir: config.dataDir, backends: services.jobs.configured(), auth: config.apiTokens.length ? `${config.apiTokens.length} tokens` : "none",
+    database: app.store.database.location, instance: app.instanceId,
+  }, "trialgraph listening");
 
   let closing: Promise<void> | null = null;
   return {
@@ -260,7 +269,18 @@ async function main(): Promise<void> {
     throw e;
   }
   const log = pino({ level: config.logLevel });
-  const server = await startServer(config, log);
+  let server: RunningServer;
+  try {
+    server = await startServer(config, log);
+  } catch (e) {
+    // A dependency the service cannot do without is unreachable: one line for the operator, no stack.
+    if (e instanceof StartupError) {
+      log.flush?.();
+      console.error(`trialgraph cannot start: ${e.message}`);
+      process.exit(1);
+    }
+    throw e;
+  }
   let signalled = false;
   const shutdown = (signal: string) => {
     // A repeat while draining changes nothing; the deadline below bounds the wait.

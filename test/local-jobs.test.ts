@@ -1,13 +1,60 @@
-import { test } from "node:test";
+/**
+ * The local backend: real XGBoost in a worker thread, job records in the database (the engine under
+ * test: TRIALGRAPH_TEST_DATABASE), statuses as SageMaker's, the queue beyond the concurrency cap,
+ * names reserved atomically, stop requests from any instance, trials uploaded to S3.
+ */
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { LocalBackend, type LocalJobEvent } from "../src/jobs/local/local-backend.js";
+import pino from "pino";
+import { LocalBackend, type LocalBackendOptions, type LocalJobEvent } from "../src/jobs/local/local-backend.js";
+import { InstanceMonitor } from "../src/jobs/instance-monitor.js";
 import { runTraining, type TrainSpec } from "../src/jobs/xgboost/train-worker.js";
 import type { StartTrainingJobSpec } from "../src/jobs/types.js";
+import { EventBus } from "../src/events/event-bus.js";
+import { Store } from "../src/store/index.js";
+import { S3Source } from "../src/storage/s3-source.js";
+import { openTrial } from "../src/trials/trial.js";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { FIXTURES } from "./support/fixtures.js";
+import { createTestDatabase, testEngine } from "./support/database.js";
+import { createBucket, createTestClient, start as startS3 } from "./support/s3-server.js";
+import { expectError } from "./support/assertions.js";
+import { eventually } from "./support/ws-events.js";
+
+const cleanups: (() => Promise<unknown>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+/** The database of one test: SQLite in the data dir, or a fresh PostgreSQL database. */
+async function databaseUrl(): Promise<string | null> {
+  if (testEngine() === "sqlite") return null;
+  const db = await createTestDatabase("local");
+  cleanups.push(() => db.drop());
+  return db.url;
+}
+
+/** Opens the store of a data dir (the same database on every call for that dir). */
+const urls = new Map<string, string | null>();
+async function storeFor(dir: string): Promise<Store> {
+  if (!urls.has(dir)) urls.set(dir, await databaseUrl());
+  const store = await Store.open({ databaseUrl: urls.get(dir)!, dataDir: dir });
+  cleanups.push(() => store.close());
+  return store;
+}
+
+/** A local backend as one instance of the service: its own instance id, the data dir's database. */
+async function localBackend(dir: string, over: Partial<LocalBackendOptions> = {}): Promise<LocalBackend> {
+  const store = await storeFor(dir);
+  const backend = new LocalBackend({ dataDir: dir, store: store.jobs, instanceId: randomUUID(), ...over });
+  cleanups.push(() => backend.close());
+  return backend;
+}
 
 const LAB = {
   max_depth: "5", eta: "0.2", gamma: "4", min_child_weight: "6", subsample: "0.7",
@@ -52,16 +99,16 @@ function nextEvent(events: LocalJobEvent[], pred: (e: LocalJobEvent) => boolean,
   });
 }
 
-function backendWithEvents(dir: string) {
+async function backendWithEvents(dir: string, over: Partial<LocalBackendOptions> = {}) {
   const events: LocalJobEvent[] = [];
   const waiter: { fn?: (e: LocalJobEvent) => void } = {};
-  const backend = new LocalBackend({ dataDir: dir, onEvent: (e) => { events.push(e); waiter.fn?.(e); } });
+  const backend = await localBackend(dir, { onEvent: (e) => { events.push(e); waiter.fn?.(e); }, ...over });
   return { backend, events, waiter };
 }
 
 test("a local job goes Starting -> Training -> Completed, reports progress and steps, and writes trial and model", async () => {
   const dir = dataDir();
-  const { backend, events } = backendWithEvents(dir);
+  const { backend, events } = await backendWithEvents(dir);
   const started = await backend.start(jobSpec("lab-run"));
   assert.equal(started.status, "IN_PROGRESS");
   assert.equal(started.secondaryStatus, "Starting");
@@ -84,20 +131,19 @@ test("a local job goes Starting -> Training -> Completed, reports progress and s
   assert.deepEqual(steps, [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50]);
   const ended = events.find((e) => e.type === "ended");
   assert.ok(ended && ended.type === "ended");
-  assert.equal(ended.trialPath, path.join(dir, "jobs/lab-run/debug-output"));
+  assert.equal(ended.trialPath, "jobs/lab-run/debug-output");
   // Every steps event pointed at files already there; the trial ends with the marker.
   assert.ok(fs.existsSync(path.join(dir, "jobs/lab-run/debug-output/index/000000000/000000000050_worker_0.json")));
   assert.ok(fs.existsSync(path.join(dir, "jobs/lab-run/debug-output/training_job_end.ts")));
   assert.ok(fs.statSync(path.join(dir, "jobs/lab-run/output/xgboost-model")).size > 0);
-  // The persisted record matches what describe returns.
-  const persisted = JSON.parse(fs.readFileSync(path.join(dir, "jobs/lab-run/job.json"), "utf8"));
-  assert.equal(persisted.record.status, "COMPLETED");
-  assert.deepEqual(await new LocalBackend({ dataDir: dir }).describe("lab-run"), done);
+  // The record is in the database: another instance sharing it reads the same job.
+  assert.deepEqual(await (await localBackend(dir)).describe("lab-run"), done);
+  assert.equal(fs.existsSync(path.join(dir, "jobs/lab-run/job.json")), false, "no record in the data folder any more");
 });
 
 test("the main thread keeps serving while a job trains; stop ends the job STOPPED", async () => {
   const dir = dataDir();
-  const { backend, events, waiter } = backendWithEvents(dir);
+  const { backend, events, waiter } = await backendWithEvents(dir);
   await backend.start(jobSpec("long", {}, { ...LAB, num_round: "100000" }));
   // Progress events are handled on the main thread while rounds run in the worker.
   await nextEvent(events, (e) => e.type === "progress" && e.job.progress!.current >= 3, waiter);
@@ -139,16 +185,26 @@ test("a stop request is honoured before the next boosting round", async () => {
 
 test("after a restart every job is listed, and one that was running is FAILED with a reason", async () => {
   const dir = dataDir();
+  const url = await databaseUrl();
+  urls.set(dir, url);
   const backendModule = path.resolve(__dirname, "../src/jobs/local/local-backend.ts");
-  // A service process that starts a long job, then dies without any chance to clean up.
+  const storeModule = path.resolve(__dirname, "../src/store/index.ts");
+  const monitorModule = path.resolve(__dirname, "../src/jobs/instance-monitor.ts");
+  // A service process registers, starts a long job, then dies without any chance to clean up.
   const script = `
     const { LocalBackend } = require(${JSON.stringify(backendModule)});
-    const b = new LocalBackend({ dataDir: ${JSON.stringify(dir)}, onEvent: (e) => {
-      if (e.type === "status" && e.job.secondaryStatus === "Training") process.stdout.write("TRAINING\\n");
-    }});
-    b.start(${JSON.stringify(jobSpec("crashed", {}, { ...LAB, num_round: "100000" }))}).catch((e) => { console.error(e); process.exit(2); });
+    const { Store } = require(${JSON.stringify(storeModule)});
+    const { machineIdentity } = require(${JSON.stringify(monitorModule)});
+    (async () => {
+      const store = await Store.open({ databaseUrl: ${JSON.stringify(url)}, dataDir: ${JSON.stringify(dir)} });
+      await store.instances.register("crashing-instance", machineIdentity(), process.pid);
+      const b = new LocalBackend({ dataDir: ${JSON.stringify(dir)}, store: store.jobs, instanceId: "crashing-instance", onEvent: (e) => {
+        if (e.type === "status" && e.job.secondaryStatus === "Training") process.stdout.write("TRAINING\\n");
+      }});
+      await b.start(${JSON.stringify(jobSpec("crashed", {}, { ...LAB, num_round: "100000" }))});
+    })().catch((e) => { console.error(e); process.exit(2); });
   `;
-  const first = new LocalBackend({ dataDir: dir });
+  const first = await localBackend(dir);
   await first.start(jobSpec("finished", {}, { ...LAB, num_round: "3" }));
   assert.equal((await first.waitUntilDone("finished"))!.status, "COMPLETED");
   const child = spawn(process.execPath, ["--import", "tsx", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
@@ -159,21 +215,32 @@ test("after a restart every job is listed, and one that was running is FAILED wi
   child.kill("SIGKILL");
   await new Promise((r) => child.once("exit", r));
 
-  const restarted = new LocalBackend({ dataDir: dir });
+  // The restarted service registers anew: its dead predecessor on this machine is ended at once.
+  const store = await storeFor(dir);
+  assert.equal((await store.jobs.get("crashed"))!.record.status, "IN_PROGRESS");
+  const events = new EventBus();
+  const published: string[] = [];
+  const sub = events.subscribe("jobStatus");
+  void (async () => { for await (const e of sub) published.push(`${e.job.name}:${e.previousStatus}>${e.job.status}`); })();
+  const monitor = new InstanceMonitor({ instances: store.instances, events, instanceId: randomUUID(), leaseMs: 60_000, log: pino({ level: "silent" }) });
+  await monitor.start();
+  cleanups.push(() => monitor.close());
+  const restarted = await localBackend(dir);
   const crashed = (await restarted.describe("crashed"))!;
   assert.equal(crashed.status, "FAILED");
   assert.equal(crashed.secondaryStatus, "Failed");
-  assert.match(crashed.failureReason!, /restarted while this job was running/);
+  assert.match(crashed.failureReason!, /instance running this job restarted while it was running; local jobs cannot resume/);
+  assert.ok(crashed.endedAt);
   const names = (await restarted.list({ first: 10 })).nodes.map((n) => n.name).sort();
   assert.deepEqual(names, ["crashed", "finished"]);
-  // The recovery was persisted.
-  assert.equal(JSON.parse(fs.readFileSync(path.join(dir, "jobs/crashed/job.json"), "utf8")).record.status, "FAILED");
+  await eventually(() => published.includes("crashed:IN_PROGRESS>FAILED"), "the FAILED status announced");
+  await sub.return?.();
 });
 
-test("list pages by creation time (newest first) with cursors and filters; rule summaries persist", async () => {
+test("list pages by creation time (newest first) with cursors and filters", async () => {
   const dir = dataDir();
   let clock = Date.parse("2024-01-01T00:00:00Z");
-  const backend = new LocalBackend({ dataDir: dir, now: () => new Date((clock += 1000)) });
+  const backend = await localBackend(dir, { now: () => new Date((clock += 1000)) });
   for (const n of ["alpha-1", "beta-2", "alpha-3"]) {
     await backend.start(jobSpec(n, {}, { ...LAB, num_round: "2" }));
     await backend.waitUntilDone(n);
@@ -189,20 +256,11 @@ test("list pages by creation time (newest first) with cursors and filters; rule 
   assert.equal((await backend.list({ first: 10, status: "COMPLETED" })).nodes.length, 3);
   await assert.rejects(backend.list({ first: 0 }), (e: any) => e.code === "BAD_USER_INPUT" && e.details.field === "first");
   await assert.rejects(backend.list({ first: 1, after: "garbage" }), (e: any) => e.details.field === "after");
-
-  const when = new Date("2024-02-02T00:00:00Z");
-  await backend.setRuleSummaries("beta-2", [{
-    ruleConfigurationName: "LossNotDecreasing", ruleEvaluationJobArn: null, status: "ISSUES_FOUND",
-    statusDetails: "loss stopped decreasing", lastModifiedTime: when, evaluator: "SERVICE",
-  }]);
-  const reread = (await new LocalBackend({ dataDir: dir }).describe("beta-2"))!;
-  assert.equal(reread.ruleSummaries[0].status, "ISSUES_FOUND");
-  assert.deepEqual(reread.ruleSummaries[0].lastModifiedTime, when);
 });
 
 test("bad input is refused at start with BAD_USER_INPUT naming the field", async () => {
   const dir = dataDir();
-  const backend = new LocalBackend({ dataDir: dir });
+  const backend = await localBackend(dir);
   const refuse = async (spec: StartTrainingJobSpec, field: string, code = "BAD_USER_INPUT") =>
     assert.rejects(backend.start(spec), (e: any) => {
       assert.equal(e.code, code, e.message);
@@ -235,7 +293,7 @@ test("bad input is refused at start with BAD_USER_INPUT naming the field", async
   await refuse(jobSpec("ok"), "name", "JOB_NAME_IN_USE");
   // A library that cannot be loaded: the job is refused with how to install libxgboost.
   if (!process.env.TRIALGRAPH_XGBOOST_LIB) {
-    const noLib = new LocalBackend({ dataDir: dir, xgboostLibPath: path.join(dir, "no-such-libxgboost.so") });
+    const noLib = await localBackend(dir, { xgboostLibPath: path.join(dir, "no-such-libxgboost.so") });
     await assert.rejects(noLib.start(jobSpec("nolib")), (e: any) => e.code === "XGBOOST_UNAVAILABLE" && /apt-get install libxgboost0/.test(e.message));
     assert.equal(await noLib.describe("nolib"), null);
   }
@@ -246,7 +304,7 @@ test("problems found while training fail the job with a reason naming the cause"
   fs.writeFileSync(path.join(dir, "lab/broken.libsvm"), "1 1:0.5 2:0.25\n2 1:0.75 oops\n");
   fs.mkdirSync(path.join(dir, "lab/empty"));
   fs.writeFileSync(path.join(dir, "lab/labels.csv"), "0,1.5,2\n3,0.5,1\n");
-  const backend = new LocalBackend({ dataDir: dir });
+  const backend = await localBackend(dir);
   const failed = async (name: string, spec: StartTrainingJobSpec) => {
     const r = await backend.start(spec);
     assert.equal(r.status, "IN_PROGRESS");
@@ -266,4 +324,109 @@ test("problems found while training fail the job with a reason naming the cause"
   // The backend keeps working after failures.
   await backend.start(jobSpec("after", {}, { ...LAB, num_round: "2" }));
   assert.equal((await backend.waitUntilDone("after"))!.status, "COMPLETED");
+});
+
+test("beyond the concurrency cap jobs queue in order with their position, start as slots free, and can be stopped while queued", async () => {
+  const dir = dataDir();
+  const { backend, events } = await backendWithEvents(dir, { maxConcurrentJobs: 1 });
+  const long = { ...LAB, num_round: "100000" };
+  await backend.start(jobSpec("q-first", {}, long));
+  const second = await backend.start(jobSpec("q-second", {}, long));
+  const third = await backend.start(jobSpec("q-third", {}, { ...LAB, num_round: "3" }));
+  assert.deepEqual([second.status, second.secondaryStatus], ["IN_PROGRESS", "Queued (0 ahead)"]);
+  assert.deepEqual([third.status, third.secondaryStatus], ["IN_PROGRESS", "Queued (1 ahead)"]);
+  // Every instance sees the queue position in the record.
+  assert.equal((await (await localBackend(dir)).describe("q-third"))!.secondaryStatus, "Queued (1 ahead)");
+
+  // Stopping a queued job ends it at once; the one behind it moves up.
+  const stopped = await backend.stop("q-second");
+  assert.deepEqual([stopped.status, stopped.secondaryStatus], ["STOPPED", "Stopped"]);
+  assert.equal(stopped.startedAt, null);
+  await eventually(async () => (await backend.describe("q-third"))!.secondaryStatus === "Queued (0 ahead)", "q-third moving up");
+  await eventually(async () => (await backend.describe("q-first"))!.secondaryStatus === "Training", "q-first training");
+
+  // The running job ends: the next queued one starts and completes.
+  await backend.stop("q-first");
+  assert.equal((await backend.waitUntilDone("q-first"))!.status, "STOPPED");
+  const done = (await backend.waitUntilDone("q-third"))!;
+  assert.equal(done.status, "COMPLETED");
+  const seq = (name: string) => events.filter((e) => e.type === "status" && e.job.name === name).map((e) => (e.type === "status" ? e.job.secondaryStatus : ""));
+  assert.deepEqual(seq("q-second"), ["Queued (0 ahead)", "Stopped"]);
+  assert.deepEqual(seq("q-third"), ["Queued (1 ahead)", "Queued (0 ahead)", "Starting", "Training", "Completed"]);
+  assert.equal(fs.existsSync(path.join(dir, "jobs/q-second/debug-output")), false, "a job stopped in the queue never trained");
+});
+
+test("one name, many concurrent starts on two instances: exactly one job, the others JOB_NAME_IN_USE, and one run in its trial", async () => {
+  const dir = dataDir();
+  const a = await localBackend(dir);
+  const b = await localBackend(dir);
+  const spec = jobSpec("contested", {}, { ...LAB, num_round: "11" });
+  const results = await Promise.allSettled([a, b, a, b, a, b].map((backend) => backend.start(spec)));
+  const winners = results.filter((r) => r.status === "fulfilled");
+  assert.equal(winners.length, 1, JSON.stringify(results.map((r) => r.status)));
+  for (const r of results) {
+    if (r.status === "rejected") assert.equal((r.reason as { code?: string }).code, "JOB_NAME_IN_USE", String(r.reason));
+  }
+  const winner = a.runsHere("contested") ? a : b;
+  assert.notEqual(a.runsHere("contested"), b.runsHere("contested"), "one instance trains it");
+  assert.equal((await winner.waitUntilDone("contested"))!.status, "COMPLETED");
+  // save_interval 5 over 11 rounds: steps 0, 5, 10, once each.
+  assert.deepEqual(fs.readdirSync(path.join(dir, "jobs/contested/debug-output/index/000000000")).sort(),
+    ["000000000000_worker_0.json", "000000000005_worker_0.json", "000000000010_worker_0.json"]);
+  await expectError(a.start(spec), "JOB_NAME_IN_USE");
+});
+
+test("a stop request made on another instance reaches the one training the job", async () => {
+  const dir = dataDir();
+  const { backend: trainer, events, waiter } = await backendWithEvents(dir);
+  const other = await localBackend(dir);
+  await trainer.start(jobSpec("remote-stop", {}, { ...LAB, num_round: "100000" }));
+  await nextEvent(events, (e) => e.type === "progress" && e.job.progress!.current >= 2, waiter);
+  const answer = await other.stop("remote-stop");
+  assert.equal(answer.status, "STOPPING");
+  assert.equal(other.runsHere("remote-stop"), false);
+  // No event bus between them here: the trainer finds the request in the record.
+  const done = (await trainer.waitUntilDone("remote-stop"))!;
+  assert.equal(done.status, "STOPPED");
+  assert.ok(done.progress!.current < 100000);
+  await expectError(other.stop("remote-stop"), "JOB_NOT_STOPPABLE");
+});
+
+test("a local job given an S3 output path writes its trial to S3 like SageMaker's container, readable from anywhere", async () => {
+  const s3 = await startS3();
+  cleanups.push(() => s3.close());
+  const client = createTestClient(s3, { maxAttempts: 3 });
+  cleanups.push(async () => client.destroy());
+  await createBucket(client, "local-trials");
+  const dir = dataDir();
+  const puts: string[] = [];
+  const { backend, events } = await backendWithEvents(dir, {
+    putS3Object: async (uri, body) => {
+      const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri)!;
+      puts.push(m[2]);
+      await client.send(new PutObjectCommand({ Bucket: m[1], Key: m[2], Body: body }));
+    },
+  });
+  const started = await backend.start(jobSpec("to-s3", { debugHookConfig: { s3OutputPath: "s3://local-trials/runs/", hookParameters: { save_interval: "5" }, collectionConfigs: [{ name: "metrics" }] } }, { ...LAB, num_round: "12" }));
+  assert.equal(started.debugOutputPath, "s3://local-trials/runs/to-s3/debug-output");
+  assert.equal((await backend.waitUntilDone("to-s3"))!.status, "COMPLETED");
+  const steps = events.flatMap((e) => (e.type === "steps" ? [[e.trialPath, e.steps[0]]] : []));
+  assert.deepEqual(steps, [0, 5, 10].map((s) => ["s3://local-trials/runs/to-s3/debug-output", s]));
+  // Each step's event file went up before its index; the end marker last.
+  const eventAt = puts.indexOf("runs/to-s3/debug-output/events/000000000005/000000000005_worker_0.tfevents");
+  const indexAt = puts.indexOf("runs/to-s3/debug-output/index/000000000/000000000005_worker_0.json");
+  assert.ok(eventAt >= 0 && indexAt > eventAt, puts.join("\n"));
+  assert.equal(puts[puts.length - 1], "runs/to-s3/debug-output/training_job_end.ts");
+  // Read back through S3 as any instance would: the same values as the local files.
+  const trial = (await openTrial(new S3Source({ client, bucket: "local-trials", prefix: "runs/to-s3/debug-output/" }), started.debugOutputPath!))!;
+  assert.deepEqual(trial.steps(), [0, 5, 10]);
+  assert.equal(trial.trainingEnded, true);
+  const [remote] = await trial.values([{ name: "validation-rmse", step: 10, mode: null }]);
+  const local = (await openTrial(new (await import("../src/storage/local-source.js")).LocalSource(path.join(dir, "jobs/to-s3/debug-output")), "local"))!;
+  const [same] = await local.values([{ name: "validation-rmse", step: 10, mode: null }]);
+  assert.deepEqual(remote, same);
+
+  // Without S3 configured the path is refused up front.
+  const noS3 = await localBackend(dataDir());
+  await expectError(noS3.start(jobSpec("no-s3", { outputPath: "s3://local-trials/out" })), "BAD_USER_INPUT");
 });

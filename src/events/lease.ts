@@ -8,22 +8,12 @@
  * (e.g. after a long pause) can never extend or delete the new holder's.
  */
 import type { Redis } from "ioredis";
+import type { LeaseStore } from "../store/leases.js";
+
+export type { LeaseStore };
 
 const RENEW_IF_OWNER = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE_IF_OWNER = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`;
-
-export interface LeaseStore {
-  readonly owner: string;
-  readonly ttlMs: number;
-  /** Takes the lease when free (or renews it when already ours); false when another owner holds it. */
-  acquire(key: string): Promise<boolean>;
-  /** Extends our lease; false when it is no longer ours (expired, or taken by another owner). */
-  renew(key: string): Promise<boolean>;
-  /** Gives the lease up at once when it is ours; a no-op otherwise. */
-  release(key: string): Promise<void>;
-  /** Who holds the lease now (null when free). */
-  holder(key: string): Promise<string | null>;
-}
 
 export class RedisLeases implements LeaseStore {
   constructor(

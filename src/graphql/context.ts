@@ -9,6 +9,7 @@ import type { RuleService } from "../jobs/rule-service.js";
 import { createSeriesLoader, createStepValuesLoader, createValueLoader, type SeriesKey, type StepValuesKey, type ValueKey } from "./loaders.js";
 import type { TensorData } from "../format/tensor.js";
 import type { ScalarSeries, Trial } from "../trials/trial.js";
+import type { RuleSummaryRecord } from "../jobs/types.js";
 
 /** Long-lived services, made once at start. */
 export interface Services {
@@ -37,6 +38,8 @@ export interface Context {
   stepValues: DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey>;
   /** Batches whole scalar series of this request. */
   series: DataLoader<SeriesKey, ScalarSeries, string>;
+  /** The service's rule summaries by job name: one database query per request. */
+  ruleSummaries: DataLoader<string, RuleSummaryRecord[]>;
   /** Tensor elements this request may still return (TRIALGRAPH_MAX_VALUES). */
   valueBudget: { remaining: number };
   caller: Caller;
@@ -49,6 +52,10 @@ export function createContext(services: Services, caller: Caller, requestId: str
     values: createValueLoader(),
     series: createSeriesLoader(),
     stepValues: createStepValuesLoader(),
+    ruleSummaries: new DataLoader<string, RuleSummaryRecord[]>(async (names) => {
+      const found = await services.rules.summaries(names);
+      return names.map((n) => found.get(n) ?? []);
+    }),
     valueBudget: { remaining: services.config.limits.maxValues },
     caller,
     requestId,

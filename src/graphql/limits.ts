@@ -70,6 +70,10 @@ export const sizeEstimator: ComplexityEstimator = ({ type, field, args, childCom
       const first = int(args.first);
       return 1 + (first !== null && first > 0 ? first : ASSUMED.pageSize) * child;
     }
+    case "RuleSummary.evaluations": {
+      const first = int(args.first);
+      return 1 + (first !== null && first > 0 ? first : 20) * child;
+    }
     case "Query.evaluateRules":
       return 1 + (Array.isArray(args.rules) ? args.rules.length : 1) * (ASSUMED.ruleEvaluation + child);
     default:

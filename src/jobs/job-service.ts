@@ -3,15 +3,17 @@
  * whichever backend knows it, and lists across backends.
  */
 import { TrialgraphError } from "../errors.js";
+import type { NewRule } from "../store/index.js";
 import type {
   Backend, JobPage, ListJobsQuery, RuleSpec, StartTrainingJobSpec, TrainingJobBackend, TrainingJobRecord,
 } from "./types.js";
 
 /** The service's own rule evaluation, as the job service needs it. */
 export interface ServiceRules {
-  validate(specs: RuleSpec[]): void;
-  start(job: TrainingJobRecord, specs: RuleSpec[]): Promise<void>;
-  decorate(job: TrainingJobRecord): TrainingJobRecord;
+  /** Validates the rules (BAD_USER_INPUT naming the parameter at fault) and returns their attachments. */
+  newRules(specs: RuleSpec[]): NewRule[];
+  /** The job was started with these rules (already recorded with it): evaluate them from its first step. */
+  follow(job: TrainingJobRecord, rules: readonly NewRule[]): Promise<void>;
 }
 
 export class JobService {
@@ -43,32 +45,25 @@ export class JobService {
 
   /**
    * Starts a job. Rules the service evaluates (all rules of a local job; evaluator SERVICE on
-   * SageMaker) are validated before anything starts, and followed from the first step.
+   * SageMaker) are validated before anything starts, recorded with the job, and followed from the
+   * first step. Their summaries are not on the backend's record: they are read from the database
+   * (RuleService.summaries) wherever the job is shown.
    */
   async start(spec: StartTrainingJobSpec): Promise<TrainingJobRecord> {
     const backend = this.backend(spec.backend ?? this.defaultBackend);
     const serviceRules = (spec.rules ?? []).filter((r) => backend.backend === "LOCAL" || r.evaluator === "SERVICE");
+    let rules: NewRule[] = [];
     if (serviceRules.length) {
       if (!this.rules) throw new TrialgraphError("BACKEND_UNAVAILABLE", "the rule engine is not available", { field: "rules" });
-      this.rules.validate(serviceRules);
+      rules = this.rules.newRules(serviceRules);
     }
-    const job = await backend.start(spec);
-    if (serviceRules.length) await this.rules!.start(job, serviceRules);
-    return this.decorate(job);
+    const job = await backend.start(spec, { rules });
+    if (rules.length) await this.rules!.follow(job, rules);
+    return job;
   }
 
-  private decorate(job: TrainingJobRecord): TrainingJobRecord {
-    return this.rules ? this.rules.decorate(job) : job;
-  }
-
-  /** The job, from the first backend that knows it (local first: it answers without a network call). */
+  /** The job, from the first backend that knows it (local first: it answers from the database). */
   async describe(name: string): Promise<TrainingJobRecord | null> {
-    const job = await this.describeRaw(name);
-    return job && this.decorate(job);
-  }
-
-  /** The backend's own record, without the service-evaluated rule summaries. */
-  async describeRaw(name: string): Promise<TrainingJobRecord | null> {
     for (const b of this.order()) {
       const job = await this.backends[b]!.describe(name);
       if (job) return job;
@@ -79,7 +74,7 @@ export class JobService {
   async stop(name: string): Promise<TrainingJobRecord> {
     for (const b of this.order()) {
       const job = await this.backends[b]!.describe(name);
-      if (job) return this.decorate(await this.backends[b]!.stop(name));
+      if (job) return this.backends[b]!.stop(name);
     }
     throw new TrialgraphError("NOT_FOUND", `no training job named ${name}`, { field: "name" });
   }
@@ -104,7 +99,7 @@ export class JobService {
     for (let i = start; i < order.length && nodes.length < query.first; i++) {
       const b = order[i];
       const page = await this.backends[b]!.list({ ...query, first: query.first - nodes.length, after: i === start ? inner : null });
-      nodes.push(...page.nodes.map((j) => this.decorate(j)));
+      nodes.push(...page.nodes);
       const cursor = (c: string | null) => Buffer.from(`${b}:${c ?? ""}`).toString("base64url");
       if (page.hasNextPage) return { nodes, endCursor: cursor(page.endCursor), hasNextPage: true };
       if (nodes.length >= query.first && i + 1 < order.length) {

@@ -2,7 +2,7 @@
  * What the graph asks of rules: the built-in catalogue, one-shot evaluation over a trial, and
  * attaching rules to a running job. Implemented over the rule engine in src/rules.
  */
-import type { RuleEvaluationStatus, RuleSpec, TrainingJobRecord } from "./types.js";
+import type { RecordPage, RuleEvaluationRecord, RuleEvaluationStatus, RuleSpec, RuleSummaryRecord, TrainingJobRecord } from "./types.js";
 
 export interface RuleParameterInfo {
   name: string;
@@ -32,4 +32,8 @@ export interface RuleService {
   evaluate(path: string, rules: RuleSpec[]): Promise<RuleEvaluationResult[]>;
   /** Has the engine follow a running job's trial with these rules. */
   attach(jobName: string, rules: RuleSpec[]): Promise<TrainingJobRecord>;
+  /** Summaries of the rules the service evaluates, per job (jobs without any are absent). */
+  summaries(jobNames: readonly string[]): Promise<Map<string, RuleSummaryRecord[]>>;
+  /** One rule's evaluation history, oldest first. */
+  evaluations(jobName: string, ruleName: string, page: { first: number; after?: string | null }): Promise<RecordPage<RuleEvaluationRecord>>;
 }

@@ -1,4 +1,5 @@
 /** The training-job domain, shared by every backend (SageMaker, local) and the GraphQL layer. */
+import type { NewRule } from "../store/index.js";
 import type { Backend, ParameterValue, RuleSpec, TrainingJobRecord, TrainingJobStatus } from "../store/records.js";
 
 // The records themselves live in the store layer (they are what the database keeps); re-exported
@@ -55,7 +56,11 @@ export interface JobPage {
 /** One place jobs run. Each backend maps its own world onto TrainingJobRecord. */
 export interface TrainingJobBackend {
   readonly backend: Backend;
-  start(spec: StartTrainingJobSpec): Promise<TrainingJobRecord>;
+  /**
+   * Starts a job. `rules` are the rules the service evaluates on it: recorded with the job, in one
+   * write, before anything starts.
+   */
+  start(spec: StartTrainingJobSpec, options?: { rules?: readonly NewRule[] }): Promise<TrainingJobRecord>;
   stop(name: string): Promise<TrainingJobRecord>;
   /** Null when the backend does not know the job. */
   describe(name: string): Promise<TrainingJobRecord | null>;

@@ -1,6 +1,7 @@
 /**
- * Readiness: can the service reach what it is configured to use? S3 (ListBuckets), SageMaker
- * (ListTrainingJobs MaxResults 1) and Redis (PING), each with a short timeout, checked in parallel.
+ * Readiness: can the service reach what it is configured to use? Its database (SELECT 1), S3
+ * (ListBuckets), SageMaker (ListTrainingJobs MaxResults 1) and Redis (PING), each with a short timeout,
+ * checked in parallel.
  * A dependency that answers with an authorization or throttling error is reachable; one that does
  * not answer, refuses the connection or fails with a server error is not.
  */
@@ -23,6 +24,8 @@ export interface ReadinessOptions {
   s3?: S3Client | null;
   sagemaker?: SageMakerClient | null;
   redisUrl?: string | null;
+  /** Reaches the service's database (throws when it cannot). */
+  database?: (() => Promise<void>) | null;
   timeoutMs?: number;
 }
 
@@ -77,6 +80,8 @@ export class ReadinessChecker {
     if (s3) run("s3", (signal) => awsReachable(() => s3.send(new ListBucketsCommand({}), { abortSignal: signal })));
     if (sagemaker) run("sagemaker", (signal) => awsReachable(() => sagemaker.send(new ListTrainingJobsCommand({ MaxResults: 1 }), { abortSignal: signal })));
     if (this.redis) run("redis", () => this.pingRedis());
+    const database = this.options.database;
+    if (database) run("database", async () => { await database(); return undefined; });
     await Promise.all(jobs);
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }

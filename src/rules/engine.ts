@@ -291,6 +291,24 @@ export interface RuleSessionOptions {
   recentSteps?: number;
   /** How many advances a rule waits for an event file whose index is already visible (S3 uploads). */
   missingEventFileRetries?: number;
+  /**
+   * Where rules stood before (a job's evaluation resumed by another process): a rule that had already
+   * found issues starts ISSUES_FOUND, so it is not reported again and its actions do not run twice.
+   */
+  initial?: ReadonlyMap<string, { status: RuleEvaluationStatus; statusDetails: string | null; lastModified: Date | null }>;
+  /** Every evaluation of every rule, for its history (a step evaluated, skipped, or the rule's conclusion). */
+  onEvaluation?: (e: RuleEvaluationEvent) => void;
+}
+
+/** One evaluation, as a rule's history keeps it. */
+export interface RuleEvaluationEvent {
+  ruleConfigurationName: string;
+  /** "step": a step evaluated (or skipped); "idle": a check between steps; "final": the rule's conclusion; "error": it failed. */
+  kind: "step" | "idle" | "final" | "error";
+  step: number | null;
+  status: RuleEvaluationStatus;
+  message: string;
+  time: Date;
 }
 
 interface RuleState {
@@ -380,6 +398,13 @@ class ValuesView implements StepValues {
 
 const NOT_YET = /not (completely written|available) yet|does not exist \(yet\)/;
 
+/** "<rule> found an issue at step S (tensor T): details" — a firing's statusDetails. */
+function firingMessage(ruleName: string | null, step: number | null, result: StepResult): string {
+  const where = step === null ? "" : ` at step ${step}`;
+  const tensor = result.tensor ? ` (tensor ${result.tensor})` : "";
+  return `${ruleName} found an issue${where}${tensor}: ${result.details ?? "condition met"}`;
+}
+
 export class RuleSession {
   private readonly rules: RuleState[] = [];
   private readonly caches: TrialCache[];
@@ -446,6 +471,12 @@ export class RuleSession {
           state.otherIdx.push(idx);
         }
         state.instance = config.definition.create(config.params);
+        const before = opts.initial?.get(state.configurationName);
+        if (before?.status === "ISSUES_FOUND") {
+          state.status = "ISSUES_FOUND";
+          state.statusDetails = before.statusDetails;
+          state.lastModified = before.lastModified ?? state.lastModified;
+        }
       } catch (e) {
         state.status = "ERROR";
         state.statusDetails = describe(e);
@@ -474,6 +505,11 @@ export class RuleSession {
     }));
   }
 
+  /** Names of the rules that have their final status. */
+  finishedRules(): string[] {
+    return this.rules.filter((r) => r.finalized).map((r) => r.configurationName);
+  }
+
   /** Every rule has its final status. */
   get done(): boolean {
     return this.rules.every((r) => r.finalized);
@@ -497,6 +533,7 @@ export class RuleSession {
         if (r.finalized) continue;
         r.finalized = true;
         if (r.status === "IN_PROGRESS") this.setStatus(r, "STOPPED", `the training job ended before the rule finished (${r.evaluatedSteps} steps evaluated)`);
+        this.record(r, "final", this.lastSeenStep, r.statusDetails ?? r.status);
       }
     });
     this.chain = run.catch(() => undefined);
@@ -559,9 +596,19 @@ export class RuleSession {
     }
   }
 
-  private fail(r: RuleState, reason: string): void {
+  private record(r: RuleState, kind: RuleEvaluationEvent["kind"], step: number | null, message: string): void {
+    if (!this.opts.onEvaluation) return;
+    try {
+      this.opts.onEvaluation({ ruleConfigurationName: r.configurationName, kind, step, status: r.status, message, time: new Date(this.now()) });
+    } catch {
+      // history is best effort: it must not stop evaluation
+    }
+  }
+
+  private fail(r: RuleState, reason: string, step: number | null = null): void {
     r.finalized = true;
     this.setStatus(r, "ERROR", reason);
+    this.record(r, "error", step, reason);
   }
 
   private async doAdvance(final: boolean): Promise<void> {
@@ -596,7 +643,10 @@ export class RuleSession {
       for (const r of this.rules) {
         if (r.finalized || r.blocked) continue;
         r.finalized = true;
-        if (r.status !== "IN_PROGRESS") continue;
+        if (r.status !== "IN_PROGRESS") {
+          this.record(r, "final", this.lastSeenStep, `evaluation finished after ${r.evaluatedSteps} step(s); issues at step(s) ${r.triggeredSteps.slice(0, 20).join(", ")}${r.triggeredSteps.length > 20 ? ", …" : ""}`);
+          continue;
+        }
         if (!r.everChecked) {
           const why = r.instance?.missingRequirement?.() ?? "its required tensors were never found";
           this.setStatus(r, "ERROR", `required tensors absent: ${why}` + (r.lastSkipReason ? ` (last error: ${r.lastSkipReason})` : ""));
@@ -604,6 +654,7 @@ export class RuleSession {
           this.setStatus(r, "NO_ISSUES_FOUND", `no issues found in ${r.evaluatedSteps} evaluated step(s)`
             + (this.lastSeenStep !== null ? ` up to step ${this.lastSeenStep}` : ""));
         }
+        this.record(r, "final", this.lastSeenStep, r.statusDetails ?? r.status);
       }
     }
   }
@@ -624,7 +675,7 @@ export class RuleSession {
       try {
         req = r.instance!.requiredTensors(ctx);
       } catch (e) {
-        this.fail(r, `rule ${r.ruleName} failed at step ${step}: ${describe(e)}`);
+        this.fail(r, `rule ${r.ruleName} failed at step ${step}: ${describe(e)}`, step);
         continue;
       }
       if (!Array.isArray(req)) {
@@ -632,7 +683,7 @@ export class RuleSession {
           r.blocked = true;
           continue;
         }
-        this.fail(r, `rule ${r.ruleName}: requiredTensors returned neither a list nor a deferral at step ${step}`);
+        this.fail(r, `rule ${r.ruleName}: requiredTensors returned neither a list nor a deferral at step ${step}`, step);
         continue;
       }
       plans.push({ r, ctx, reqs: req });
@@ -658,6 +709,7 @@ export class RuleSession {
         r.retries = 0;
         r.cursor = step;
         r.lastSkipReason = failed.message; // smdebug logs TensorUnavailableForStep and goes on
+        this.record(r, "step", step, `skipped: ${failed.message}`);
         continue;
       }
       r.retries = 0;
@@ -665,7 +717,7 @@ export class RuleSession {
       try {
         result = normalizeResult(r.instance!.invokeAtStep(ctx, new ValuesView(this.store, step, r.otherIdx)));
       } catch (e) {
-        this.fail(r, `rule ${r.ruleName} failed at step ${step}: ${describe(e)}`);
+        this.fail(r, `rule ${r.ruleName} failed at step ${step}: ${describe(e)}`, step);
         continue;
       }
       r.cursor = step;
@@ -673,6 +725,9 @@ export class RuleSession {
       const checked = typeof result.checked === "number" ? result.checked : reqs.length;
       if (checked > 0) r.everChecked = true;
       if (result.fired) this.fire(r, step, result);
+      this.record(r, "step", step, result.fired
+        ? firingMessage(r.ruleName, step, result)
+        : result.details ?? `no issue (${checked} tensor value(s) checked)`);
     }
   }
 
@@ -734,7 +789,7 @@ export class RuleSession {
           params: r.config!.params,
         });
       } catch (e) {
-        this.fail(r, `rule ${r.ruleName} failed while checking for a stall: ${describe(e)}`);
+        this.fail(r, `rule ${r.ruleName} failed while checking for a stall: ${describe(e)}`, this.lastSeenStep);
         continue;
       }
       const result = normalizeResult(res);
@@ -742,6 +797,7 @@ export class RuleSession {
         r.idleFired = true;
         r.everChecked = true;
         this.fire(r, this.lastSeenStep, result);
+        this.record(r, "idle", this.lastSeenStep, firingMessage(r.ruleName, this.lastSeenStep, result));
       }
     }
   }
@@ -749,9 +805,7 @@ export class RuleSession {
   private fire(r: RuleState, step: number | null, result: StepResult): void {
     if (step !== null && !r.triggeredSteps.includes(step)) r.triggeredSteps.push(step);
     if (r.status !== "IN_PROGRESS") return; // ISSUES_FOUND is kept; later firings only add steps
-    const where = step === null ? "" : ` at step ${step}`;
-    const tensor = result.tensor ? ` (tensor ${result.tensor})` : "";
-    this.setStatus(r, "ISSUES_FOUND", `${r.ruleName} found an issue${where}${tensor}: ${result.details ?? "condition met"}`);
+    this.setStatus(r, "ISSUES_FOUND", firingMessage(r.ruleName, step, result));
     this.runActions(r, step, result);
   }
 

@@ -6,5 +6,5 @@ export { BUILTIN_RULES, DEFAULT_REGISTRY, RuleRegistry, builtinRules, stepTimeou
 export { loadCustomRules, DEFAULT_STEP_TIMEOUT_MS, type CustomRuleLoadError } from "./custom.js";
 export {
   RuleSession, RuleWatch, evaluateRules, configureRule, validateRuleSpecs,
-  type ConfiguredRule, type RuleEvaluationResult, type RuleSessionOptions, type StopTrainingRequest, type ActionOutcome,
+  type ConfiguredRule, type RuleEvaluationEvent, type RuleEvaluationResult, type RuleSessionOptions, type StopTrainingRequest, type ActionOutcome,
 } from "./engine.js";

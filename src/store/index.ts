@@ -3,6 +3,7 @@
  * and evaluation history, live instances and leases. One Store per process.
  */
 import path from "node:path";
+import { sql } from "kysely";
 import { Database, type DatabaseLog } from "./database.js";
 import { InstanceStore } from "./instance-store.js";
 import { JobStore } from "./job-store.js";
@@ -49,6 +50,11 @@ export class Store {
   /** Leases held by `owner`, expiring `ttlMs` after each renewal. */
   leases(owner: string, ttlMs: number): DatabaseLeases {
     return new DatabaseLeases(this.database, owner, ttlMs);
+  }
+
+  /** Reaches the database once (readiness); DATABASE_UNAVAILABLE when it cannot. */
+  async ping(): Promise<void> {
+    await this.database.query((db) => sql`select 1`.execute(db));
   }
 
   close(): Promise<void> {

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { serviceDatabase } from "./database.js";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -41,9 +42,11 @@ export async function startChildServer(options: ChildServerOptions = {}): Promis
   const env = options.env ?? {};
   const timeoutMs = options.timeoutMs ?? 60_000;
   const dataDir = env.TRIALGRAPH_DATA_DIR ?? (await fs.mkdtemp(path.join(os.tmpdir(), `tg-child-${name}-`)));
+  // Instances that share state get TRIALGRAPH_DATABASE_URL from the test; alone, each gets the engine under test.
+  const database = env.TRIALGRAPH_DATABASE_URL ? null : await serviceDatabase();
   const child = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
     cwd: ROOT,
-    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", ...env, TRIALGRAPH_DATA_DIR: dataDir },
+    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", ...database?.env, ...env, TRIALGRAPH_DATA_DIR: dataDir },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: any[] = [];
@@ -68,6 +71,7 @@ export async function startChildServer(options: ChildServerOptions = {}): Promis
   });
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  void exited.then(() => database?.release()).catch(() => undefined);
   const url = await Promise.race([
     urlKnown,
     exited.then((code) => { throw new Error(`instance ${name} exited (${code}) before listening: ${stderr.slice(-2000)}`); }),

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { freePort } from "./net.js";
 import path from "node:path";
+import { serviceDatabase } from "./database.js";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "../..");
 
@@ -43,13 +44,15 @@ export function serviceCommand(preferDist = false): string[] {
  */
 export async function startServiceProcess(opts: ServiceProcessOptions = {}): Promise<ServiceProcess> {
   const port = await freePort();
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), HOST: "127.0.0.1", LOG_LEVEL: "info", ...opts.env, PORT: String(port) };
+  const database = opts.env?.TRIALGRAPH_DATABASE_URL ? null : await serviceDatabase();
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), HOST: "127.0.0.1", LOG_LEVEL: "info", ...database?.env, ...opts.env, PORT: String(port) };
   delete env.NODE_TEST_CONTEXT;
   delete env.NODE_OPTIONS;
   const proc = spawn(process.execPath, serviceCommand(opts.preferDist), { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   const logs: any[] = [];
   let stderr = "";
   const exited = new Promise<number | string>((resolve) => proc.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  void exited.then(() => database?.release()).catch(() => undefined);
   const timeoutMs = opts.startTimeoutMs ?? 30_000;
   return new Promise<ServiceProcess>((resolve, reject) => {
     let buffered = "";

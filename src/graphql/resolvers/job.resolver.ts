@@ -1,6 +1,6 @@
 import { Arg, Ctx, FieldResolver, Int, Mutation, Query, Resolver, Root } from "type-graphql";
 import type { Context } from "../context.js";
-import { TrainingJob, TrainingJobConnection } from "../types/job.types.js";
+import { RuleHistoryConnection, RuleSummary, TrainingJob, TrainingJobConnection } from "../types/job.types.js";
 import { Trial } from "../types/trial.types.js";
 import { Backend, TrainingJobStatus } from "../enums.js";
 import { RuleInput, StartTrainingJobInput } from "../inputs.js";
@@ -55,10 +55,38 @@ export class TrainingJobResolver {
     return new TrainingJob(await ctx.services.rules.attach(jobName, rules));
   }
 
+  @FieldResolver(() => [RuleSummary], {
+    description: "Its rules: SageMaker's own (evaluator SAGEMAKER) as SageMaker reports them, and the service's (SERVICE) from its database",
+  })
+  async ruleSummaries(@Root() job: TrainingJob, @Ctx() ctx: Context): Promise<RuleSummary[]> {
+    const service = await ctx.ruleSummaries.load(job.name);
+    const names = new Set(service.map((r) => r.ruleConfigurationName));
+    return [...job.record.ruleSummaries.filter((r) => !names.has(r.ruleConfigurationName)), ...service].map((r) => new RuleSummary(job.name, r));
+  }
+
   @FieldResolver(() => Trial, { nullable: true, description: "The job's smdebug trial, once it has one" })
   async trial(@Root() job: TrainingJob, @Ctx() ctx: Context): Promise<Trial | null> {
     if (!job.debugOutputPath) return null;
     const trial = await ctx.services.trials.resolve(job.debugOutputPath);
     return trial && new Trial(trial);
+  }
+}
+
+@Resolver(() => RuleSummary)
+export class RuleSummaryResolver {
+  @FieldResolver(() => RuleHistoryConnection, {
+    description: "The rule's evaluation history, oldest first: every evaluated step with its status and message (older steps of long jobs are compacted: status changes are always kept). Empty for rules SageMaker evaluates",
+  })
+  async evaluations(
+    @Root() rule: RuleSummary,
+    @Arg("first", () => Int, { nullable: true, description: "At most 100; default 20" }) first: number | null,
+    @Arg("after", () => String, { nullable: true }) after: string | null,
+    @Ctx() ctx: Context,
+  ): Promise<RuleHistoryConnection> {
+    const size = first ?? 20;
+    if (!Number.isInteger(size) || size < 1 || size > 100) throw new TrialgraphError("BAD_USER_INPUT", "first must be between 1 and 100", { field: "first" });
+    if (rule.evaluator !== "SERVICE") return { nodes: [], pageInfo: { endCursor: null, hasNextPage: false } };
+    const page = await ctx.services.rules.evaluations(rule.jobName, rule.ruleConfigurationName, { first: size, after });
+    return { nodes: page.nodes, pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage } };
   }
 }

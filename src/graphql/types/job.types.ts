@@ -12,9 +12,46 @@ export class JobProgress {
   total!: number;
 }
 
+@ObjectType()
+export class PageInfo {
+  @Field(() => String, { nullable: true })
+  endCursor!: string | null;
+
+  @Field(() => Boolean)
+  hasNextPage!: boolean;
+}
+
+@ObjectType({ description: "One entry of a rule's evaluation history: a step evaluated (or skipped), or the rule's conclusion" })
+export class RuleHistoryEntry {
+  @Field(() => Int, { nullable: true, description: "The evaluated global step; null for a conclusion not tied to a step" })
+  step!: number | null;
+
+  @Field(() => RuleEvaluationStatus, { description: "The rule's status after this evaluation" })
+  status!: string;
+
+  @Field(() => String)
+  message!: string;
+
+  @Field(() => DateTimeScalar)
+  time!: Date;
+}
+
+@ObjectType({ description: "A page of a rule's evaluation history, oldest first" })
+export class RuleHistoryConnection {
+  @Field(() => [RuleHistoryEntry])
+  nodes!: RuleHistoryEntry[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+}
+
 @ObjectType({ description: "The status of one rule on one job" })
 export class RuleSummary {
+  /** The job the rule belongs to (its history is looked up by job and rule). */
+  readonly jobName: string;
+
   constructor(jobName: string, r: RuleSummaryRecord) {
+    this.jobName = jobName;
     this.id = `${jobName}/${r.ruleConfigurationName}`;
     this.ruleConfigurationName = r.ruleConfigurationName;
     this.ruleEvaluationJobArn = r.ruleEvaluationJobArn;
@@ -61,7 +98,6 @@ export class TrainingJob {
     this.endedAt = record.endedAt;
     this.hyperparameters = record.hyperparameters;
     this.debugOutputPath = record.debugOutputPath;
-    this.ruleSummaries = record.ruleSummaries.map((r) => new RuleSummary(record.name, r));
     this.progress = record.progress;
   }
 
@@ -101,20 +137,8 @@ export class TrainingJob {
   @Field(() => String, { nullable: true, description: "Where the job's trial is: s3://… or a data-dir path" })
   debugOutputPath: string | null;
 
-  @Field(() => [RuleSummary])
-  ruleSummaries: RuleSummary[];
-
   @Field(() => JobProgress, { nullable: true })
   progress: JobProgress | null;
-}
-
-@ObjectType()
-export class PageInfo {
-  @Field(() => String, { nullable: true })
-  endCursor!: string | null;
-
-  @Field(() => Boolean)
-  hasNextPage!: boolean;
 }
 
 @ObjectType()

@@ -14,6 +14,7 @@ import {
 } from "@aws-sdk/client-sagemaker";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { badInput, TrialgraphError } from "../../errors.js";
+import type { JobStore, NewRule } from "../../store/index.js";
 import type {
   JobPage, ListJobsQuery, StartTrainingJobSpec, TrainingJobBackend, TrainingJobRecord, TrainingJobStatus,
 } from "../types.js";
@@ -50,6 +51,11 @@ export interface SageMakerBackendOptions {
   now?: () => Date;
   /** Use this client instead of building one (the options above that configure a client are then ignored). */
   client?: SageMakerClient;
+  /**
+   * Where the service records the jobs it starts (with their spec and the rules it evaluates itself);
+   * the name is reserved there before CreateTrainingJob, so two starts of one name cannot both go out.
+   */
+  records?: JobStore;
 }
 
 const STATUS_TO_SAGEMAKER: Readonly<Record<TrainingJobStatus, NonNullable<ListTrainingJobsRequest["StatusEquals"]>>> = {
@@ -130,16 +136,15 @@ export class SageMakerBackend implements TrainingJobBackend {
     });
   }
 
-  async start(spec: StartTrainingJobSpec): Promise<TrainingJobRecord> {
+  async start(spec: StartTrainingJobSpec, options: { rules?: readonly NewRule[] } = {}): Promise<TrainingJobRecord> {
     const createdAt = this.now();
     const built = this.buildRequest(spec, createdAt);
-    const response = await this.call("CreateTrainingJob", () => this.client.send(new CreateTrainingJobCommand(built.request)));
     const request = built.request;
     // CreateTrainingJob answers only the ARN; the record is what SageMaker reports for a job just created,
     // which saves a DescribeTrainingJob call (and any read-after-create lag).
-    return {
+    const record: TrainingJobRecord = {
       name: request.TrainingJobName!,
-      arn: response.TrainingJobArn ?? null,
+      arn: null,
       backend: "SAGEMAKER",
       status: "IN_PROGRESS",
       secondaryStatus: "Starting",
@@ -159,6 +164,19 @@ export class SageMakerBackend implements TrainingJobBackend {
       })),
       progress: null,
     };
+    const records = this.options.records;
+    // Reserved (with the service's rules) before SageMaker hears of it; freed again if SageMaker refuses.
+    await records?.create({ ...record, ruleSummaries: [] }, { spec, rules: options.rules ?? [] });
+    let response;
+    try {
+      response = await this.call("CreateTrainingJob", () => this.client.send(new CreateTrainingJobCommand(request)));
+    } catch (e) {
+      await records?.remove(record.name).catch(() => undefined);
+      throw e;
+    }
+    record.arn = response.TrainingJobArn ?? null;
+    await records?.update(record.name, { arn: record.arn }).catch(() => undefined);
+    return record;
   }
 
   async describe(name: string): Promise<TrainingJobRecord | null> {
