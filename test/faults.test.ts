@@ -4,7 +4,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { promises as fs, readFileSync } from "node:fs";
+import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createClient } from "graphql-ws";
@@ -16,6 +16,8 @@ import { privateRedis } from "./support/redis-server.js";
 import { startServiceProcess, gqlAt } from "./support/service-process.js";
 import { ABALONE_TRIAL, FIXTURES, loadGolden } from "./support/fixtures.js";
 import { TrialWriter } from "../src/trials/trial-writer.js";
+import { Store } from "../src/store/index.js";
+import { serviceDatabase } from "./support/database.js";
 
 const golden = loadGolden();
 const goldenAt = (tensor: string, step: number) => (golden.tensors[tensor].values[String(step)].value as number[])[0];
@@ -228,7 +230,9 @@ const START_JOB = `mutation($name: String!) { startTrainingJob(input: {
 
 test("SIGTERM during a local job and a subscription: 1001 Going Away, exit 0, the job recorded STOPPED with its trial intact", async () => {
   const dataDir = await jobDataDir();
-  const child = await startServiceProcess({ env: { TRIALGRAPH_DATA_DIR: dataDir, TRIALGRAPH_SHUTDOWN_TIMEOUT_MS: "20000" } });
+  // Both lives of the service share one database (the data dir's, or one PostgreSQL database).
+  const database = await serviceDatabase();
+  const child = await startServiceProcess({ env: { ...database.env, TRIALGRAPH_DATA_DIR: dataDir, TRIALGRAPH_SHUTDOWN_TIMEOUT_MS: "20000" } });
   let restarted: Awaited<ReturnType<typeof startServiceProcess>> | null = null;
   const ws = createClient({ url: child.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, onNonLazyError: () => {} });
   try {
@@ -258,19 +262,20 @@ test("SIGTERM during a local job and a subscription: 1001 Going Away, exit 0, th
     assert.match(reason, /going away/i);
     assert.ok(child.logs.some((l) => l.msg === "shut down cleanly"));
 
-    const record = JSON.parse(readFileSync(path.join(dataDir, "jobs/sigterm-job/job.json"), "utf8"));
-    const job = record.record ?? record;
+    const store = await Store.open({ databaseUrl: database.env.TRIALGRAPH_DATABASE_URL ?? null, dataDir });
+    const job = (await store.jobs.get("sigterm-job"))!.record;
+    await store.close();
     assert.equal(job.status, "STOPPED", JSON.stringify(job));
     assert.ok(job.endedAt, "an end time");
-    assert.ok(job.progress.current > 0 && job.progress.current < 20000);
+    assert.ok(job.progress!.current > 0 && job.progress!.current < 20000);
 
     // The next start keeps the record as it was (a clean stop is not a crash) and the trial reads.
-    restarted = await startServiceProcess({ env: { TRIALGRAPH_DATA_DIR: dataDir } });
+    restarted = await startServiceProcess({ env: { ...database.env, TRIALGRAPH_DATA_DIR: dataDir } });
     const after = await gqlAt(restarted.url, `query($p: String!) { trainingJob(name: "sigterm-job") { status failureReason progress { current } }
       trial(path: $p) { steps tensor(name: "train-rmse") { series { steps values } } } }`, { p: trialPath });
     assert.equal(after.body.errors, undefined, JSON.stringify(after.body.errors));
     assert.equal(after.body.data.trainingJob.status, "STOPPED");
-    assert.equal(after.body.data.trainingJob.progress.current, job.progress.current);
+    assert.equal(after.body.data.trainingJob.progress.current, job.progress!.current);
     const series = after.body.data.trial.tensor.series;
     assert.ok(series.steps.length >= steps.length);
     assert.deepEqual(series.steps, after.body.data.trial.steps);
@@ -279,6 +284,7 @@ test("SIGTERM during a local job and a subscription: 1001 Going Away, exit 0, th
     await ws.dispose();
     if (child.proc.exitCode === null) await child.stop(5000);
     if (restarted) assert.equal(await restarted.stop(), 0);
+    await database.release();
     await fs.rm(dataDir, { recursive: true, force: true });
   }
 });

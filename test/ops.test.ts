@@ -72,7 +72,7 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   return null;
 }
 
-test("/healthz is liveness; /readyz checks S3 and Redis and reports each", async () => {
+test("/healthz is liveness; /readyz checks the database, S3 and Redis and reports each", async () => {
   // The event bus connects to Redis in the background after start.
   let health: any;
   for (let i = 0; i < 50; i++) {
@@ -82,12 +82,12 @@ test("/healthz is liveness; /readyz checks S3 and Redis and reports each", async
     if (health.events.redis === "up") break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  assert.deepEqual(health, { status: "ok", events: { redis: "up" } });
+  assert.deepEqual({ ...health, instance: typeof health.instance }, { status: "ok", events: { redis: "up" }, database: { engine: "sqlite", reachable: true }, instance: "string" });
   const r = await fetch(`${base}/readyz`);
   const body = (await r.json()) as any;
   assert.equal(r.status, 200, JSON.stringify(body));
   assert.equal(body.ready, true);
-  assert.deepEqual(Object.keys(body.checks).sort(), ["redis", "s3"]);
+  assert.deepEqual(Object.keys(body.checks).sort(), ["database", "redis", "s3"]);
   assert.ok(s3.requests({ operation: "ListBuckets" }).length + s3.requestLog.filter((e) => e.path === "/" && e.method === "GET").length > 0, "S3 was asked");
 });
 

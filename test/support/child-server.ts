@@ -34,6 +34,11 @@ export interface ChildServerOptions {
   /** A label for messages and the temp data dir. */
   name?: string;
   timeoutMs?: number;
+  /**
+   * Run it in its own PID namespace (`unshare --pid`), as if on another machine: instances on one
+   * machine tell a dead neighbour by its pid at once, instances elsewhere only by its silence.
+   */
+  isolatedPids?: boolean;
 }
 
 /** Rejects with "instance <name> exited (<code>) before listening: <stderr>" when the service refuses to start. */
@@ -44,7 +49,10 @@ export async function startChildServer(options: ChildServerOptions = {}): Promis
   const dataDir = env.TRIALGRAPH_DATA_DIR ?? (await fs.mkdtemp(path.join(os.tmpdir(), `tg-child-${name}-`)));
   // Instances that share state get TRIALGRAPH_DATABASE_URL from the test; alone, each gets the engine under test.
   const database = env.TRIALGRAPH_DATABASE_URL ? null : await serviceDatabase();
-  const child = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
+  const command = [process.execPath, "--import", "tsx", "src/server.ts"];
+  // --kill-child: when unshare dies (SIGKILL included) the kernel kills the service with it.
+  if (options.isolatedPids) command.unshift("unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL");
+  const child = spawn(command[0], command.slice(1), {
     cwd: ROOT,
     env: { ...process.env, HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", ...database?.env, ...env, TRIALGRAPH_DATA_DIR: dataDir },
     stdio: ["ignore", "pipe", "pipe"],
