@@ -178,6 +178,7 @@ const REQUIRED_ENV = [
   "AWS_ACCESS_KEY_ID",
   "AWS_SECRET_ACCESS_KEY",
   "TRIALGRAPH_REDIS_URL",
+  "TRIALGRAPH_DATABASE_URL",
   "TRIALGRAPH_API_TOKENS",
 ];
 const SAMPLE_ENV = { TRIALGRAPH_API_TOKENS: "ci:operator:0123456789abcdef-compose-check" };
@@ -226,8 +227,9 @@ describe("docker-compose.yml", () => {
   const env = (extra: Record<string, string> = SAMPLE_ENV) =>
     Object.fromEntries(Object.entries(rawEnv).map(([k, v]) => [k, interpolate(asString(v, k), extra)]));
 
-  test("has the service, MinIO, a bucket-creating one-shot and Redis", () => {
-    assert.deepEqual(Object.keys(services).sort(), ["minio", "minio-init", "redis", "trialgraph"]);
+  test("has the service, PostgreSQL, MinIO, a bucket-creating one-shot and Redis", () => {
+    assert.deepEqual(Object.keys(services).sort(), ["minio", "minio-init", "postgres", "redis", "trialgraph"]);
+    assert.match(asString(asMap(services.postgres, "postgres").image, "postgres image"), /^postgres:\d+/);
     const build = asMap(app.build, "trialgraph.build");
     assert.equal(build.context, ".");
     assert.equal(build.dockerfile, "Dockerfile");
@@ -266,6 +268,20 @@ describe("docker-compose.yml", () => {
     assert.ok(redis.hostname in services && redis.hostname === "redis");
     assert.equal(redis.port, "6379");
 
+    // The database URL names the postgres service, its database and its user with their password,
+    // whatever the user overrides the password to.
+    const pgEnv = asMap(asMap(services.postgres, "postgres").environment, "postgres environment");
+    for (const overrides of [SAMPLE_ENV, { ...SAMPLE_ENV, POSTGRES_PASSWORD: "another-password" }]) {
+      const db = new URL(loadConfig(env(overrides)).databaseUrl!);
+      assert.equal(db.protocol, "postgres:");
+      assert.equal(db.hostname, "postgres");
+      assert.ok(db.hostname in services);
+      assert.equal(db.port, "5432");
+      assert.equal(db.pathname, `/${interpolate(asString(pgEnv.POSTGRES_DB, "db"), overrides)}`);
+      assert.equal(db.username, interpolate(asString(pgEnv.POSTGRES_USER, "user"), overrides));
+      assert.equal(decodeURIComponent(db.password), interpolate(asString(pgEnv.POSTGRES_PASSWORD, "password"), overrides));
+    }
+
     // The service signs with MinIO's root credentials, whatever the user overrides them to.
     const minioEnv = asMap(minio.environment, "minio environment");
     for (const overrides of [SAMPLE_ENV, { ...SAMPLE_ENV, MINIO_ROOT_USER: "alice", MINIO_ROOT_PASSWORD: "a-long-password" }]) {
@@ -294,6 +310,7 @@ describe("docker-compose.yml", () => {
     const deps = asMap(app.depends_on, "trialgraph depends_on");
     assert.equal(asMap(deps["minio-init"], "minio-init dep").condition, "service_completed_successfully");
     assert.equal(asMap(deps.redis, "redis dep").condition, "service_healthy");
+    assert.equal(asMap(deps.postgres, "postgres dep").condition, "service_healthy");
     assert.equal(asMap(asMap(asMap(services["minio-init"], "init").depends_on, "init deps").minio, "minio dep").condition, "service_healthy");
     for (const [name, svc] of Object.entries(services)) {
       const dependsOn = asMap(svc, name).depends_on;
@@ -305,7 +322,7 @@ describe("docker-compose.yml", () => {
         if (condition === "service_healthy") assert.ok(asMap(services[target], target).healthcheck, `${target} needs a healthcheck`);
       }
     }
-    for (const name of ["trialgraph", "minio", "redis"]) {
+    for (const name of ["trialgraph", "minio", "redis", "postgres"]) {
       const hc = asMap(asMap(services[name], name).healthcheck, `${name}.healthcheck`);
       const testCmd = asList(hc.test, `${name}.healthcheck.test`);
       assert.ok(testCmd[0] === "CMD" || testCmd[0] === "CMD-SHELL");

@@ -13,7 +13,7 @@ import path from "node:path";
 import { startChildServer, type ChildServer } from "./support/child-server.js";
 import { startServiceProcess } from "./support/service-process.js";
 import { startTestServer, type TestServer } from "./support/server.js";
-import { createTestDatabase, POSTGRES_ADMIN_URL, tcpProxy } from "./support/database.js";
+import { createTestDatabase, POSTGRES_ADMIN_URL, serviceDatabase, tcpProxy } from "./support/database.js";
 import { deleteKeys, SHARED_REDIS_URL } from "./support/redis-server.js";
 import { collect, eventually, wsClient } from "./support/ws-events.js";
 import { ABALONE_TRIAL, FIXTURES } from "./support/fixtures.js";
@@ -95,7 +95,9 @@ test("local jobs across instances: listed on both, stopped from either, and a de
   assert.match(job.ruleSummaries[0].statusDetails, /the training job's instance stopped/);
 });
 
-test("an old data folder's job records are imported once on first start: nothing a user had disappears", async () => {
+for (const engine of ["sqlite", "postgres"] as const) test(`an old data folder's job records are imported once on first start (${engine}): nothing a user had disappears`, async () => {
+  const database = await serviceDatabase(engine);
+  cleanups.push(() => database.release());
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "tg-import-"));
   cleanups.push(() => fs.rm(dataDir, { recursive: true, force: true }));
   // As the file-based service left them (version 1 records, trials beside them).
@@ -118,7 +120,7 @@ test("an old data folder's job records are imported once on first start: nothing
   await fs.mkdir(path.join(dataDir, "jobs", "half-written"), { recursive: true });
   await fs.writeFile(path.join(dataDir, "jobs", "half-written", "job.json"), "{\"version\":1,\"rec");
 
-  let server: TestServer = await startTestServer({ TRIALGRAPH_DATA_DIR: dataDir });
+  let server: TestServer = await startTestServer({ ...database.env, TRIALGRAPH_DATA_DIR: dataDir });
   const check = async () => {
     const { body } = await server.gql(`{ trainingJobs(backend: LOCAL) { nodes { name status secondaryStatus failureReason createdAt endedAt
       ruleSummaries { ruleConfigurationName ruleEvaluationStatus statusDetails lastModifiedTime } trial { steps } } } }`);
@@ -144,7 +146,7 @@ test("an old data folder's job records are imported once on first start: nothing
 
     // Once: a second start imports nothing, even after the folder changed.
     await fs.writeFile(path.join(dataDir, "jobs", "old-done", "job.json"), JSON.stringify(record("old-done", "FAILED")));
-    server = await startTestServer({ TRIALGRAPH_DATA_DIR: dataDir });
+    server = await startTestServer({ ...database.env, TRIALGRAPH_DATA_DIR: dataDir });
     const reread = await check();
     assert.equal(reread.length, 2);
     assert.equal(reread.find((j) => j.name === "old-done").status, "COMPLETED");
