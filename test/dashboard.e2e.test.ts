@@ -735,6 +735,8 @@ test("the layout holds on a narrow screen (390 px): jobs, and the job page's rul
 
 test("token mode: one prompt instead of error banners and toasts; after the token is set everything reconnects", async () => {
   tokenDataDir = mkdtempSync(path.join(os.tmpdir(), "trialgraph-dashboard-token-"));
+  mkdirSync(path.join(tokenDataDir, "lab"));
+  for (const f of ["abalone.train.libsvm", "abalone.validation.libsvm"]) copyFileSync(path.join(FIXTURES, "data", f), path.join(tokenDataDir, "lab", f));
   tokenServer = await startServiceProcess({
     env: {
       TRIALGRAPH_DATA_DIR: tokenDataDir, TRIALGRAPH_API_TOKENS: `tester:operator:${TOKEN}`, TRIALGRAPH_SAGEMAKER_ENABLED: "false",
@@ -776,6 +778,27 @@ test("token mode: one prompt instead of error banners and toasts; after the toke
     assert.equal(await p.evaluate(() => (window as unknown as { __noReload?: string }).__noReload), "same page");
     assert.equal(await p.getByTestId("global-error").count(), 0);
     await p.screenshot({ path: path.join(ARTIFACTS, "13b-token-set.png") });
+
+    // The report needs the token too: a plain link cannot send it, so the page fetches it with it.
+    const authed = { "content-type": "application/json", authorization: `Bearer ${TOKEN}` };
+    const started = await fetch(`${tokenServer.base}/graphql`, {
+      method: "POST", headers: authed,
+      body: JSON.stringify({ query: `mutation($i: StartTrainingJobInput!) { startTrainingJob(input: $i) { name } }`, variables: { i: LAB_INPUT("0.2", "token-lab", "11") } }),
+    });
+    assert.equal(started.status, 200);
+    await p.evaluate(() => (location.hash = `#/job?name=token-lab`));
+    await p.locator("[data-testid=job-status][data-status=COMPLETED]").waitFor({ timeout: JOB_TIMEOUT_MS });
+    assert.equal((await fetch(`${tokenServer.base}/jobs/token-lab/report.html`)).status, 401, "not without the token");
+    const [download] = await Promise.all([p.waitForEvent("download"), p.getByTestId("job-report-download").click()]);
+    const saved = path.join(ARTIFACTS, "token-report.html");
+    await download.saveAs(saved);
+    const html = readFileSync(saved, "utf8");
+    assert.ok(html.includes("<code>token-lab</code>") && html.includes('<svg class="chart"'), "the downloaded report is the job's");
+    const [view] = await Promise.all([context.waitForEvent("page"), p.getByTestId("job-report-link").click()]);
+    await view.waitForURL(/^blob:/);
+    await view.locator("svg.chart").first().waitFor();
+    await view.close();
+    assert.equal(await p.getByTestId("auth-prompt").count(), 0);
     assert.deepEqual(errors, []);
   } finally {
     await p.close();

@@ -194,6 +194,7 @@ export class LineChart {
 
   private zoom(range: StepRange | null): void {
     this.range = range;
+    if (!range) this.fromInput.value = this.toInput.value = "";
     this.renderZoomInfo();
     this.opts.onZoom?.(range);
   }
@@ -403,7 +404,8 @@ export class LineChart {
           grid: { stroke: "#e2e8f0" },
           ticks: { stroke: "#cbd5e1" },
           size: 58,
-          values: (_u, vals) => vals.map((v) => formatNumber(v)),
+          // A log axis passes null for the minor ticks it leaves unlabelled.
+          values: (_u, vals) => vals.map((v) => (v == null ? "" : formatNumber(v))),
         },
       ],
       cursor: { drag: { x: true, y: false, setScale: false }, focus: { prox: 16 } },
