@@ -219,7 +219,7 @@ for (const engine of engines) {
       const fired = {
         ruleConfigurationName: "Overfit", ruleEvaluationJobArn: null, status: "ISSUES_FOUND" as const,
         statusDetails: "found at step 7", lastModifiedTime: t(7), evaluator: "SERVICE" as const,
-        findings: [{ step: 7, tensorNames: ["train-rmse"], message: "m" }],
+        findings: [{ step: 7, mode: "GLOBAL" as const, modeStep: 7, tensorNames: ["train-rmse"], message: "m" }],
       };
       // Without the lease nothing is written.
       assert.equal(await store.rules.record("rj-1", { lease, owner: "holder" }, [{ summary: fired, finished: false }], []), false);
@@ -256,7 +256,7 @@ for (const engine of engines) {
       assert.deepEqual(kept, [0, 7, 25, 26, 27, 28, 29]);
 
       // A finished rule is final: later writes do not change it, and it is no longer open.
-      const final = { ...fired, statusDetails: "final", findings: undefined };
+      const final = { ...fired, statusDetails: "final" };
       await store.rules.record("rj-1", { lease, owner: "holder" }, [{ summary: final, finished: true }], []);
       await store.rules.record("rj-1", { lease, owner: "holder" }, [{ summary: { ...final, status: "ERROR" }, finished: true }], []);
       const after2 = await store.rules.forJob("rj-1");
@@ -308,7 +308,7 @@ for (const engine of engines) {
       await deadLeases.acquire("rules:dead-running");
       // One rule had already fired: it keeps its status.
       await store.rules.record("dead-running", { lease: "rules:dead-running", owner: "dead" }, [{
-        summary: { ruleConfigurationName: "Overfit", ruleEvaluationJobArn: null, status: "ISSUES_FOUND", statusDetails: "x", lastModifiedTime: new Date(), evaluator: "SERVICE" },
+        summary: { ruleConfigurationName: "Overfit", ruleEvaluationJobArn: null, status: "ISSUES_FOUND", statusDetails: "x", lastModifiedTime: new Date(), evaluator: "SERVICE", findings: [] },
         finished: false,
       }], []);
       await sleep(150);
@@ -344,7 +344,8 @@ for (const engine of engines) {
         { record: job("imp-known", { status: "FAILED" }), rules: [] },
         {
           record: job("imp-new", { status: "COMPLETED" }),
-          rules: [{ ruleConfigurationName: "LossNotDecreasing", ruleEvaluationJobArn: null, status: "ISSUES_FOUND" as const, statusDetails: "d", lastModifiedTime: new Date(1234), evaluator: "SERVICE" as const }],
+          rules: [{ ruleConfigurationName: "LossNotDecreasing", ruleEvaluationJobArn: null, status: "ISSUES_FOUND" as const, statusDetails: "d", lastModifiedTime: new Date(1234), evaluator: "SERVICE" as const,
+            findings: [{ step: 30, mode: "GLOBAL" as const, modeStep: 30, tensorNames: ["validation-rmse"], message: "m" }] }],
         },
       ];
       assert.equal(await store.jobs.importOnce("import:test", imported), 1);

@@ -172,8 +172,8 @@ export class JobRules implements RuleService {
       otherTrialOpener: (p) => this.options.trials.resolve(p),
       webhookUrl: null,
     });
-    return results.map(({ ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails }) => ({
-      ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails,
+    return results.map(({ ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails, findings }) => ({
+      ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails, findings,
     }));
   }
 
@@ -391,7 +391,7 @@ export class JobRules implements RuleService {
       registry: this.options.registry,
       otherTrialOpener: (p) => this.options.trials.resolve(p),
       webhookUrl: this.options.webhookUrl,
-      initial: new Map(group.pending.map((p) => [p.ruleConfigurationName, { status: p.status, statusDetails: p.statusDetails, lastModified: p.lastModifiedTime }])),
+      initial: new Map(group.pending.map((p) => [p.ruleConfigurationName, { status: p.status, statusDetails: p.statusDetails, lastModified: p.lastModifiedTime, findings: p.findings }])),
       onEvaluation: (e) => this.remember(s, e),
       stopTrainingJob: (name) =>
         this.jobs.stop(name).catch((e) => this.options.log.warn({ err: e, job: name }, "a rule's stop-training action failed")),
@@ -544,5 +544,6 @@ function summaryOf(r: NewRule): RuleSummaryRecord {
     statusDetails: r.statusDetails,
     lastModifiedTime: r.attachedAt,
     evaluator: "SERVICE",
+    findings: [],
   };
 }

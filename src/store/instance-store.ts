@@ -96,6 +96,7 @@ export class InstanceStore {
               statusDetails: texts.ruleDetails,
               lastModifiedTime: now,
               evaluator: "SERVICE",
+              findings: rule.details ? (JSON.parse(rule.details).findings ?? []) : [],
             },
           });
         }

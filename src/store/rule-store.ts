@@ -54,7 +54,10 @@ export interface LastEvaluation {
   status: RuleEvaluationStatus | null;
 }
 
-/** Known summary fields; anything else a summary carries goes to the JSON details column whole. */
+/**
+ * Summary fields with their own column; anything else a summary carries (findings, and whatever a
+ * later version adds) goes to the JSON details column whole, so it needs no migration.
+ */
 const SUMMARY_COLUMNS = new Set(["ruleConfigurationName", "ruleEvaluationJobArn", "status", "statusDetails", "lastModifiedTime", "evaluator"]);
 
 function extraFields(summary: RuleSummaryRecord): string | null {
@@ -65,6 +68,7 @@ function extraFields(summary: RuleSummaryRecord): string | null {
 function summaryFromRow(row: Selectable<JobRulesTable>): RuleSummaryRecord {
   const extra = row.details ? (JSON.parse(row.details) as Record<string, unknown>) : {};
   return {
+    findings: [],
     ...extra,
     ruleConfigurationName: row.rule_name,
     ruleEvaluationJobArn: row.evaluation_job_arn,

@@ -17,7 +17,7 @@ interface StoredJobV1 {
   version: 1;
   record: Omit<TrainingJobRecord, "createdAt" | "startedAt" | "endedAt" | "ruleSummaries"> & {
     createdAt: string; startedAt: string | null; endedAt: string | null;
-    ruleSummaries?: (Omit<RuleSummaryRecord, "lastModifiedTime"> & { lastModifiedTime: string | null })[];
+    ruleSummaries?: (Omit<RuleSummaryRecord, "lastModifiedTime" | "findings"> & { lastModifiedTime: string | null; findings?: RuleSummaryRecord["findings"] })[];
   };
 }
 
@@ -41,7 +41,8 @@ function fromStored(s: StoredJobV1, now: Date): { record: TrainingJobRecord; rul
     ruleSummaries: [],
     progress: r.progress ?? null,
   };
-  const rules: RuleSummaryRecord[] = (r.ruleSummaries ?? []).map((x) => ({ ...x, lastModifiedTime: dateOrNull(x.lastModifiedTime), evaluator: "SERVICE" }));
+  // Records written before findings existed have none.
+  const rules: RuleSummaryRecord[] = (r.ruleSummaries ?? []).map((x) => ({ ...x, lastModifiedTime: dateOrNull(x.lastModifiedTime), evaluator: "SERVICE", findings: x.findings ?? [] }));
   if (!TERMINAL_JOB_STATUSES.has(record.status)) {
     record.status = "FAILED";
     record.secondaryStatus = "Failed";

@@ -161,6 +161,7 @@ export class SageMakerBackend implements TrainingJobBackend {
         statusDetails: null,
         lastModifiedTime: null,
         evaluator: "SAGEMAKER",
+        findings: [],
       })),
       progress: null,
     };
