@@ -24,6 +24,9 @@ import { collect, eventually, wsClient } from "./support/ws-events.js";
 import { ABALONE_TRIAL } from "./support/fixtures.js";
 import { collectionsFileKey, DEFAULT_WORKER, eventFileKey, indexFileKey } from "../src/format/locations.js";
 import { Store } from "../src/store/index.js";
+import { LocalSource } from "../src/storage/local-source.js";
+import { openTrial } from "../src/trials/trial.js";
+import { evaluateRules } from "../src/rules/index.js";
 
 const BUCKET = "durable-rules";
 const POLL_MS = 150;
@@ -92,7 +95,7 @@ async function startJob(on: ChildServer, name: string): Promise<void> {
   assert.deepEqual(started.ruleSummaries, [{ ruleConfigurationName: "LossNotDecreasing", ruleEvaluationStatus: "IN_PROGRESS", evaluator: "SERVICE" }]);
 }
 
-const SUMMARY = `trainingJob(name: $n) { status ruleSummaries { ruleConfigurationName ruleEvaluationStatus statusDetails evaluator } }`;
+const SUMMARY = `trainingJob(name: $n) { status ruleSummaries { ruleConfigurationName ruleEvaluationStatus statusDetails evaluator findings { step tensorNames } } }`;
 
 /** The rule's whole history, paged 4 at a time (the connection as a client pages it). */
 async function history(on: ChildServer, job: string): Promise<{ step: number | null; status: string; message: string; time: string }[]> {
@@ -107,6 +110,14 @@ async function history(on: ChildServer, job: string): Promise<{ step: number | n
     after = conn.pageInfo.endCursor;
   }
   throw new Error("history did not end");
+}
+
+/** The firings of LossNotDecreasing over the whole fixture, evaluated in one go in this process. */
+async function uninterruptedFindingSteps(): Promise<number[]> {
+  const trial = (await openTrial(new LocalSource(ABALONE_TRIAL), "abalone"))!;
+  const [result] = await evaluateRules(trial, [{ builtin: "LossNotDecreasing", parameters: { collection_names: "metrics", num_steps: "10" } }]);
+  assert.equal(result.status, "ISSUES_FOUND");
+  return result.findings.map((f) => f.step);
 }
 
 const evaluatedSteps = (h: { step: number | null; message: string }[]) => h.filter((e) => !/^evaluation finished|^no issues found|^required/.test(e.message)).map((e) => e.step);
@@ -138,16 +149,19 @@ test("restart mid-evaluation (one instance, embedded database): the evaluation r
         const { body } = await second!.gql(`query($n: String!) { ${SUMMARY} }`, { n: name });
         return body.data?.trainingJob?.status === "COMPLETED" ? body.data.trainingJob : undefined;
       }, "the job completed", 30_000);
+      await eventually(async () => (await history(second!, name)).some((e) => /^evaluation finished/.test(e.message)), "the conclusion in the history", 30_000);
       const { body } = await second.gql(`query($n: String!) { ${SUMMARY} }`, { n: name });
       const [rule] = body.data.trainingJob.ruleSummaries;
       assert.equal(rule.ruleEvaluationStatus, "ISSUES_FOUND");
       assert.match(rule.statusDetails, /step 30/);
       assert.match(rule.statusDetails, /validation-rmse/);
+      // The same findings as one uninterrupted evaluation of the whole trial.
+      assert.deepEqual(rule.findings.map((f: any) => f.step), await uninterruptedFindingSteps());
+      assert.ok(rule.findings[0].tensorNames.includes("validation-rmse"));
       // The firing was announced once, from IN_PROGRESS (the resume itself announced nothing).
       const statuses = rules.results.map((r) => `${r.data.ruleStatusChanged.previousStatus}>${r.data.ruleStatusChanged.rule.ruleEvaluationStatus}`);
       assert.deepEqual(statuses, ["IN_PROGRESS>ISSUES_FOUND"]);
       // Every step once, in order, across both lives, then the conclusion.
-      await eventually(async () => (await history(second!, name)).some((e) => /^evaluation finished/.test(e.message)), "the conclusion in the history", 30_000);
       const h = await history(second, name);
       assert.deepEqual(evaluatedSteps(h), STEPS);
       assert.deepEqual(h.map((e) => e.status), [...STEPS.map((s) => (s >= 30 ? "ISSUES_FOUND" : "IN_PROGRESS")), "ISSUES_FOUND"]);
@@ -199,7 +213,7 @@ test("two instances on PostgreSQL + Redis: the evaluator killed with SIGKILL, th
     await eventually(async () => (await holder()) === idB, "B holding the rules' lease", 5 * LEASE_MS + 10_000, 20);
     const takeoverMs = Date.now() - killedAt;
     assert.ok(takeoverMs <= 3 * LEASE_MS + 1500, `taken over in ${takeoverMs} ms (lease ${LEASE_MS} ms)`);
-    assert.ok(b.logs.some((l) => l.msg === "rule evaluation resumed on this instance" && l.job === name));
+    await eventually(() => b.logs.some((l) => l.msg === "rule evaluation resumed on this instance" && l.job === name), "B saying it resumed");
 
     await uploadSteps(name, [30, 35, 40, 45, 50]);
     await onB.waitFor((r) => r.data?.ruleStatusChanged.rule.ruleEvaluationStatus === "ISSUES_FOUND", "ISSUES_FOUND on B", 30_000);
@@ -209,6 +223,7 @@ test("two instances on PostgreSQL + Redis: the evaluator killed with SIGKILL, th
     assert.deepEqual(evaluatedSteps(h), STEPS, "every step once across the two evaluators");
     const [rule] = await summaryOn(b);
     assert.equal(rule.ruleEvaluationStatus, "ISSUES_FOUND");
+    assert.deepEqual(rule.findings.map((f: any) => f.step), await uninterruptedFindingSteps());
     assert.equal(await holder(), null, "the lease is released once every rule is final");
     assert.deepEqual(onB.results.map((r) => `${r.data.ruleStatusChanged.previousStatus}>${r.data.ruleStatusChanged.rule.ruleEvaluationStatus}`),
       ["IN_PROGRESS>ISSUES_FOUND"], "the firing was announced once");

@@ -8,7 +8,7 @@ import { sql, type Kysely, type Selectable } from "kysely";
 import { badInput, TrialgraphError } from "../errors.js";
 import { isUniqueViolation, type Database } from "./database.js";
 import type {
-  Backend, RecordPage, RuleEvaluationStatus, RuleSpec, RuleSummaryRecord, TrainingJobRecord, TrainingJobStatus,
+  Backend, RecordPage, RuleEvaluationStatus, RuleFinding, RuleSpec, RuleSummaryRecord, TrainingJobRecord, TrainingJobStatus,
 } from "./records.js";
 import type { JobsTable, Schema } from "./schema.js";
 
@@ -30,6 +30,8 @@ export interface NewRule {
   attachedAt: Date;
   status: RuleEvaluationStatus;
   statusDetails: string | null;
+  /** Firings already known (an imported summary's). */
+  findings?: readonly RuleFinding[];
 }
 
 export interface JobListQuery {
@@ -101,7 +103,7 @@ export async function insertRules(db: Kysely<Schema>, jobName: string, rules: re
     status_details: r.statusDetails,
     last_modified_at: r.attachedAt.getTime(),
     evaluation_job_arn: null,
-    details: null,
+    details: r.findings?.length ? JSON.stringify({ findings: r.findings }) : null,
     finished: 0,
   }))).execute();
 }
@@ -273,6 +275,7 @@ export class JobStore {
           attachedAt: r.lastModifiedTime ?? record.createdAt,
           status: r.status,
           statusDetails: r.statusDetails,
+          findings: r.findings,
         })), 0);
         // Imported rules carry their last summary; none of them is evaluated again.
         await db.updateTable("job_rules").set({ finished: 1 }).where("job_name", "=", record.name).execute();
