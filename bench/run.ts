@@ -11,6 +11,7 @@ const sections: Record<string, () => Promise<Rows>> = {
   hook: async () => (await import("./hook.js")).runHookBench(),
   fanout: async () => (await import("./fanout.js")).runFanoutBench(),
   load: async () => (await import("./load.js")).runLoadBench(),
+  durable: async () => (await import("./durable.js")).runDurableBench(),
 };
 
 async function main(): Promise<void> {

@@ -64,6 +64,9 @@ interface JobSession {
   closed: boolean;
   /** A write failed (database away): the supervisor retries it. */
   dirty: boolean;
+  /** When history entries were last written (they are written together, at most every HISTORY_FLUSH_MS). */
+  lastWrite: number;
+  flushTimer: NodeJS.Timeout | null;
 }
 
 export interface JobRulesOptions {
@@ -90,6 +93,13 @@ export interface JobRulesOptions {
 }
 
 const LEASE_PREFIX = "rules:";
+/**
+ * History entries alone (no summary changed) are written at most this often, or once this many wait:
+ * one transaction per second instead of one per step. Entries not yet written when an evaluator dies
+ * are not lost: its successor evaluates those steps again.
+ */
+const HISTORY_FLUSH_MS = 1_000;
+const HISTORY_FLUSH_ENTRIES = 512;
 /** History entries held while the database is away, per job, before the oldest are dropped. */
 const MAX_UNWRITTEN_ENTRIES = 50_000;
 
@@ -270,7 +280,7 @@ export class JobRules implements RuleService {
           const known = new Set(s.persisted.keys());
           const fresh = rules.filter((r) => !known.has(r.summary.ruleConfigurationName) && r.spec);
           if (fresh.length) this.addRules(s, fresh.map((r) => ({ spec: r.spec!, summary: r.summary })));
-          if (s.dirty) void this.enqueue(s, () => this.persist(s), "writing rule results failed");
+          if (s.dirty) void this.enqueue(s, () => this.persist(s, true), "writing rule results failed");
           continue;
         }
         const first = rules[0];
@@ -327,6 +337,8 @@ export class JobRules implements RuleService {
       releaseWatch: null,
       closed: false,
       dirty: false,
+      lastWrite: Date.now(),
+      flushTimer: null,
     };
     this.sessions.set(jobName, s);
     const resumed = rules.some((r) => r.summary.statusDetails !== "waiting for the job's first saved step") || history.size > 0;
@@ -427,7 +439,7 @@ export class JobRules implements RuleService {
         }
       }
     }
-    await this.persist(s);
+    await this.persist(s, final);
   }
 
   /** Each rule's summary now, and whether it has its final status. */
@@ -444,7 +456,7 @@ export class JobRules implements RuleService {
    * Writes what changed since the last write (summaries, new history entries) in one transaction that
    * checks the lease, then announces status changes. Losing the lease drops the evaluation unannounced.
    */
-  private async persist(s: JobSession): Promise<void> {
+  private async persist(s: JobSession, force = false): Promise<void> {
     const changes: RuleChange[] = [];
     const announce: { rule: RuleSummaryRecord; previousStatus: RuleEvaluationStatus | null }[] = [];
     for (const { summary, finished } of this.current(s)) {
@@ -473,7 +485,19 @@ export class JobRules implements RuleService {
       s.dirty = false;
       return;
     }
+    if (!changes.length && !force && entries.length < HISTORY_FLUSH_ENTRIES && Date.now() - s.lastWrite < HISTORY_FLUSH_MS) {
+      // Only history to write: wait a little, to write more of it in one transaction.
+      s.flushTimer ??= setTimeout(() => {
+        s.flushTimer = null;
+        void this.enqueue(s, () => this.persist(s, true), "writing rule history failed");
+      }, HISTORY_FLUSH_MS - (Date.now() - s.lastWrite));
+      s.flushTimer.unref();
+      return;
+    }
+    if (s.flushTimer) clearTimeout(s.flushTimer);
+    s.flushTimer = null;
     s.entries = [];
+    s.lastWrite = Date.now();
     let written: boolean;
     try {
       written = await this.options.rules.record(s.jobName, { lease: s.lease, owner: this.options.leases.owner }, changes, entries, compact);
@@ -504,6 +528,8 @@ export class JobRules implements RuleService {
     s.closed = true;
     if (s.timer) clearTimeout(s.timer);
     s.timer = null;
+    if (s.flushTimer) clearTimeout(s.flushTimer);
+    s.flushTimer = null;
     s.releaseWatch?.();
     s.releaseWatch = null;
     if (this.sessions.get(s.jobName) === s) this.sessions.delete(s.jobName);
@@ -527,7 +553,7 @@ export class JobRules implements RuleService {
     }
     // Let the evaluations in flight write what they have, then hand the leases back at once, so
     // another instance takes over without waiting for them to expire.
-    await Promise.all(sessions.map((s) => s.busy));
+    await Promise.all(sessions.map((s) => this.enqueue(s, () => this.persist(s, true), "writing rule results failed")));
     for (const s of sessions) {
       this.stopSession(s);
       await this.options.leases.release(s.lease).catch(() => undefined);
