@@ -18,6 +18,7 @@ import { deleteKeys, SHARED_REDIS_URL } from "./support/redis-server.js";
 import { collect, eventually, wsClient } from "./support/ws-events.js";
 import { ABALONE_TRIAL, FIXTURES } from "./support/fixtures.js";
 import { freePort } from "./support/net.js";
+import { Store } from "../src/store/index.js";
 
 const LEASE_MS = 900;
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -78,6 +79,17 @@ test("local jobs across instances: listed on both, stopped from either, and a de
   assert.equal(stopped.body.data.stopTrainingJob.status, "STOPPING");
   await eventually(async () => (await b.gql(JOB, { n: "shared-stopped" })).body.data.trainingJob.status === "STOPPED", "STOPPED, seen on B");
 
+  // Rules attached on B to A's job are evaluated by A, which trains it (and has its trial).
+  const attached = await b.gql(`mutation { attachRules(jobName: "shared-long", rules: [{ builtin: "AllZero", name: "attached-on-b", parameters: { tensor_regex: "validation-rmse" } }]) {
+    ruleSummaries { ruleConfigurationName ruleEvaluationStatus } } }`);
+  assert.equal(attached.body.errors, undefined, JSON.stringify(attached.body.errors));
+  assert.deepEqual(attached.body.data.attachRules.ruleSummaries.map((r: any) => r.ruleConfigurationName), ["AllZero", "attached-on-b"]);
+  const store = await Store.open({ databaseUrl: db.url, dataDir: os.tmpdir() });
+  cleanups.push(() => store.close());
+  const idA = (await a.health()).instance;
+  await eventually(async () => (await store.rules.lastEvaluations("shared-long")).has("attached-on-b"), "A evaluating the attached rule", 20_000);
+  assert.equal(await store.leases("observer", 1).holder("rules:shared-long"), idA);
+
   const cb = wsClient(b.wsUrl);
   cleanups.push(() => cb.dispose());
   const statusOnB = collect(cb, `subscription { trainingJobStatusChanged(jobName: "shared-long") { previousStatus job { status failureReason } } }`);
@@ -91,7 +103,7 @@ test("local jobs across instances: listed on both, stopped from either, and a de
   assert.ok(ms < 4 * LEASE_MS + 2000, `marked FAILED ${ms} ms after the kill (lease ${LEASE_MS} ms)`);
   const job = (await b.gql(JOB, { n: "shared-long" })).body.data.trainingJob;
   assert.equal(job.status, "FAILED");
-  assert.deepEqual(job.ruleSummaries.map((r: any) => r.ruleEvaluationStatus), ["STOPPED"]);
+  assert.deepEqual(job.ruleSummaries.map((r: any) => r.ruleEvaluationStatus), ["STOPPED", "STOPPED"]);
   assert.match(job.ruleSummaries[0].statusDetails, /the training job's instance stopped/);
 });
 

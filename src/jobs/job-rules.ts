@@ -283,9 +283,11 @@ export class JobRules implements RuleService {
           if (s.dirty) void this.enqueue(s, () => this.persist(s, true), "writing rule results failed");
           continue;
         }
-        const first = rules[0];
-        // A local job in training is evaluated by the instance that trains it.
-        if (first.backend === "LOCAL" && !TERMINAL_JOB_STATUSES.has(first.jobStatus) && first.jobInstanceId !== this.options.leases.owner) continue;
+        if (!this.mayEvaluate(rules[0])) continue;
+        // Rules attached moments ago are the attaching instance's to claim (it does so at once); they
+        // are up for takeover only if it has not within a lease period.
+        const trainsHere = rules[0].jobInstanceId === this.options.leases.owner;
+        if (!trainsHere && rules.every((r) => Date.now() - r.attachedAt.getTime() < this.options.leases.ttlMs)) continue;
         if (await this.options.leases.acquire(LEASE_PREFIX + jobName)) await this.open(jobName, rules);
       }
       for (const s of [...this.sessions.values()]) {
@@ -304,15 +306,17 @@ export class JobRules implements RuleService {
     }
   }
 
-  /** Takes a job's lease now if it is free and starts evaluating here. */
+  /** A local job in training is evaluated by the instance that trains it (its trial is in that instance's folder). */
+  private mayEvaluate(rule: OpenRule): boolean {
+    return !(rule.backend === "LOCAL" && !TERMINAL_JOB_STATUSES.has(rule.jobStatus) && rule.jobInstanceId !== this.options.leases.owner);
+  }
+
+  /** Takes a job's lease now if it is free (and this instance may evaluate the job) and starts evaluating here. */
   private async claim(jobName: string): Promise<void> {
     if (this.sessions.has(jobName) || this.closed) return;
-    if (!(await this.options.leases.acquire(LEASE_PREFIX + jobName))) return;
     const rules = (await this.options.rules.open()).filter((r) => r.jobName === jobName);
-    if (!rules.length) {
-      await this.options.leases.release(LEASE_PREFIX + jobName).catch(() => undefined);
-      return;
-    }
+    if (!rules.length || !this.mayEvaluate(rules[0])) return;
+    if (!(await this.options.leases.acquire(LEASE_PREFIX + jobName))) return;
     await this.open(jobName, rules);
   }
 

@@ -285,6 +285,11 @@ export class JobStore {
     });
   }
 
+  /** Whether an import marked `marker` was done (importOnce checks again, in its transaction). */
+  async imported(marker: string): Promise<boolean> {
+    return (await this.database.query((db) => db.selectFrom("meta").select("key").where("key", "=", marker).executeTakeFirst())) !== undefined;
+  }
+
   /** LOCAL jobs an instance runs or queues that have not ended. */
   async unfinishedOf(instanceId: string): Promise<TrainingJobRecord[]> {
     const rows = await this.database.query((db) => db.selectFrom("jobs").selectAll()

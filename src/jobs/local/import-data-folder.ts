@@ -64,6 +64,8 @@ function fromStored(s: StoredJobV1, now: Date): { record: TrainingJobRecord; rul
  * service skipped them.
  */
 export async function importDataFolderJobs(store: JobStore, dataDir: string, now = new Date()): Promise<number | null> {
+  const marker = `import:data-folder-jobs:${path.resolve(dataDir)}`;
+  if (await store.imported(marker)) return null;
   const jobsDir = path.join(path.resolve(dataDir), "jobs");
   let names: string[];
   try {
@@ -83,5 +85,5 @@ export async function importDataFolderJobs(store: JobStore, dataDir: string, now
     const job = fromStored(parsed, now);
     if (job && job.record.name === name) jobs.push(job);
   }
-  return store.importOnce(`import:data-folder-jobs:${path.resolve(dataDir)}`, jobs);
+  return store.importOnce(marker, jobs);
 }
