@@ -82,6 +82,14 @@ export interface ReductionValue {
   saved: boolean;
 }
 
+/**
+ * Accounts for the elements a computation covers (cached or read); throwing stops the computation
+ * (a request over its budget reads no further).
+ */
+export interface ComputeOptions {
+  charge?: (elements: number) => void;
+}
+
 export interface HistogramRequest extends ValueRequest {
   bins: number;
   /** Null: the value's own finite min and max. */
@@ -192,6 +200,12 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   });
   await Promise.all(workers);
   return out;
+}
+
+/** The steps within [from, to] (either end open when null). */
+export function inRange(steps: number[], from?: number | null, to?: number | null): number[] {
+  if ((from === undefined || from === null) && (to === undefined || to === null)) return steps;
+  return steps.filter((s) => (from == null || s >= from) && (to == null || s <= to));
 }
 
 function notNumeric(req: ValueRequest, v: TensorData): TrialgraphError {
@@ -946,7 +960,7 @@ export class Trial {
    * Statistics of many values (tensor, step, worker), each computed once: they are cached by the
    * record they come from, so a later request (another statistic, another series) reads nothing.
    */
-  async stats(requests: readonly ValueRequest[]): Promise<(TensorStats | TrialgraphError)[]> {
+  async stats(requests: readonly ValueRequest[], opts: ComputeOptions = {}): Promise<(TensorStats | TrialgraphError)[]> {
     const out = new Array<TensorStats | TrialgraphError>(requests.length);
     const keys = new Array<string>(requests.length);
     const misses: number[] = [];
@@ -960,8 +974,10 @@ export class Trial {
       }
       keys[i] = this.statsKey(ref);
       const hit = this.cachedStats(keys[i]);
-      if (hit) out[i] = hit;
-      else misses.push(i);
+      if (hit) {
+        opts.charge?.(hit.size);
+        out[i] = hit;
+      } else misses.push(i);
     }
     await this.visitValues(misses.map((i) => requests[i]), (k, v) => {
       const i = misses[k];
@@ -973,6 +989,7 @@ export class Trial {
         out[i] = notNumeric(requests[i], v);
         return;
       }
+      opts.charge?.(v.values!.length);
       const s = computeStats(v.values!);
       this.rememberStats(keys[i], s);
       out[i] = s;
@@ -981,9 +998,12 @@ export class Trial {
   }
 
   /** Statistics of tensors over their steps with a raw value (one batch for every tensor). */
-  async statsSeries(requests: readonly SeriesRequest[]): Promise<({ steps: number[]; stats: TensorStats[] } | TrialgraphError)[]> {
-    const steps = requests.map((r) => this.tensorSteps(r.name, r.mode, { worker: r.worker, withValue: true }));
-    const flat = await this.stats(requests.flatMap((r, i) => steps[i].map((step) => ({ name: r.name, step, mode: r.mode, worker: r.worker }))));
+  async statsSeries(
+    requests: readonly (SeriesRequest & { fromStep?: number | null; toStep?: number | null })[],
+    opts: ComputeOptions = {},
+  ): Promise<({ steps: number[]; stats: TensorStats[] } | TrialgraphError)[]> {
+    const steps = requests.map((r) => inRange(this.tensorSteps(r.name, r.mode, { worker: r.worker, withValue: true }), r.fromStep, r.toStep));
+    const flat = await this.stats(requests.flatMap((r, i) => steps[i].map((step) => ({ name: r.name, step, mode: r.mode, worker: r.worker }))), opts);
     let at = 0;
     return requests.map((_, i) => {
       const stats = flat.slice(at, (at += steps[i].length));
@@ -993,7 +1013,7 @@ export class Trial {
   }
 
   /** Histograms of many values; without a range each uses its own finite min and max. */
-  async histograms(requests: readonly HistogramRequest[]): Promise<(Histogram | TrialgraphError)[]> {
+  async histograms(requests: readonly HistogramRequest[], opts: ComputeOptions = {}): Promise<(Histogram | TrialgraphError)[]> {
     const out = new Array<Histogram | TrialgraphError>(requests.length);
     await this.visitValues(requests, (i, v) => {
       const req = requests[i];
@@ -1005,6 +1025,7 @@ export class Trial {
         out[i] = notNumeric(req, v);
         return;
       }
+      opts.charge?.(v.values!.length);
       const [lo, hi] = req.range ?? finiteRange(computeStats(v.values!));
       out[i] = histogram(v.values!, req.bins, lo, hi);
     });
@@ -1015,7 +1036,7 @@ export class Trial {
    * smdebug's Tensor.reduction_value for many requests: the reduction the hook saved when there is
    * one, else computed from the raw value; TENSOR_UNAVAILABLE_FOR_STEP when neither was saved.
    */
-  async reductionValues(requests: readonly ReductionRequest[]): Promise<(ReductionValue | TrialgraphError)[]> {
+  async reductionValues(requests: readonly ReductionRequest[], opts: ComputeOptions = {}): Promise<(ReductionValue | TrialgraphError)[]> {
     const out = new Array<ReductionValue | TrialgraphError>(requests.length);
     const saved: number[] = [];
     const savedReqs: ValueRequest[] = [];
@@ -1036,7 +1057,10 @@ export class Trial {
       const v = values[k];
       if (v instanceof Error) out[i] = v;
       else if (!v.values || v.values.length !== 1) out[i] = notNumeric(requests[i], v);
-      else out[i] = { value: v.values[0], saved: true };
+      else {
+        opts.charge?.(1);
+        out[i] = { value: v.values[0], saved: true };
+      }
     });
     await this.visitValues(raw.map((i) => requests[i]), (k, v) => {
       const i = raw[k];
@@ -1047,22 +1071,26 @@ export class Trial {
           ? unavailable(req.name, req.step, req.mode ?? "GLOBAL", `reduction ${reductionKey(req.reduction, req.abs)} was not saved and neither was the raw value`)
           : v;
       } else if (!hasNumericElements(v)) out[i] = notNumeric(req, v);
-      else out[i] = { value: computeReduction(v.values!, req.reduction, req.abs), saved: false };
+      else {
+        opts.charge?.(v.values!.length);
+        out[i] = { value: computeReduction(v.values!, req.reduction, req.abs), saved: false };
+      }
     });
     return out;
   }
 
   /** A reduction over the tensor's steps where it can be had (saved, or computed from the raw value). */
   async reductionSeries(
-    requests: readonly (SeriesRequest & SavedReduction)[],
+    requests: readonly (SeriesRequest & SavedReduction & { fromStep?: number | null; toStep?: number | null })[],
+    opts: ComputeOptions = {},
   ): Promise<({ steps: number[]; values: Float64Array; saved: boolean[] } | TrialgraphError)[]> {
     const steps = requests.map((r) =>
-      this.tensorSteps(r.name, r.mode, { worker: r.worker }).filter((step) =>
+      inRange(this.tensorSteps(r.name, r.mode, { worker: r.worker }), r.fromStep, r.toStep).filter((step) =>
         this.hasValue(r.name, step, r.mode, r.worker)
         || this.savedReductions(r.name, step, r.mode, r.worker).some((x) => x.reduction === r.reduction && x.abs === r.abs)));
     const flat = await this.reductionValues(requests.flatMap((r, i) => steps[i].map((step) => ({
       name: r.name, step, mode: r.mode, worker: r.worker, reduction: r.reduction, abs: r.abs,
-    }))));
+    }))), opts);
     let at = 0;
     return requests.map((_, i) => {
       const part = flat.slice(at, (at += steps[i].length));
