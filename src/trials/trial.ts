@@ -641,6 +641,20 @@ export class Trial {
     return out.sort((a, b) => Number(a.abs) - Number(b.abs) || (a.reduction < b.reduction ? -1 : a.reduction > b.reduction ? 1 : 0));
   }
 
+  /**
+   * The name to read a saved reduction by (values() accepts it), or null when the hook did not save
+   * that reduction at the (global or mode) step.
+   */
+  savedReductionRecord(name: string, step: number, mode: Mode | null | undefined, reduction: ReductionName, abs: boolean, worker?: string | null): string | null {
+    const key = reductionKey(reduction, abs);
+    const index = this.reductionsByTensor.get(name)?.get(key);
+    const global = !mode || mode === "GLOBAL" ? step : this.globalStep(mode, step);
+    if (!index || global === null) return null;
+    const workerId = worker ? this.workerIds.get(worker) ?? -3 : null;
+    const slot = index.slotAt(global, workerId, (w) => this.workerNames[w]);
+    return slot >= 0 && index.fileOf(slot) >= 0 ? `${REDUCTIONS_PREFIX}${key}/${name}` : null;
+  }
+
   /** Whether no step of the tensor has a raw value (only reductions or shapes were saved). */
   onlyReductions(name: string): boolean {
     const index = this.tensorsByName.get(name);
@@ -1042,14 +1056,10 @@ export class Trial {
     const savedReqs: ValueRequest[] = [];
     const raw: number[] = [];
     requests.forEach((req, i) => {
-      const key = reductionKey(req.reduction, req.abs);
-      const index = this.reductionsByTensor.get(req.name)?.get(key);
-      const global = !req.mode || req.mode === "GLOBAL" ? req.step : this.globalStep(req.mode, req.step);
-      const workerId = req.worker ? this.workerIds.get(req.worker) ?? -3 : null;
-      const slot = index && global !== null ? index.slotAt(global, workerId, (w) => this.workerNames[w]) : -1;
-      if (slot >= 0 && index!.fileOf(slot) >= 0) {
+      const record = this.savedReductionRecord(req.name, req.step, req.mode, req.reduction, req.abs, req.worker);
+      if (record) {
         saved.push(i);
-        savedReqs.push({ ...req, name: `${REDUCTIONS_PREFIX}${key}/${req.name}` });
+        savedReqs.push({ ...req, name: record });
       } else raw.push(i);
     });
     const values = await this.values(savedReqs);
