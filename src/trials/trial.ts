@@ -727,8 +727,9 @@ export class Trial {
   async values(requests: readonly ValueRequest[], opts: { keep?: boolean } = {}): Promise<(TensorData | TrialgraphError)[]> {
     const out = new Array<TensorData | TrialgraphError>(requests.length);
     const byFile = new Map<number, { index: number[]; records: RecordBatch }>();
+    const cache = this.options.cacheValues ? this.options.cache : undefined;
     // keep: false reads what a computation needs once (statistics of large tensors) without evicting cached values.
-    const cache = this.options.cacheValues && opts.keep !== false ? this.options.cache : undefined;
+    const keep = opts.keep !== false;
     for (let index = 0; index < requests.length; index++) {
       let entry: RecordRef;
       try {
@@ -760,7 +761,7 @@ export class Trial {
         try {
           const value = this.decode(buf, at, file, start, g.records.length[k], req.name);
           out[i] = value;
-          cache?.set(this.cacheKey(fileId, start), value);
+          if (keep) cache?.set(this.cacheKey(fileId, start), value);
         } catch (e) {
           out[i] = e as TrialgraphError;
         }
