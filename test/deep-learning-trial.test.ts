@@ -225,3 +225,16 @@ test("digits-mlp: histograms count every finite element into numpy's bins", asyn
   assert.equal(fixed.counts.reduce((a, b) => a + b, 0) + fixed.below + fixed.above, 64 * 32);
   assert.ok(fixed.below >= s.zeros);
 });
+
+test("digits-mlp: statistics of a value already read are cached for later series (no second read)", async () => {
+  const source = new CountingSource(DIGITS_TRIAL);
+  const trial = await open(source);
+  const req = { name: "relu1_output_0", step: 28 };
+  const v = await trial.value(req.name, req.step);
+  const reads = source.rangeReads;
+  const s = trial.statsOf(req, v);
+  assert.equal(s.max, golden.tensors.relu1_output_0.values["28"].stats!.max);
+  const [again] = await trial.stats([req]);
+  assert.deepEqual(again, s);
+  assert.equal(source.rangeReads, reads, "served from the statistics cache");
+});

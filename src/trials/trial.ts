@@ -1012,6 +1012,24 @@ export class Trial {
     return out;
   }
 
+  /**
+   * Statistics of a value already read (TensorValue.stats): from the cache when computed before, else
+   * computed from it and cached for later series.
+   */
+  statsOf(req: ValueRequest, value: TensorData): TensorStats {
+    let key: string | null = null;
+    try {
+      key = this.statsKey(this.locate(req));
+    } catch {
+      // a value read a moment ago whose record is gone (a rewritten step): compute without caching
+    }
+    const hit = key ? this.cachedStats(key) : null;
+    if (hit) return hit;
+    const s = computeStats(value.values!);
+    if (key) this.rememberStats(key, s);
+    return s;
+  }
+
   /** Statistics of tensors over their steps with a raw value (one batch for every tensor). */
   async statsSeries(
     requests: readonly (SeriesRequest & { fromStep?: number | null; toStep?: number | null })[],

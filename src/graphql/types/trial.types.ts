@@ -4,7 +4,7 @@ import type { Mode as ModeName, TensorData } from "../../format/tensor.js";
 import type { CollectionInfo } from "../../format/collections-file.js";
 import { reductionTensorName, type ReductionName } from "../../format/reductions.js";
 import {
-  computeStats, finiteRange, hasNumericElements, histogram as computeHistogram, MAX_HISTOGRAM_BINS,
+  finiteRange, hasNumericElements, histogram as computeHistogram, MAX_HISTOGRAM_BINS,
   type Histogram as DomainHistogram, type TensorStats as DomainStats,
 } from "../../trials/tensor-stats.js";
 import { TrialgraphError } from "../../errors.js";
@@ -342,7 +342,7 @@ export class TensorValue {
   private computed: DomainStats | null = null;
 
   private domainStats(): DomainStats {
-    this.computed ??= computeStats(this.value.values!);
+    this.computed ??= this.trial.statsOf({ name: this.tensorName, step: this.globalStep, worker: this.requestedWorker }, this.value);
     return this.computed;
   }
 
