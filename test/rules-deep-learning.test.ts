@@ -128,6 +128,14 @@ test("ExplodingTensor fires on NaN and on ±Infinity (unless only_nan), also thr
   assert.equal((await one(fine, { builtin: "ExplodingTensor" })).status, "NO_ISSUES_FOUND");
   assert.equal((await one(nan, { builtin: "ExplodingTensor", parameters: { tensor_regex: "^loss$" } })).status, "NO_ISSUES_FOUND", "only the selected tensors");
 
+  // Every tensor that exploded at a step is named in the findings.
+  const two = await trials.write([0, 1].map((step) => ({
+    step, tensors: { "a.weight": [1, step ? NaN : 2], "b.weight": [step ? Infinity : 3, 4], "c.weight": [5, 6] },
+  })));
+  const both = await one(two, { builtin: "ExplodingTensor" });
+  assert.deepEqual(both.findings.map((f) => [f.step, f.tensorNames]), [[1, ["a.weight", "b.weight"]]]);
+  assert.match(both.statusDetails!, /2 tensors in all/);
+
   const reduced = await trials.write(steps(NaN), { reductions: [{ match: /weight/, saveRaw: false, reductions: [{ reduction: "mean", abs: false }] }] });
   const viaReductions = await one(reduced, { builtin: "ExplodingTensor" });
   assert.equal(viaReductions.status, "ISSUES_FOUND");
@@ -157,6 +165,7 @@ test("WeightUpdateRatio: TRAIN steps only; fires on frozen (ratio ~1e-12) and ex
   const small = await one(frozen, { builtin: "WeightUpdateRatio" });
   assert.equal(small.status, "ISSUES_FOUND");
   assert.equal(small.triggeredSteps[0], 2, "global step 2 is TRAIN step 1, compared with TRAIN step 0");
+  assert.deepEqual(small.findings[0], { ...small.findings[0], step: 2, mode: "TRAIN", modeStep: 1, tensorNames: ["fc.weight"] });
   assert.match(small.statusDetails!, /below small_threshold/);
   const large = await one(blowing, { builtin: "WeightUpdateRatio" });
   assert.equal(large.status, "ISSUES_FOUND");

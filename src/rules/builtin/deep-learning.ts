@@ -16,6 +16,26 @@ import {
   variance,
 } from "./common.js";
 
+/**
+ * The tensors that meet a rule's condition at a step: every one is named (StepResult.tensors), the
+ * first one's details are the status details.
+ */
+class Firings {
+  private readonly names: string[] = [];
+  private details: string | null = null;
+
+  add(name: string, details: string): void {
+    if (!this.names.includes(name)) this.names.push(name);
+    this.details ??= details;
+  }
+
+  result(checked: number): StepResult {
+    if (!this.names.length) return { fired: false, checked };
+    const more = this.names.length > 1 ? `; ${this.names.length} tensors in all` : "";
+    return { fired: true, tensor: this.names[0], tensors: [...this.names], checked, details: `${this.details}${more}` };
+  }
+}
+
 /** A numeric, real value with elements, or null. */
 function realValue(t: TensorData | undefined): TensorData | null {
   return t && hasNumericElements(t) && t.values!.length > 0 ? t : null;
@@ -43,16 +63,15 @@ class VanishingGradient implements RuleInstance {
 
   invokeAtStep(_ctx: StepContext, values: StepValues): StepResult {
     const threshold = this.p.threshold as number;
+    const firings = new Firings();
     let checked = 0;
     for (const name of this.names) {
       const absMean = values.reduction(name, "mean", true);
       if (absMean === undefined || Number.isNaN(absMean)) continue;
       checked++;
-      if (absMean < threshold) {
-        return { fired: true, tensor: name, checked, details: `the mean absolute gradient of ${name} is ${fmt(absMean)}, below threshold ${fmt(threshold)}` };
-      }
+      if (absMean < threshold) firings.add(name, `the mean absolute gradient of ${name} is ${fmt(absMean)}, below threshold ${fmt(threshold)}`);
     }
-    return { fired: false, checked };
+    return firings.result(checked);
   }
 
   missingRequirement(): string {
@@ -99,6 +118,7 @@ class ExplodingTensor implements RuleInstance {
   invokeAtStep(ctx: StepContext, values: StepValues): StepResult {
     const onlyNan = this.p.only_nan as boolean;
     const exploded = (x: number) => Number.isNaN(x) || (!onlyNan && (x === Infinity || x === -Infinity));
+    const firings = new Firings();
     let checked = 0;
     for (const pl of this.plan) {
       if (pl.raw) {
@@ -113,10 +133,7 @@ class ExplodingTensor implements RuleInstance {
           else if (x === Infinity || x === -Infinity) inf++;
         }
         if (nan > 0 || (!onlyNan && inf > 0)) {
-          return {
-            fired: true, tensor: pl.name, checked,
-            details: `${pl.name} has ${nan} NaN${onlyNan ? "" : ` and ${inf} infinite`} value(s) at step ${ctx.step}`,
-          };
+          firings.add(pl.name, `${pl.name} has ${nan} NaN${onlyNan ? "" : ` and ${inf} infinite`} value(s) at step ${ctx.step}`);
         }
         continue;
       }
@@ -124,15 +141,10 @@ class ExplodingTensor implements RuleInstance {
         const x = values.reduction(pl.name, r.reduction!, !!r.abs);
         if (x === undefined) continue;
         checked++;
-        if (exploded(x)) {
-          return {
-            fired: true, tensor: pl.name, checked,
-            details: `the saved ${r.abs ? "abs_" : ""}${r.reduction} of ${pl.name} is ${x} at step ${ctx.step}`,
-          };
-        }
+        if (exploded(x)) firings.add(pl.name, `the saved ${r.abs ? "abs_" : ""}${r.reduction} of ${pl.name} is ${x} at step ${ctx.step}`);
       }
     }
-    return { fired: false, checked };
+    return firings.result(checked);
   }
 
   missingRequirement(): string {
@@ -192,6 +204,7 @@ class WeightUpdateRatio implements RuleInstance {
     const large = this.p.large_threshold as number;
     const small = this.p.small_threshold as number;
     const epsilon = this.p.epsilon as number;
+    const firings = new Firings();
     let checked = 0;
     for (const pl of this.plan) {
       const cur = realValue(values.get(pl.name, pl.cur, { mode: pl.mode }));
@@ -207,14 +220,10 @@ class WeightUpdateRatio implements RuleInstance {
       }
       const ratio = Math.sqrt(update) / (Math.sqrt(base) + epsilon);
       const where = `${pl.mode ? `${pl.mode} step` : "step"} ${pl.cur} vs ${pl.prev}`;
-      if (ratio > large) {
-        return { fired: true, tensor: pl.name, checked, details: `the update ratio of ${pl.name} is ${fmt(ratio)} (${where}), above large_threshold ${fmt(large)}` };
-      }
-      if (ratio < small) {
-        return { fired: true, tensor: pl.name, checked, details: `the update ratio of ${pl.name} is ${fmt(ratio)} (${where}), below small_threshold ${fmt(small)}` };
-      }
+      if (ratio > large) firings.add(pl.name, `the update ratio of ${pl.name} is ${fmt(ratio)} (${where}), above large_threshold ${fmt(large)}`);
+      else if (ratio < small) firings.add(pl.name, `the update ratio of ${pl.name} is ${fmt(ratio)} (${where}), below small_threshold ${fmt(small)}`);
     }
-    return { fired: false, checked };
+    return firings.result(checked);
   }
 
   missingRequirement(): string {
@@ -263,6 +272,7 @@ class DeadRelu implements RuleInstance {
   invokeAtStep(ctx: StepContext, values: StepValues): StepResult {
     const inactivity = this.p.threshold_inactivity as number;
     const layer = this.p.threshold_layer as number;
+    const firings = new Firings();
     let checked = 0;
     for (const name of this.names) {
       const t = realValue(values.get(name));
@@ -270,13 +280,10 @@ class DeadRelu implements RuleInstance {
       checked++;
       const dead = inactiveUnitsPercent(t, (x) => x > 0, inactivity);
       if (dead > layer) {
-        return {
-          fired: true, tensor: name, checked,
-          details: `${fmt(dead)}% of the ReLUs of ${name} are dead at step ${ctx.step} (active < ${fmt(inactivity)}% of the samples; threshold_layer ${fmt(layer)}%)`,
-        };
+        firings.add(name, `${fmt(dead)}% of the ReLUs of ${name} are dead at step ${ctx.step} (active < ${fmt(inactivity)}% of the samples; threshold_layer ${fmt(layer)}%)`);
       }
     }
-    return { fired: false, checked };
+    return firings.result(checked);
   }
 
   missingRequirement(): string {
@@ -318,6 +325,7 @@ class SaturatedActivation implements RuleInstance {
   invokeAtStep(ctx: StepContext, values: StepValues): StepResult {
     const inactivity = this.p.threshold_inactivity as number;
     const layer = this.p.threshold_layer as number;
+    const firings = new Firings();
     let checked = 0;
     for (const name of this.names) {
       const t = realValue(values.get(name));
@@ -327,13 +335,10 @@ class SaturatedActivation implements RuleInstance {
       const [lo, hi] = this.p[kind === "tanh" ? "threshold_tanh" : "threshold_sigmoid"] as number[];
       const saturated = inactiveUnitsPercent(t, (x) => x > lo && x < hi, inactivity);
       if (saturated > layer) {
-        return {
-          fired: true, tensor: name, checked,
-          details: `${fmt(saturated)}% of the ${kind} nodes of ${name} are saturated at step ${ctx.step} (input outside (${lo}, ${hi}); threshold_layer ${fmt(layer)}%)`,
-        };
+        firings.add(name, `${fmt(saturated)}% of the ${kind} nodes of ${name} are saturated at step ${ctx.step} (input outside (${lo}, ${hi}); threshold_layer ${fmt(layer)}%)`);
       }
     }
-    return { fired: false, checked };
+    return firings.result(checked);
   }
 
   missingRequirement(): string {
@@ -397,6 +402,7 @@ class PoorWeightInitialization implements RuleInstance {
   invokeAtStep(ctx: StepContext, values: StepValues): StepResult {
     if (!this.active) return { fired: false, checked: 0 };
     this.analyzed++;
+    const firings = new Firings();
     let checked = 0;
     const variances: { name: string; v: number }[] = [];
     for (const name of this.activations) {
@@ -409,10 +415,9 @@ class PoorWeightInitialization implements RuleInstance {
       const hi = variances.reduce((a, b) => (b.v > a.v ? b : a));
       const ratio = hi.v / lo.v;
       if (ratio > (this.p.threshold as number) || (lo.v === 0 && hi.v > 0)) {
-        return {
-          fired: true, tensor: hi.name, checked,
-          details: `the activation inputs' variances span a ratio of ${fmt(ratio)} across layers (${hi.name} ${fmt(hi.v)}, ${lo.name} ${fmt(lo.v)}), above threshold ${fmt(this.p.threshold as number)}`,
-        };
+        const details = `the activation inputs' variances span a ratio of ${fmt(ratio)} across layers (${hi.name} ${fmt(hi.v)}, ${lo.name} ${fmt(lo.v)}), above threshold ${fmt(this.p.threshold as number)}`;
+        firings.add(hi.name, details);
+        firings.add(lo.name, details);
       }
     }
     let narrowest: { name: string; range: number } | null = null;
@@ -425,10 +430,7 @@ class PoorWeightInitialization implements RuleInstance {
       if (!narrowest || p95 - p5 < narrowest.range) narrowest = { name, range: p95 - p5 };
     }
     if (narrowest && narrowest.range < (this.p.distribution_range as number)) {
-      return {
-        fired: true, tensor: narrowest.name, checked,
-        details: `the 5th to 95th percentile range of ${narrowest.name} is ${fmt(narrowest.range)} at step ${ctx.step}, below distribution_range ${fmt(this.p.distribution_range as number)}`,
-      };
+      firings.add(narrowest.name, `the 5th to 95th percentile range of ${narrowest.name} is ${fmt(narrowest.range)} at step ${ctx.step}, below distribution_range ${fmt(this.p.distribution_range as number)}`);
     }
     const loss = this.losses.map((n) => ({ n, v: scalarOf(values.get(n)) })).find((x) => x.v !== undefined && Number.isFinite(x.v));
     if (loss) {
@@ -437,13 +439,10 @@ class PoorWeightInitialization implements RuleInstance {
         this.bestLoss = loss.v!;
         this.sinceBest = 0;
       } else if (++this.sinceBest >= (this.p.patience as number)) {
-        return {
-          fired: true, tensor: loss.n, checked,
-          details: `${loss.n} has not decreased for ${this.sinceBest} analyzed steps (best ${fmt(this.bestLoss)}; patience ${this.p.patience})`,
-        };
+        firings.add(loss.n, `${loss.n} has not decreased for ${this.sinceBest} analyzed steps (best ${fmt(this.bestLoss)}; patience ${this.p.patience})`);
       }
     }
-    return { fired: false, checked };
+    return firings.result(checked);
   }
 
   missingRequirement(): string {
@@ -492,6 +491,7 @@ class CheckInputImages implements RuleInstance {
 
   invokeAtStep(ctx: StepContext, values: StepValues): StepResult {
     const channel = this.p.channel as number;
+    const firings = new Firings();
     let checked = 0;
     for (const name of this.names) {
       const t = realValue(values.get(name));
@@ -513,14 +513,11 @@ class CheckInputImages implements RuleInstance {
       for (let c = 0; c < channels; c++) {
         const mean = a.counts[c] ? a.sums[c] / a.counts[c] : 0;
         if (Math.abs(mean) > (this.p.threshold_mean as number)) {
-          return {
-            fired: true, tensor: name, checked,
-            details: `the mean of channel ${c} of ${name} over ${a.images} images is ${fmt(mean)}, more than threshold_mean ${fmt(this.p.threshold_mean as number)} from 0`,
-          };
+          firings.add(name, `the mean of channel ${c} of ${name} over ${a.images} images is ${fmt(mean)}, more than threshold_mean ${fmt(this.p.threshold_mean as number)} from 0`);
         }
       }
     }
-    return { fired: false, checked };
+    return firings.result(checked);
   }
 
   missingRequirement(): string {
@@ -565,6 +562,7 @@ class NlpSequenceRatio implements RuleInstance {
   invokeAtStep(ctx: StepContext, values: StepValues): StepResult {
     const tokens = this.p.token_values as number[];
     const thresholds = this.p.token_thresholds_percent as number[];
+    const firings = new Firings();
     let checked = 0;
     for (const name of this.names) {
       const t = realValue(values.get(name));
@@ -575,15 +573,10 @@ class NlpSequenceRatio implements RuleInstance {
         let count = 0;
         for (let i = 0; i < v.length; i++) if (v[i] === tokens[k]) count++;
         const pct = (100 * count) / v.length;
-        if (pct > thresholds[k]) {
-          return {
-            fired: true, tensor: name, checked,
-            details: `token ${tokens[k]} is ${fmt(pct)}% of ${name} at step ${ctx.step}, above ${fmt(thresholds[k])}%`,
-          };
-        }
+        if (pct > thresholds[k]) firings.add(name, `token ${tokens[k]} is ${fmt(pct)}% of ${name} at step ${ctx.step}, above ${fmt(thresholds[k])}%`);
       }
     }
-    return { fired: false, checked };
+    return firings.result(checked);
   }
 
   missingRequirement(): string {
