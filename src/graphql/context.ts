@@ -6,10 +6,14 @@ import type { EventBus } from "../events/event-bus.js";
 import type { JobService } from "../jobs/job-service.js";
 import type { TrialRegistry } from "../trials/trial-registry.js";
 import type { RuleService } from "../jobs/rule-service.js";
-import { createSeriesLoader, createStepValuesLoader, createValueLoader, type SeriesKey, type StepValuesKey, type ValueKey } from "./loaders.js";
+import {
+  createHistogramLoader, createReductionLoader, createReductionSeriesLoader, createSeriesLoader, createStatsSeriesLoader,
+  createStepValuesLoader, createValueLoader, type SeriesKey, type StepValuesKey, type ValueKey,
+} from "./loaders.js";
 import type { TensorData } from "../format/tensor.js";
 import type { ScalarSeries, Trial } from "../trials/trial.js";
 import type { RuleSummaryRecord } from "../jobs/types.js";
+import { TrialgraphError } from "../errors.js";
 
 /** Long-lived services, made once at start. */
 export interface Services {
@@ -40,13 +44,34 @@ export interface Context {
   series: DataLoader<SeriesKey, ScalarSeries, string>;
   /** The service's rule summaries by job name: one database query per request. */
   ruleSummaries: DataLoader<string, RuleSummaryRecord[]>;
+  /** Statistics over steps, reductions and histograms, computed on the server (charged to readBudget). */
+  statsSeries: ReturnType<typeof createStatsSeriesLoader>;
+  reductions: ReturnType<typeof createReductionLoader>;
+  reductionSeries: ReturnType<typeof createReductionSeriesLoader>;
+  histograms: ReturnType<typeof createHistogramLoader>;
   /** Tensor elements this request may still return (TRIALGRAPH_MAX_VALUES). */
   valueBudget: { remaining: number };
+  /**
+   * Tensor elements this request may still read to compute statistics, histograms and reductions
+   * (TRIALGRAPH_MAX_ELEMENTS_READ), counted whether cached or not, so the answer does not depend on
+   * the cache; a computation over budget stops reading.
+   */
+  readBudget: { remaining: number };
   caller: Caller;
   requestId: string;
 }
 
 export function createContext(services: Services, caller: Caller, requestId: string): Context {
+  const max = services.config.limits.maxElementsRead;
+  const readBudget = { remaining: max };
+  const compute = {
+    charge: (elements: number) => {
+      readBudget.remaining -= elements;
+      if (readBudget.remaining < 0) {
+        throw new TrialgraphError("LIMIT_EXCEEDED", `this request reads more than ${max} tensor elements to compute statistics, histograms or reductions; narrow the steps (fromStep/toStep) or the tensors`, { limit: "elementsRead", max });
+      }
+    },
+  };
   return {
     services,
     values: createValueLoader(),
@@ -56,7 +81,12 @@ export function createContext(services: Services, caller: Caller, requestId: str
       const found = await services.rules.summaries(names);
       return names.map((n) => found.get(n) ?? []);
     }),
+    statsSeries: createStatsSeriesLoader(compute),
+    reductions: createReductionLoader(compute),
+    reductionSeries: createReductionSeriesLoader(compute),
+    histograms: createHistogramLoader(compute),
     valueBudget: { remaining: services.config.limits.maxValues },
+    readBudget,
     caller,
     requestId,
   };

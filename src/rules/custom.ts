@@ -33,7 +33,7 @@ export class CustomRuleError extends Error {
   }
 }
 
-const PARAM_TYPES: ReadonlySet<string> = new Set(["number", "integer", "boolean", "string", "list", "regexList", "mode", "json"]);
+const PARAM_TYPES: ReadonlySet<string> = new Set(["number", "integer", "boolean", "string", "list", "regexList", "mode", "json", "numberList", "range"]);
 
 /**
  * Calls into the context go through small precompiled scripts that normalize the result to JSON
