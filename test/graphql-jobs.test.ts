@@ -38,6 +38,18 @@ async function waitForJob(name: string, done: (job: any) => boolean, timeoutMs =
   }
 }
 
+/** Waits until every rule's evaluation history ends with its conclusion (its evaluation is over). */
+async function waitForRuleConclusions(name: string, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await server.gql(`query($n: String!) { trainingJob(name: $n) { ruleSummaries { evaluations(first: 100) { nodes { step message } } } } }`, { n: name });
+    const histories = body.data?.trainingJob?.ruleSummaries.map((r: any) => r.evaluations.nodes) ?? [];
+    if (histories.length && histories.every((h: any[]) => h.length && /^evaluation finished|^no issues found|^required tensors absent/.test(h[h.length - 1].message))) return;
+    if (Date.now() > until) throw new Error(`the rules of ${name} did not conclude: ${JSON.stringify(histories).slice(0, 1000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 before(async () => {
   server = await startTestServer();
   await fs.mkdir(path.join(server.dataDir, "lab"), { recursive: true });
@@ -51,7 +63,11 @@ test("the lab on the local backend: eta 0.2 completes and LossNotDecreasing repo
   const { body } = await server.gql(`mutation($i: StartTrainingJobInput!) { startTrainingJob(input: $i) { ${JOB_FIELDS} } }`, { i: LAB_INPUT("0.2", "lab-eta-02") });
   assert.equal(body.errors, undefined, JSON.stringify(body.errors));
   assert.equal(body.data.startTrainingJob.status, "IN_PROGRESS");
-  const job = await waitForJob("lab-eta-02", (j) => j.status !== "IN_PROGRESS" && j.ruleSummaries.every((r: any) => r.ruleEvaluationStatus !== "IN_PROGRESS"));
+  await waitForJob("lab-eta-02", (j) => j.status !== "IN_PROGRESS" && j.ruleSummaries.every((r: any) => r.ruleEvaluationStatus !== "IN_PROGRESS"));
+  // ISSUES_FOUND comes at step 30; the rule still evaluates the steps after it (more findings) until
+  // its history ends with its conclusion.
+  await waitForRuleConclusions("lab-eta-02");
+  const job = await waitForJob("lab-eta-02", () => true);
   assert.equal(job.status, "COMPLETED", job.failureReason);
   assert.deepEqual(job.progress, { current: 51, total: 51 });
   const [rule] = job.ruleSummaries;

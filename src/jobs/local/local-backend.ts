@@ -168,7 +168,7 @@ export class LocalBackend implements TrainingJobBackend {
    */
   private write(run: LocalRun, patch: JobPatch, statusIn: readonly TrainingJobStatus[], bestEffort = false): Promise<TrainingJobRecord | null> {
     const attempt = async (): Promise<TrainingJobRecord | null> => {
-      for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      for (let delay = 250; ; delay = Math.min(delay * 2, 2_000)) {
         try {
           return await this.store.update(run.record.name, patch, { statusIn, instanceId: this.options.instanceId });
         } catch (e) {
