@@ -257,11 +257,14 @@ export class JobRules implements RuleService {
   /** Renews the leases held, drops evaluations whose lease was lost, takes over the ones nobody holds. */
   private async supervise(): Promise<void> {
     try {
+      // Only sessions open before each query are judged by its answer (a claim may open one meanwhile).
+      let known = [...this.sessions.values()];
       const held = await this.options.leases.renewAll(LEASE_PREFIX);
       this.lastRenewal = Date.now();
-      for (const s of [...this.sessions.values()]) {
+      for (const s of known) {
         if (!held.has(s.lease)) this.drop(s, "its lease was taken over (this instance was too slow to renew it)");
       }
+      known = [...this.sessions.values()];
       const open = await this.options.rules.open();
       if (this.unavailableLogged) {
         this.options.log.info("rule supervisor: database reachable again");
@@ -290,9 +293,14 @@ export class JobRules implements RuleService {
         if (!trainsHere && rules.every((r) => Date.now() - r.attachedAt.getTime() < this.options.leases.ttlMs)) continue;
         if (await this.options.leases.acquire(LEASE_PREFIX + jobName)) await this.open(jobName, rules);
       }
-      for (const s of [...this.sessions.values()]) {
+      for (const lease of held) {
+        // A lease still ours with nothing left to evaluate under it (an evaluation dropped after an outage).
+        const jobName = lease.slice(LEASE_PREFIX.length);
+        if (!byJob.has(jobName) && !this.sessions.has(jobName)) await this.options.leases.release(lease);
+      }
+      for (const s of known) {
         // Every rule finished (the database says so): nothing left to evaluate here.
-        if (!byJob.has(s.jobName) && !s.dirty) await this.closeSession(s);
+        if (!byJob.has(s.jobName) && !s.dirty && !s.closed && [...s.persisted.values()].every((p) => p.finished)) await this.closeSession(s);
       }
     } catch (e) {
       if (!this.unavailableLogged) {
@@ -324,8 +332,10 @@ export class JobRules implements RuleService {
   private async open(jobName: string, rules: OpenRule[]): Promise<void> {
     if (this.sessions.has(jobName)) return;
     const first = rules[0];
-    if (!first.trialPath) return;
-    const history = await this.options.rules.lastEvaluations(jobName);
+    if (!first.trialPath) {
+      await this.options.leases.release(LEASE_PREFIX + jobName);
+      return;
+    }
     const s: JobSession = {
       jobName,
       backend: first.backend,
@@ -333,7 +343,7 @@ export class JobRules implements RuleService {
       lease: LEASE_PREFIX + jobName,
       groups: [],
       persisted: new Map(),
-      history: new Map([...history].map(([name, h]) => [name, { lastStep: h.step, lastStatus: h.status, sinceCompaction: 0 }])),
+      history: new Map(),
       entries: [],
       timer: null,
       ended: TERMINAL_JOB_STATUSES.has(first.jobStatus),
@@ -344,7 +354,16 @@ export class JobRules implements RuleService {
       lastWrite: Date.now(),
       flushTimer: null,
     };
+    // Registered before the first await: the supervisor must see that this lease is in use.
     this.sessions.set(jobName, s);
+    let history;
+    try {
+      history = await this.options.rules.lastEvaluations(jobName);
+    } catch (e) {
+      this.stopSession(s);
+      throw e;
+    }
+    for (const [name, h] of history) s.history.set(name, { lastStep: h.step, lastStatus: h.status, sinceCompaction: 0 });
     const resumed = rules.some((r) => r.summary.statusDetails !== "waiting for the job's first saved step") || history.size > 0;
     this.options.log.info({ job: jobName, rules: rules.map((r) => r.summary.ruleConfigurationName), resumed }, resumed ? "rule evaluation resumed on this instance" : "evaluating a job's rules");
     this.addRules(s, rules.filter((r) => r.spec).map((r) => ({ spec: r.spec!, summary: r.summary })), false);
