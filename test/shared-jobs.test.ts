@@ -99,7 +99,7 @@ test("local jobs across instances: listed on both, stopped from either, and a de
   // B notices A's silence (A ran in its own PID namespace: B cannot see its process is gone).
   const failed = await onB.waitFor((r) => r.data?.trainingJobUpdated.status === "FAILED", "FAILED announced on B", 30_000);
   assert.match(failed.data.trainingJobUpdated.failureReason, /instance running this job stopped \(no heartbeat for \d+ s\) while it was running; local jobs cannot resume/);
-  assert.ok(b.logs.some((l) => /^ended the local jobs of an instance that stopped \(no heartbeat/.test(l.msg ?? "")), "B says so in its log");
+  await eventually(() => b.logs.some((l) => /^ended the local jobs of an instance that stopped \(no heartbeat/.test(l.msg ?? "")), "B saying so in its log");
   const job = (await b.gql(JOB, { n: "shared-long" })).body.data.trainingJob;
   assert.equal(job.status, "FAILED");
   assert.deepEqual(job.ruleSummaries.map((r: any) => r.ruleEvaluationStatus), ["STOPPED", "STOPPED"]);
