@@ -10,7 +10,11 @@ import type { Logger } from "pino";
 import { TrialgraphError } from "../errors.js";
 import type { Context } from "../graphql/context.js";
 import { formatError } from "../graphql/errors.js";
-import { JOB_REPORT_QUERY, REPORT_POINTS, type JobReportData, type ReportJob } from "./query.js";
+import {
+  JOB_REPORT_QUERY, REPORT_POINTS, deepLearningReportQuery,
+  type JobReportData, type ReportDeepLearning, type ReportJob, type ReportLayer, type ReportLoss,
+} from "./query.js";
+import { isDeepLearningTrial, trainingModes, type TrainingMode } from "./trial-shape.js";
 import { REPORT_STYLE_HASH, renderJobReport } from "./render.js";
 
 export const REPORT_CSP = `default-src 'none'; style-src '${REPORT_STYLE_HASH}'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
@@ -18,6 +22,13 @@ export const REPORT_CSP = `default-src 'none'; style-src '${REPORT_STYLE_HASH}';
 const STATUS: Record<string, number> = { UNAUTHENTICATED: 401, FORBIDDEN: 403, RATE_LIMITED: 429, NOT_FOUND: 404, BAD_USER_INPUT: 400, LIMIT_EXCEEDED: 400 };
 
 const document = parse(JOB_REPORT_QUERY);
+/** The deep-learning query by the trial's modes (a handful of documents at most). */
+const deepLearningDocuments = new Map<string, ReturnType<typeof parse>>();
+
+type RawLoss = { name: string } & Record<string, ReportLoss["byMode"][number]["series"] | string>;
+interface RawDeepLearning {
+  trainingJob: { trial: { losses: RawLoss[]; weights: ReportLayer[]; gradients: ReportLayer[] } | null } | null;
+}
 
 export interface JobReportRouteOptions {
   schema: GraphQLSchema;
@@ -58,9 +69,35 @@ export function jobReportHandler(opts: JobReportRouteOptions): RequestHandler {
       if (first) return sendError(res, String(first.extensions?.code ?? "INTERNAL_SERVER_ERROR"), first.message);
       return sendError(res, "NOT_FOUND", `no training job named ${name}`, { field: "name" });
     }
+    // A deep-learning trial: losses and per-layer statistics, in a query of their own.
+    let deepLearning: ReportDeepLearning | null = null;
+    const trial = job.trial;
+    if (trial && isDeepLearningTrial(trial)) {
+      const modes = trainingModes(trial);
+      const key = modes.join(",");
+      let dlDocument = deepLearningDocuments.get(key);
+      if (!dlDocument) deepLearningDocuments.set(key, (dlDocument = parse(deepLearningReportQuery(modes))));
+      const mode: TrainingMode | null = modes.includes("TRAIN") ? "TRAIN" : modes[0] ?? null;
+      const dl = await execute({ schema: opts.schema, document: dlDocument, contextValue, variableValues: { name, max: REPORT_POINTS, mode } });
+      for (const e of dl.errors ?? []) errors.push(format(e.toJSON(), e));
+      const t = (dl.data as RawDeepLearning | null | undefined)?.trainingJob?.trial;
+      if (t) {
+        const aliases = modes.length ? modes.map((m) => [m, m.toLowerCase()] as const) : ([["GLOBAL", "global"]] as const);
+        deepLearning = {
+          mode,
+          losses: t.losses.map((l) => ({
+            name: l.name,
+            byMode: aliases.map(([m, alias]) => ({ mode: m, series: l[alias] as ReportLoss["byMode"][number]["series"] })).filter((x) => x.series && x.series.steps.length > 0),
+          })),
+          weights: t.weights,
+          gradients: t.gradients,
+        };
+      }
+    }
     // A part that failed (e.g. the trial's storage) is reported in the page; the rest still renders.
     const data: JobReportData = {
       job,
+      deepLearning,
       generatedAt: new Date(),
       problems: errors.map((e) => ({ path: (e.path ?? []).join("."), message: e.message, code: String(e.extensions?.code ?? "ERROR") })),
     };
