@@ -568,6 +568,8 @@ export class LineChart {
           (u: uPlot) => {
             this.element.dataset.yMin = String(u.scales.y.min);
             this.element.dataset.yMax = String(u.scales.y.max);
+            this.element.dataset.xMin = String(u.scales.x.min);
+            this.element.dataset.xMax = String(u.scales.x.max);
             this.placeMarkers();
           },
         ],

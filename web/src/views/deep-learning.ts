@@ -136,14 +136,22 @@ export class DeepLearningPanels {
   private readonly groups = new Map<string, LayerGroup>();
   private readonly groupHost = h("div", { class: "layer-groups" });
   private markers: RuleMarker[] = [];
+  /** What the panels last loaded for: a refresh that brings nothing new loads nothing. */
+  private loadedFor = "";
 
   constructor(private readonly path: string) {
     this.losses = new LossPanel(path);
     this.element = h("section", { class: "deep-learning", "data-testid": "deep-learning", "aria-label": "Deep-learning panels" }, this.losses.element, this.modeHost, this.groupHost);
   }
 
-  /** Called on every refresh of the trial page (new steps, reconnects): reload what is shown. */
-  update(shape: TrialShape): void {
+  /**
+   * Called on every refresh of the trial page (new steps, reconnects); `version` changes when the
+   * trial does (its steps), and only then are the panels loaded again.
+   */
+  update(shape: TrialShape, version: string): void {
+    const key = JSON.stringify([version, shape]);
+    if (key === this.loadedFor) return;
+    this.loadedFor = key;
     this.shape = shape;
     const modes = trainingModes(shape);
     if (!this.modeChosen || (this.mode && !modes.includes(this.mode))) this.mode = modes.includes("TRAIN") ? "TRAIN" : modes[0] ?? null;

@@ -329,7 +329,7 @@ export class TrialPanels {
     this.metricsCard.hidden = !(t.metrics?.tensors.length);
     this.importanceRow.hidden = !(t.importance?.tensors.length);
     this.shapCard.hidden = !(t.shap?.tensors.length);
-    this.deepLearning.update(shape);
+    this.deepLearning.update(shape, `${t.steps.length}:${t.steps.at(-1)}:${t.lastCompleteStep}:${t.trainingEnded}`);
   }
 
   /** Marks where the job's rules fired on the charts of the tensors they name. */
