@@ -454,6 +454,20 @@ test("a trial being written: new steps reach the loss and layer charts without a
   assert.deepEqual(await legendValues(weight), { max: "5", mean: formatNumber(0.75), min: "-5" });
 });
 
+test("on a narrow screen (390 px) the per-layer charts stack without overflowing the page", async () => {
+  await page.setViewportSize({ width: 390, height: 900 });
+  try {
+    await open(DIGITS);
+    await waitForChart(layerChart("weights", "MLP_fc1.weight"), "max|mean|min", "band");
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth), 0);
+    const [a, b] = await Promise.all(["MLP_fc1.weight", "MLP_fc2.weight"].map((n) => page.locator(layerChart("weights", n)).boundingBox()));
+    assert.ok(b!.y >= a!.y + a!.height, "one chart per row");
+    assert.ok(a!.width <= 390, `a chart fits: ${a!.width}px`);
+  } finally {
+    await page.setViewportSize({ width: 1360, height: 900 });
+  }
+});
+
 test("the XGBoost example trial keeps its panels and gets no deep-learning ones", async () => {
   await open("trials/example");
   await page.locator("[data-testid=metrics-chart] canvas").waitFor();

@@ -10,9 +10,8 @@ import {
   BAND_FILL, BAND_STYLES, HEAT_STOPS, heatColor, layerAxisLabel, reductionLabel, runSeriesStyle, seriesStyle, stepAxisLabel,
 } from "../../../src/report/plot-style.js";
 import { h, clear, errorBox, testidPart } from "../dom.js";
-import type { NonFinite } from "../queries.js";
 import { hasTensors, layerCollections, trainingModes, type TrainingMode, type TrialShape } from "../../../src/report/trial-shape.js";
-import { byNaturalName, OVERVIEW_POINTS, ZOOM_POINTS } from "./trial.js";
+import { byNaturalName, OVERVIEW_POINTS, ZOOM_POINTS, type NonFinite } from "../queries.js";
 
 /** Bins of the distribution heat map. */
 export const HEAT_BINS = 32;

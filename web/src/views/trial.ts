@@ -4,15 +4,11 @@ import { gql, onConnected, subscribe } from "../api.js";
 import { LineChart, barList, type LineSeriesInput, type RuleMarker, type StepRange } from "../chart.js";
 import { axisLabel, reductionLabel } from "../../../src/report/plot-style.js";
 import { h, clear, badge, errorBox, formatNumber, showGlobalError, testidPart } from "../dom.js";
-import { seriesFields, stepsAddedSubscription, type CollectionSeries, type RuleSummary, type StepsAddedEvent, type TensorSeries, type NonFinite } from "../queries.js";
+import { OVERVIEW_POINTS, ZOOM_POINTS, byNaturalName, seriesFields, stepsAddedSubscription, type CollectionSeries, type RuleSummary, type StepsAddedEvent, type TensorSeries, type NonFinite } from "../queries.js";
 import type { View } from "../router.js";
-import { DeepLearningPanels } from "./deep-learning.js";
-import { isDeepLearningTrial } from "../../../src/report/trial-shape.js";
+import type { DeepLearningPanels } from "./deep-learning.js";
+import { isDeepLearningTrial, type TrialShape } from "../../../src/report/trial-shape.js";
 
-/** Points per series when showing a whole run; the server downsamples, keeping first and last. */
-export const OVERVIEW_POINTS = 600;
-/** Points per series inside a zoomed range: enough to be full resolution for any range a person zooms to. */
-export const ZOOM_POINTS = 5000;
 
 export const IMPORTANCE_TYPES = ["weight", "gain", "cover", "total_gain", "total_cover"] as const;
 
@@ -71,10 +67,6 @@ function toLines(tensors: TensorSeries[], label: (t: TensorSeries) => string): L
   return byNaturalName(tensors).map((t) => ({ label: label(t), title: t.name, tensor: t.name, steps: t.series.steps, values: t.series.values }));
 }
 
-/** Sorted by name with numbers compared as numbers ("f2" < "f10"). */
-export function byNaturalName<T extends { name: string }>(items: readonly T[]): T[] {
-  return items.slice().sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
-}
 
 /** Every finding of every rule, as markers for the charts of the tensors it names. */
 export function ruleMarkers(rules: readonly RuleSummary[]): RuleMarker[] {
@@ -113,6 +105,9 @@ export class TrialPanels {
   private readonly shapCard: HTMLElement;
   /** Losses, per-layer statistics, reductions and workers: created once the trial looks like deep learning. */
   private deepLearning: DeepLearningPanels | undefined;
+  /** The deep-learning panels' code is a chunk of its own, loaded the first time a trial needs it. */
+  private deepLearningLoad: Promise<void> | undefined;
+  private deepLearningShape: [TrialShape, string] | undefined;
   private markers: RuleMarker[] = [];
   private importanceType = "gain";
   private data: TrialPageData["trial"] = null;
@@ -319,17 +314,29 @@ export class TrialPanels {
 
   /** A deep-learning trial gets its own panels; the XGBoost ones stay only where they have data. */
   private renderDeepLearning(t: NonNullable<TrialPageData["trial"]>): void {
-    const shape = { modes: t.modes, workers: t.workers, collections: t.collections };
-    if (!this.deepLearning && !isDeepLearningTrial(shape)) return;
-    if (!this.deepLearning) {
-      this.deepLearning = new DeepLearningPanels(this.path);
-      this.deepLearning.setMarkers(this.markers);
-      this.body.insertBefore(this.deepLearning.element, this.metricsCard);
-    }
+    const shape: TrialShape = { modes: t.modes, workers: t.workers, collections: t.collections };
+    if (!this.deepLearningShape && !isDeepLearningTrial(shape)) return;
     this.metricsCard.hidden = !(t.metrics?.tensors.length);
     this.importanceRow.hidden = !(t.importance?.tensors.length);
     this.shapCard.hidden = !(t.shap?.tensors.length);
-    this.deepLearning.update(shape, `${t.steps.length}:${t.steps.at(-1)}:${t.lastCompleteStep}:${t.trainingEnded}`);
+    this.deepLearningShape = [shape, `${t.steps.length}:${t.steps.at(-1)}:${t.lastCompleteStep}:${t.trainingEnded}`];
+    if (this.deepLearning) {
+      this.deepLearning.update(...this.deepLearningShape);
+      return;
+    }
+    this.deepLearningLoad ??= import("./deep-learning.js").then(
+      ({ DeepLearningPanels }) => {
+        if (this.destroyed) return;
+        this.deepLearning = new DeepLearningPanels(this.path);
+        this.deepLearning.setMarkers(this.markers);
+        this.body.insertBefore(this.deepLearning.element, this.metricsCard);
+        this.deepLearning.update(...this.deepLearningShape!);
+      },
+      (err) => {
+        this.deepLearningLoad = undefined;
+        clear(this.errors, errorBox(err, "trial-error"));
+      },
+    );
   }
 
   /** Marks where the job's rules fired on the charts of the tensors they name. */
