@@ -29,6 +29,8 @@ const DIGITS = "trials/digits";
 const REDUCED = "trials/reduced";
 const WORKERS = "trials/workers";
 const GROWING = "trials/growing";
+const DEEP = "trials/deep";
+const DEEP_LAYERS = 14;
 const COLLECTIONS = [
   { name: "weights", includeRegex: ["^(?!gradient).*weight"] },
   { name: "gradients", includeRegex: ["^gradient"] },
@@ -170,6 +172,12 @@ before(async () => {
     }
   }
   await writeTrialTo(path.join(dataDir, WORKERS), steps, { workers: ["worker_0", "worker_1"], collections: COLLECTIONS });
+
+  // More layers than a card draws at first.
+  await writeTrialTo(path.join(dataDir, DEEP), [0, 1].map((step) => ({
+    step, mode: "TRAIN" as const, modeStep: step,
+    tensors: Object.fromEntries(Array.from({ length: DEEP_LAYERS }, (_, i) => [`layer${i + 1}.weight`, [i, -i, step]])),
+  })), { collections: COLLECTIONS });
 
   // A trial still being written: three steps now, more while the page is open.
   growing = new TrialWriter(path.join(dataDir, GROWING));
@@ -441,15 +449,36 @@ test("two workers: a loss series per worker and mode, and per layer a line per w
   await shot("04-two-workers");
 });
 
-test("a trial being written: new steps reach the loss and layer charts without a reload", async () => {
+test("a card draws its first 12 layers in natural order, then the rest on request", async () => {
+  await open(DEEP);
+  const card = page.getByTestId("layers-weights");
+  await page.waitForFunction(() => document.querySelectorAll('[data-collection="weights"] figure.chart canvas').length === 12);
+  const names = () => card.locator("figure.chart").evaluateAll((els) => els.map((e) => e.getAttribute("data-tensor")));
+  assert.deepEqual(await names(), Array.from({ length: 12 }, (_, i) => `layer${i + 1}.weight`));
+  assert.match(await card.getByTestId("layer-group-caption").innerText(), /^14 tensors/);
+  await card.getByRole("button", { name: "Show 2 more" }).click();
+  await page.waitForFunction((n) => document.querySelectorAll('[data-collection="weights"] figure.chart canvas').length === n, DEEP_LAYERS);
+  assert.deepEqual((await names()).slice(12), ["layer13.weight", "layer14.weight"]);
+  assert.equal(await card.getByRole("button", { name: /^Show \d+ more$/ }).isVisible(), false);
+});
+
+test("a trial being written: new steps reach the loss and layer charts (band and heat map) without a reload", async () => {
   await open(GROWING);
   const weight = layerChart("weights", "fc.weight");
   await waitForChart(weight, "max|mean|min", "band");
   await page.waitForFunction((sel) => document.querySelector(sel)?.getAttribute("data-last-step") === "2", weight);
+  await page.getByTestId("layers-weights-view-distribution").click();
+  await waitForChart(weight, "mean", "distribution");
+  assert.equal(await attr(weight, "data-heatmap"), "32x3");
   for (let step = 3; step < 6; step++) await growing.writeStep(step, [{ name: "fc.weight", dtype: "float32", shape: [2, 2], values: [step, -step, 1, 2] }, { name: "loss", dtype: "float32", shape: [1], values: [5 - step] }], { mode: "TRAIN", modeStep: step });
   await growing.end();
-  await page.waitForFunction((sel) => document.querySelector(sel)?.getAttribute("data-last-step") === "5", weight, { timeout: 15_000 });
+  await page.waitForFunction((sel) => document.querySelector(sel)?.getAttribute("data-heatmap") === "32x6", weight, { timeout: 15_000 });
+  // The heat map's extent follows the new steps: the last column reaches half a step past step 5.
+  await page.waitForFunction((sel) => document.querySelector(sel)?.getAttribute("data-x-max") === "5.5", weight);
   await page.waitForFunction(() => document.querySelector("[data-testid=loss-chart]")?.getAttribute("data-last-step") === "5", undefined, { timeout: 15_000 });
+  await page.getByTestId("layers-weights-view-band").click();
+  await waitForChart(weight, "max|mean|min", "band");
+  assert.equal(await attr(weight, "data-last-step"), "5");
   await page.mouse.move(0, 0);
   assert.deepEqual(await legendValues(weight), { max: "5", mean: formatNumber(0.75), min: "-5" });
 });

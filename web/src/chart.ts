@@ -514,16 +514,21 @@ export class LineChart {
 
   private plotOptions(): uPlot.Options {
     const log = this.scale === "log";
-    const heat = this.layers.heatmap;
-    const cells = this.heatCells();
     const x: uPlot.Scale = { time: false };
     let y: uPlot.Scale = log ? { distr: 3, log: 10 } : {};
-    if (heat && cells) {
-      // The cells set the extent: every bin and every step's column in view.
-      const [xMin, xMax] = [cells.bounds[0], cells.bounds[cells.bounds.length - 1]];
-      x.range = (_u, min, max) => [Math.min(min ?? xMin, xMin), Math.max(max ?? xMax, xMax)];
-      const [lo, hi] = [heat.edges[0], heat.edges[heat.edges.length - 1]];
-      y = { range: (_u, min, max) => (hi > lo ? [Math.min(min ?? lo, lo), Math.max(max ?? hi, hi)] : [lo - 1, hi + 1]) };
+    if (this.layers.heatmap) {
+      // The cells set the extent: every bin and every step's column in view (read at each redraw: new steps move them).
+      x.range = (_u, min, max) => {
+        const b = this.heatCells()?.bounds;
+        return b ? [Math.min(min ?? b[0], b[0]), Math.max(max ?? b[b.length - 1], b[b.length - 1])] : [min ?? 0, max ?? 1];
+      };
+      y = {
+        range: (_u, min, max) => {
+          const e = this.layers.heatmap?.edges ?? [];
+          const [lo, hi] = [e[0] ?? min ?? 0, e[e.length - 1] ?? max ?? 1];
+          return hi > lo ? [Math.min(min ?? lo, lo), Math.max(max ?? hi, hi)] : [lo - 1, hi + 1];
+        },
+      };
     }
     return {
       width: this.width(),
