@@ -272,6 +272,11 @@ test("the example trial shows the metrics plot with both series, and zoom refetc
   await page.waitForFunction(([sel, pts]) => document.querySelector(sel)?.getAttribute("data-points") === pts, [chart, String(dragPoints)] as const);
   await page.getByTestId("metrics-chart-reset-zoom").click();
   await page.waitForFunction((sel) => !document.querySelector(sel)?.getAttribute("data-zoomed"), chart);
+  // The whole run is back once its data has arrived (the zoom label clears at the click).
+  await page.waitForFunction(([sel, f, l]) => {
+    const el = document.querySelector(sel);
+    return el?.getAttribute("data-first-step") === f && el?.getAttribute("data-last-step") === l;
+  }, [chart, String(allSteps[0]), String(allSteps[allSteps.length - 1])] as const);
 
   // Zoomed into the second half, the y range follows the data there (not the whole run's 8 → 1.2).
   const overview = { min: Number(await attr(chart, "data-y-min")), max: Number(await attr(chart, "data-y-max")) };
@@ -293,6 +298,11 @@ test("the example trial shows the metrics plot with both series, and zoom refetc
   await shot("03c-example-trial-zoomed-y");
   await page.getByTestId("metrics-chart-reset-zoom").click();
   await page.waitForFunction((sel) => !document.querySelector(sel)?.getAttribute("data-zoomed"), chart);
+  // The whole run is back once its data has arrived (the zoom label clears at the click).
+  await page.waitForFunction(([sel, f, l]) => {
+    const el = document.querySelector(sel);
+    return el?.getAttribute("data-first-step") === f && el?.getAttribute("data-last-step") === l;
+  }, [chart, String(allSteps[0]), String(allSteps[allSteps.length - 1])] as const);
 
   // Log scale: the y axis spans decades, and goes back to linear.
   await page.getByTestId("metrics-chart-scale-log").click();

@@ -14,9 +14,9 @@ import { hasTensors, layerCollections, trainingModes, type TrainingMode, type Tr
 import { byNaturalName, OVERVIEW_POINTS, ZOOM_POINTS, type NonFinite } from "../queries.js";
 
 /** Bins of the distribution heat map. */
-export const HEAT_BINS = 32;
-/** Layer charts drawn per group before "Show all". */
-export const LAYERS_SHOWN = 12;
+const HEAT_BINS = 32;
+/** Layer charts a card draws before "Show N more". */
+const LAYERS_SHOWN = 12;
 const WORKER_STATS = ["MEAN", "MIN", "MAX", "STD", "L2"] as const;
 
 interface SeriesData {
@@ -611,8 +611,11 @@ class LayerGroup {
     const saved = this.reductions.get(t.name) ?? [];
     if (saved.length) {
       // Saved reductions: min and max as the band when both were saved, the rest as lines.
-      const order = (r: { name: string; abs: boolean }) => ["MAX", "MEAN", "MIN"].indexOf(r.name) + (r.abs ? 10 : 0);
-      const sorted = saved.slice().sort((a, b) => (order(a.reduction) < 0 ? 99 : order(a.reduction)) - (order(b.reduction) < 0 ? 99 : order(b.reduction)) || a.reduction.name.localeCompare(b.reduction.name));
+      const rank = (r: { name: string; abs: boolean }) => {
+        const i = ["MAX", "MEAN", "MIN"].indexOf(r.name);
+        return i < 0 ? 99 : i + (r.abs ? 10 : 0);
+      };
+      const sorted = saved.slice().sort((a, b) => rank(a.reduction) - rank(b.reduction) || a.reduction.name.localeCompare(b.reduction.name));
       let other = 2;
       const series: LineSeriesInput[] = sorted.map(({ reduction, series: s }) => {
         const key = `${reduction.abs ? "abs " : ""}${reduction.name}`;
