@@ -10,7 +10,8 @@ import { TrialgraphError } from "../errors.js";
 import type { Mode, TensorData } from "../format/tensor.js";
 import { MODES } from "../format/tensor.js";
 import { parseIndexFile, type ParsedIndexFile } from "../format/index-file.js";
-import { compilePythonRegex, parseCollectionsFile, type CollectionInfo } from "../format/collections-file.js";
+import { parseCollectionsFile, type CollectionInfo } from "../format/collections-file.js";
+import { cachedPythonRegex, PythonRegexError, type PatternMatcher } from "../format/python-regex.js";
 import {
   COLLECTIONS_PREFIX, END_OF_TRAINING, INDEX_PREFIX, indexFileKey, parseCollectionsKey, parseIndexKey,
 } from "../format/locations.js";
@@ -81,31 +82,27 @@ const COLLECTIONS_FILE = /_?collections\.json$/;
 /** Records of one event file closer than this are read as one span (a page-cache or S3 read costs about this much). */
 const SPAN_GAP = 64 * 1024;
 
-export function badRegex(pattern: string): TrialgraphError {
-  return new TrialgraphError("BAD_USER_INPUT", `invalid regular expression: ${pattern}`, { field: "regex" });
+export function badRegex(pattern: string, why?: string): TrialgraphError {
+  return new TrialgraphError("BAD_USER_INPUT", `invalid regular expression ${JSON.stringify(pattern)}${why ? `: ${why}` : ""}`, { field: "regex" });
 }
 
-/** Compiled patterns: queries and rules ask for the same few regexes over and over. */
-const compiled = new Map<string, RegExp | null>();
-
-function compileCached(pattern: string): RegExp | null {
-  let r = compiled.get(pattern);
-  if (r === undefined) {
-    try {
-      r = compilePythonRegex(pattern);
-    } catch {
-      r = null;
-    }
-    if (compiled.size > 1000) compiled.clear();
-    compiled.set(pattern, r);
+/** A user's pattern, compiled for linear-time search (BAD_USER_INPUT when it cannot run). */
+export function compileUserRegex(pattern: string): PatternMatcher {
+  try {
+    return cachedPythonRegex(pattern);
+  } catch (e) {
+    if (e instanceof PythonRegexError) throw badRegex(pattern, e.message);
+    throw e;
   }
-  return r;
 }
 
-export function compileUserRegex(pattern: string): RegExp {
-  const r = compileCached(pattern);
-  if (!r) throw badRegex(pattern);
-  return r;
+/** A collections file's pattern: one that cannot run matches nothing rather than failing every query. */
+function fileRegex(pattern: string): PatternMatcher | null {
+  try {
+    return cachedPythonRegex(pattern);
+  } catch {
+    return null;
+  }
 }
 
 function unavailable(name: string, step: number, mode: Mode, why: string): TrialgraphError {
@@ -441,7 +438,7 @@ export class Trial {
   private inCollection(c: CollectionInfo, names: Iterable<string>): string[] {
     const listed = new Set(c.tensorNames);
     // A regex JS cannot compile matches nothing rather than failing every query.
-    const regexes = c.includeRegex.map(compileCached).filter((r): r is RegExp => r !== null);
+    const regexes = c.includeRegex.map(fileRegex).filter((r): r is PatternMatcher => r !== null);
     const out: string[] = [];
     for (const n of names) if (listed.has(n) || regexes.some((r) => r.test(n))) out.push(n);
     return out;
