@@ -6,7 +6,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
-import { TrialRegistry } from "./trials/trial-registry.js";
+import { checkS3Bucket, TrialRegistry } from "./trials/trial-registry.js";
 import { ensureExampleTrial, EXAMPLE_TRIAL_PATH } from "./trials/example-trial.js";
 import { EventBus } from "./events/event-bus.js";
 import { TrialFollower } from "./events/trial-follower.js";
@@ -33,12 +33,17 @@ export interface App {
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
   await fs.mkdir(config.dataDir, { recursive: true });
-  if (await ensureExampleTrial(config.dataDir)) log.info({ path: EXAMPLE_TRIAL_PATH }, "wrote the example trial");
+  try {
+    if (await ensureExampleTrial(config.dataDir)) log.info({ path: EXAMPLE_TRIAL_PATH }, "wrote the example trial");
+  } catch (e) {
+    log.warn({ err: e }, "the example trial was not written");
+  }
 
   const s3 = createS3Client({ endpoint: config.s3Endpoint ?? undefined, region: config.region, maxSockets: config.s3MaxConcurrency, requestTimeoutMs: config.ops.s3TimeoutMs });
   const trials = new TrialRegistry({
     dataDir: config.dataDir,
     valueCacheBytes: config.valueCacheBytes,
+    s3AllowedBuckets: config.exposure.s3AllowedBuckets,
     s3Source: (uri) => {
       const loc = parseS3Uri(uri);
       return new S3Source({ client: s3, bucket: loc.bucket, prefix: loc.prefix });
@@ -93,7 +98,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     dataDir: config.dataDir,
     onEvent: (e) => onLocalEvent(e),
     xgboostLibPath: config.xgboostLib,
+    checkS3Input: (uri, field) => checkS3Bucket(uri, config.exposure.s3AllowedBuckets, field),
     fetchS3Object: async (uri) => {
+      checkS3Bucket(uri, config.exposure.s3AllowedBuckets, "inputs.uri");
       const loc = parseS3Uri(uri, "inputs.uri");
       const res = await s3.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.prefix.replace(/\/$/, "") }));
       return Buffer.from(await res.Body!.transformToByteArray());

@@ -28,6 +28,7 @@ import { TrialgraphError } from "./errors.js";
 import { createMetrics, instrumentS3Client, type Metrics } from "./observability/metrics.js";
 import { requestLogging } from "./observability/logging.js";
 import { ReadinessChecker } from "./observability/health.js";
+import { browserGuard, PLAYGROUND_CONTENT_SECURITY_POLICY, securityHeaders } from "./graphql/browser-guard.js";
 
 export interface RunningServer {
   url: string;
@@ -136,6 +137,8 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   await apollo.start();
 
   expressApp.use(requestLogging(log, metrics));
+  // Before any route: security headers everywhere, and no answer to foreign web pages or rebound host names.
+  expressApp.use(securityHeaders(), browserGuard(config.exposure));
   expressApp.get("/healthz", (_req, res) => {
     res.json({ status: draining ? "draining" : "ok", events: services.events.health() });
   });
@@ -163,6 +166,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   });
   expressApp.get("/graphql", (req, res, next) => {
     if (req.accepts(["application/json", "application/graphql-response+json", "text/html"]) === "text/html") {
+      res.setHeader("Content-Security-Policy", PLAYGROUND_CONTENT_SECURITY_POLICY);
       res.type("html").send(playgroundHtml());
     } else next();
   });

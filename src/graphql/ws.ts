@@ -19,6 +19,7 @@ import { formatError } from "./errors.js";
 import { checkOperation, isTokenLimitMessage, rateLimitKey, type RateLimiter } from "./limits.js";
 import { TrialgraphError } from "../errors.js";
 import type { Metrics } from "../observability/metrics.js";
+import { checkBrowserRequest } from "./browser-guard.js";
 
 /**
  * graphql-js reuses one contextValue for every event of a subscription, which would keep a
@@ -56,7 +57,17 @@ interface Extra {
 
 export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema, services: Services, options: WsOptions = {}): WsServerHandle {
   const { limits } = services.config;
-  const wss = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: limits.wsMaxPayloadBytes });
+  const wss = new WebSocketServer({
+    server: httpServer,
+    path: "/graphql",
+    maxPayload: limits.wsMaxPayloadBytes,
+    // A web page on another origin (or a rebound host name) gets no socket: it could start jobs.
+    verifyClient: ({ req }, done) => {
+      const refusal = checkBrowserRequest(req.headers, services.config.exposure);
+      if (refusal) done(false, refusal.status, refusal.message);
+      else done(true);
+    },
+  });
   const format = formatError(services.log);
   const rules = [...specifiedRules, ...(options.rules ?? [])];
   const { metrics, rateLimiter } = options;
