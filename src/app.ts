@@ -23,6 +23,7 @@ import { createS3Client } from "./storage/s3-client.js";
 import { S3Source } from "./storage/s3-source.js";
 import { parseS3Uri } from "./storage/s3-client.js";
 import type { Services } from "./graphql/context.js";
+import { MemoryPool } from "./trials/budget.js";
 
 export interface App {
   services: Services;
@@ -151,6 +152,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     rules,
     events,
     log,
+    memory: new MemoryPool(config.limits.maxInflightBytes),
     followTrial: (trial) => follower.follow(trial),
     watchJob,
   };

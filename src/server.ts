@@ -174,11 +174,19 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     "/graphql",
     express.json({ limit: config.limits.maxBodyBytes }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
+      context: async ({ req, res }) => {
         try {
           const caller = authenticate(config, req.headers.authorization);
           rateLimiter.check(rateLimitKey(caller, config.apiTokens.length > 0, req.socket.remoteAddress));
-          return createContext(services, caller, req.id);
+          const gone = new AbortController();
+          const context = createContext(services, caller, req.id, gone.signal);
+          // The answer is sent (or the client left): its memory goes back to the pool, and work
+          // nobody waits for any more (custom rules) is cancelled.
+          res.once("close", () => {
+            if (!res.writableFinished) gone.abort();
+            context.budget.release();
+          });
+          return context;
         } catch (e) {
           if (e instanceof GraphQLError && e.extensions.code === "RATE_LIMITED") metrics.limitRejections.inc({ code: "RATE_LIMITED", limit: "rate" });
           throw e instanceof TrialgraphError ? toGraphQLError(e) : e;

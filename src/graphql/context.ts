@@ -9,6 +9,7 @@ import type { RuleService } from "../jobs/rule-service.js";
 import { createSeriesLoader, createStepValuesLoader, createValueLoader, type SeriesKey, type StepValuesKey, type ValueKey } from "./loaders.js";
 import type { TensorData } from "../format/tensor.js";
 import type { ScalarSeries, Trial } from "../trials/trial.js";
+import { ReadBudget, type MemoryPool } from "../trials/budget.js";
 
 /** Long-lived services, made once at start. */
 export interface Services {
@@ -18,6 +19,8 @@ export interface Services {
   rules: RuleService;
   events: EventBus;
   log: Logger;
+  /** Memory all requests in flight may hold together (TRIALGRAPH_MAX_INFLIGHT_MB). */
+  memory: MemoryPool;
   /** Follows a growing trial while subscribed; returns the release function. */
   followTrial: (trial: Trial) => () => void;
   /** Keeps a job watched while subscribed (SageMaker polling); returns the release function. */
@@ -37,20 +40,29 @@ export interface Context {
   stepValues: DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey>;
   /** Batches whole scalar series of this request. */
   series: DataLoader<SeriesKey, ScalarSeries, string>;
-  /** Tensor elements this request may still return (TRIALGRAPH_MAX_VALUES). */
-  valueBudget: { remaining: number };
+  /**
+   * What this request may still read and return: tensor elements (TRIALGRAPH_MAX_VALUES) and the
+   * estimated memory of the answer (TRIALGRAPH_MAX_REQUEST_MB, within TRIALGRAPH_MAX_INFLIGHT_MB).
+   * Released when the answer is sent.
+   */
+  budget: ReadBudget;
   caller: Caller;
   requestId: string;
+  /** Aborted when nobody waits for the answer any more (the client went away). */
+  signal: AbortSignal;
 }
 
-export function createContext(services: Services, caller: Caller, requestId: string): Context {
+export function createContext(services: Services, caller: Caller, requestId: string, signal: AbortSignal = new AbortController().signal): Context {
+  const { limits } = services.config;
+  const budget = new ReadBudget({ maxElements: limits.maxValues, maxBytes: limits.maxRequestBytes }, services.memory);
   return {
     services,
-    values: createValueLoader(),
-    series: createSeriesLoader(),
-    stepValues: createStepValuesLoader(),
-    valueBudget: { remaining: services.config.limits.maxValues },
+    values: createValueLoader(budget),
+    series: createSeriesLoader(budget),
+    stepValues: createStepValuesLoader(budget),
+    budget,
     caller,
     requestId,
+    signal,
   };
 }

@@ -70,9 +70,8 @@ export function openConfinedSync(full: string, c: Confinement, label: FileLabel)
   try {
     fd = openSync(full, OPEN_FLAGS);
   } catch (e: any) {
-    if (e.code === "ENOENT" || e.code === "ENOTDIR") return null;
-    if (e.code === "ENXIO") throw special(label, "a socket"); // sockets cannot be opened
-    throw e;
+    if (MISSING.has(e.code)) return null;
+    throw openError(e, label);
   }
   try {
     const st = fstatSync(fd);
@@ -96,9 +95,8 @@ export async function openConfined(full: string, c: Confinement, label: FileLabe
   try {
     handle = await fs.open(full, OPEN_FLAGS);
   } catch (e: any) {
-    if (e.code === "ENOENT" || e.code === "ENOTDIR") return null;
-    if (e.code === "ENXIO") throw special(label, "a socket");
-    throw e;
+    if (MISSING.has(e.code)) return null;
+    throw openError(e, label);
   }
   try {
     const st = await handle.stat();
@@ -122,11 +120,24 @@ export async function confinedDir(full: string, c: Confinement, label: FileLabel
   try {
     real = await fs.realpath(full);
   } catch (e: any) {
-    if (e.code === "ENOENT" || e.code === "ENOTDIR") return null;
-    throw e;
+    if (MISSING.has(e.code)) return null;
+    throw openError(e, label);
   }
   if (!isInside(real, c.rootReal)) throw outside(label, c);
   return real;
+}
+
+/** What "nothing there" looks like to open and realpath. */
+const MISSING = new Set(["ENOENT", "ENOTDIR", "ENAMETOOLONG"]);
+
+/** Errors a path itself causes are the caller's; anything else (EIO, EMFILE) is unexpected and goes on as is. */
+function openError(e: NodeJS.ErrnoException, label: FileLabel): Error {
+  switch (e.code) {
+    case "ENXIO": return special(label, "a socket"); // sockets cannot be opened
+    case "ELOOP": return new TrialgraphError("FORBIDDEN_PATH", `${label.where}: ${label.key || "."} is a loop of symbolic links; refused`, { field: "path", file: label.key });
+    case "EACCES": case "EPERM": return new TrialgraphError("ACCESS_DENIED", `${label.where}: ${label.key || "."} cannot be read (permission denied)`, { field: "path", file: label.key });
+    default: return e;
+  }
 }
 
 function special(label: FileLabel, kind: string): TrialgraphError {

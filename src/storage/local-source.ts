@@ -8,9 +8,9 @@ import { closeSync, promises as fs, readSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { TrialgraphError } from "../errors.js";
-import type { ByteRange, ByteSource } from "./byte-source.js";
+import type { ByteRange, ByteSource, ReadOptions } from "./byte-source.js";
 import { confinedDir, confinement, isInside, openConfined, openConfinedSync, type Confinement, type FileLabel } from "./confine.js";
-import { coalesceRanges, sliceMembers, type CoalescedRange } from "./ranges.js";
+import { checkReadSize, coalesceRanges, sliceMembers, type CoalescedRange } from "./ranges.js";
 
 /** Ranges closer than this are read as one span: a disk read of 64 KiB costs about what a seek does. */
 const MAX_GAP = 64 * 1024;
@@ -99,15 +99,18 @@ export class LocalSource implements ByteSource {
     }
   }
 
-  async readRanges(key: string, ranges: ByteRange[]): Promise<Buffer[] | null> {
+  async readRanges(key: string, ranges: ByteRange[], opts: ReadOptions = {}): Promise<Buffer[] | null> {
     const groups = coalesceRanges(ranges, MAX_GAP);
     const total = groups.reduce((a, g) => a + g.length, 0);
     // Small reads come from the page cache in microseconds: reading them synchronously skips
     // three thread-pool round trips (open, read, close) that cost more than the read itself.
-    if (total <= SYNC_READ_MAX) return this.readRangesSync(key, ranges, groups);
+    if (total <= SYNC_READ_MAX) return this.readRangesSync(key, ranges, groups, opts.maxBytes);
     const opened = await openConfined(this.resolve(key), this.confine, this.label(key));
     if (!opened) return null;
     try {
+      // What is really there to read: ranges past the end of the file read short.
+      const size = opened.size;
+      checkReadSize(groups.reduce((a, g) => a + Math.max(0, Math.min(g.length, size - g.start)), 0), opts.maxBytes, `${this.location}/${key}`);
       const reads = await Promise.all(groups.map((g) => readClamped(opened.handle, g.start, g.length, opened.size)));
       const out: Buffer[] = new Array(ranges.length);
       sliceMembers(ranges, groups, reads, out);
@@ -117,11 +120,14 @@ export class LocalSource implements ByteSource {
     }
   }
 
-  private readRangesSync(key: string, ranges: ByteRange[], groups: CoalescedRange[]): Buffer[] | null {
+  private readRangesSync(key: string, ranges: ByteRange[], groups: CoalescedRange[], maxBytes: number | undefined): Buffer[] | null {
     const opened = openConfinedSync(this.resolve(key), this.confine, this.label(key));
     if (!opened) return null;
     const { fd, size } = opened;
     try {
+      if (maxBytes !== undefined && maxBytes < SYNC_READ_MAX) {
+        checkReadSize(groups.reduce((a, g) => a + Math.max(0, Math.min(g.length, size - g.start)), 0), maxBytes, `${this.location}/${key}`);
+      }
       const reads = groups.map((g) => {
         // Never past the end of the file: a range there reads short ("not written yet", or corrupt).
         const length = Math.max(0, Math.min(g.length, size - g.start));

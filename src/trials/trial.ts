@@ -17,7 +17,8 @@ import {
 } from "../format/locations.js";
 import { recordPayloadEnd, RecordError } from "../format/tfrecord.js";
 import { coalesceRanges } from "../storage/ranges.js";
-import { decodeEventTensor, decodeScalarEvent, EventDecodeError } from "../format/event.js";
+import { decodeEventTensor, decodeScalarEvent, EventDecodeError, TensorTooLargeError } from "../format/event.js";
+import { ELEMENT_BYTES, type ReadBudget } from "./budget.js";
 import { ProtoError } from "../format/protobuf.js";
 import type { ValueCache } from "./value-cache.js";
 import { TensorIndex, type RecordRef } from "./tensor-index.js";
@@ -552,7 +553,7 @@ export class Trial {
    * Many values in one batch: requests that hit the same event file become one ranged read.
    * Each result is the value or the error for that request (the batch never fails as a whole).
    */
-  async values(requests: readonly ValueRequest[]): Promise<(TensorData | TrialgraphError)[]> {
+  async values(requests: readonly ValueRequest[], budget?: ReadBudget): Promise<(TensorData | TrialgraphError)[]> {
     const out = new Array<TensorData | TrialgraphError>(requests.length);
     const byFile = new Map<number, { index: number[]; records: RecordBatch }>();
     const cache = this.options.cacheValues ? this.options.cache : undefined;
@@ -566,7 +567,7 @@ export class Trial {
       }
       const cached = cache?.get(this.cacheKey(entry.file, entry.start));
       if (cached) {
-        out[index] = cached;
+        out[index] = budget && !budget.take(0, sizeOf(cached)) ? budget.error() : cached;
         continue;
       }
       let group = byFile.get(entry.file);
@@ -585,14 +586,20 @@ export class Trial {
           return;
         }
         try {
-          const value = this.decode(buf, at, file, start, g.records.length[k], req.name);
+          // The declared size must fit what the request may still hold before the tensor is allocated.
+          const value = this.decode(buf, at, file, start, g.records.length[k], req.name, budget ? budget.remainingBytes / ELEMENT_BYTES : Infinity);
+          if (budget && !budget.take(0, sizeOf(value))) {
+            out[i] = budget.error();
+            return;
+          }
           out[i] = value;
           cache?.set(this.cacheKey(fileId, start), value);
         } catch (e) {
-          out[i] = e as TrialgraphError;
+          out[i] = e instanceof TensorTooLargeError && budget ? budget.error() : (e as TrialgraphError);
         }
       },
       (g, error) => g.index.forEach((i) => (out[i] = error)),
+      budget,
     );
     return out;
   }
@@ -605,13 +612,14 @@ export class Trial {
     byFile: Map<number, G>,
     visit: (group: G, k: number, buf: Buffer | string, at: number, file: string, fileId: number) => void,
     failed: (group: G, error: TrialgraphError) => void,
+    budget?: ReadBudget,
   ): Promise<void> {
     await mapLimit([...byFile], this.options.concurrency ?? 16, async ([fileId, g]) => {
       await yieldIfBusy();
       const file = this.eventFiles[fileId];
       let read;
       try {
-        read = await this.readRecords(file, g.records);
+        read = await this.readRecords(file, g.records, budget?.remainingBytes);
       } catch (e) {
         failed(g, e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", `reading ${this.path}/${file} failed`));
         return;
@@ -634,7 +642,7 @@ export class Trial {
    * so decoding works on offsets into a handful of buffers instead of one buffer per record.
    * For each entry: its span's buffer and its offset there; null when the file does not exist.
    */
-  private async readRecords(file: string, records: RecordBatch): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
+  private async readRecords(file: string, records: RecordBatch, maxBytes?: number): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
     const n = records.size;
     const span = new Int32Array(n);
     const offset = new Float64Array(n);
@@ -650,14 +658,14 @@ export class Trial {
     }
     // Usually the records asked for fill most of their span: read it whole, no sorting.
     if (hi - lo <= Math.max(SPAN_GAP, 2 * total)) {
-      const buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }]);
+      const buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }], { maxBytes });
       if (!buffers) return null;
       for (let k = 0; k < n; k++) offset[k] = records.start[k] - lo;
       return { buffers, span, offset };
     }
     const ranges = records.start.map((start, k) => ({ start, length: records.length[k] }));
     const groups = coalesceRanges(ranges, SPAN_GAP);
-    const buffers = await this.source.readRanges(file, groups);
+    const buffers = await this.source.readRanges(file, groups, { maxBytes });
     if (!buffers) return null;
     groups.forEach((g, gi) => {
       for (const m of g.members) {
@@ -672,7 +680,7 @@ export class Trial {
    * Scalar tensors over all their (complete) steps, for many tensors in one batch: one read per
    * event file, values decoded straight into one Float64Array per tensor (no object per value).
    */
-  async scalarSeries(requests: readonly { name: string; mode?: Mode | null }[]): Promise<(ScalarSeries | TrialgraphError)[]> {
+  async scalarSeries(requests: readonly { name: string; mode?: Mode | null }[], budget?: ReadBudget): Promise<(ScalarSeries | TrialgraphError)[]> {
     const out = new Array<ScalarSeries | TrialgraphError>(requests.length);
     const cache = this.options.cache;
     const byFile = new Map<number, { req: number[]; pos: number[]; records: RecordBatch }>();
@@ -731,8 +739,15 @@ export class Trial {
         if (value === undefined) {
           // Not a scalar, or damaged: the full decode says which, precisely.
           try {
-            const full = this.decode(buf, at, file, start, length, req.name);
-            out[r] = new TrialgraphError("BAD_USER_INPUT", `series needs a scalar tensor; ${req.name} has shape [${full.shape}] at step ${step}`, { field: "series" });
+            // Only its shape is needed: a tensor declaring many elements is not allocated to learn it.
+            let shape: number[];
+            try {
+              shape = this.decode(buf, at, file, start, length, req.name, 1 << 20).shape;
+            } catch (e) {
+              if (!(e instanceof TensorTooLargeError)) throw e;
+              shape = e.shape;
+            }
+            out[r] = new TrialgraphError("BAD_USER_INPUT", `series needs a scalar tensor; ${req.name} has shape [${shape}] at step ${step}`, { field: "series" });
           } catch (e) {
             out[r] = e as TrialgraphError;
           }
@@ -741,6 +756,7 @@ export class Trial {
         series.values[g.pos[k]] = value;
       },
       (g, error) => g.req.forEach((r) => (out[r] = error)),
+      budget,
     );
     if (cache) {
       requests.forEach((req, r) => {
@@ -753,8 +769,8 @@ export class Trial {
     return out;
   }
 
-  /** Decodes the record of `entry`, which starts at `at` in `buf`. */
-  private decode(buf: Buffer, at: number, file: string, start: number, length: number, name: string): TensorData {
+  /** Decodes the record of `entry`, which starts at `at` in `buf`; TensorTooLargeError past `maxElements`. */
+  private decode(buf: Buffer, at: number, file: string, start: number, length: number, name: string, maxElements = Infinity): TensorData {
     const corrupt = (why: string, offset: number) =>
       new TrialgraphError("CORRUPT_RECORD", `corrupt record in ${this.source.location}/${file} at offset ${offset}: ${why}`, {
         file: `${this.path}/${file}`, offset,
@@ -770,14 +786,20 @@ export class Trial {
     if (end + 4 - at !== length) throw corrupt("record length does not match the index", start);
     let tensor;
     try {
-      tensor = decodeEventTensor(buf, at + 12, end, name);
+      tensor = decodeEventTensor(buf, at + 12, end, name, maxElements);
     } catch (e) {
+      if (e instanceof TensorTooLargeError) throw e;
       if (e instanceof EventDecodeError || e instanceof ProtoError) throw corrupt(e.message, start);
       throw e;
     }
     if (!tensor) throw corrupt("record holds no tensor", start);
     return tensor;
   }
+}
+
+/** Elements of a decoded value (what the budget counts). */
+function sizeOf(v: TensorData): number {
+  return v.values?.length ?? v.strings?.length ?? 0;
 }
 
 /** Opens a trial; null when nothing that looks like a trial is at the source. */

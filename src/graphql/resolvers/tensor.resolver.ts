@@ -11,13 +11,6 @@ function inRange(steps: number[], from: number | null, to: number | null): numbe
   return steps.filter((s) => (from == null || s >= from) && (to == null || s <= to));
 }
 
-/** Charges a request's value budget, so one query cannot pull unbounded data. */
-function charge(ctx: Context, elements: number): void {
-  ctx.valueBudget.remaining -= elements;
-  if (ctx.valueBudget.remaining < 0) {
-    throw new TrialgraphError("LIMIT_EXCEEDED", `this request returns more than ${ctx.services.config.limits.maxValues} tensor elements; ask for fewer steps or use series(maxPoints)`);
-  }
-}
 
 function toTensorValue(trial: DomainTrial, name: string, step: number, mode: ModeName | null, worker: string | null, v: TensorData): TensorValue {
   const global = !mode || mode === "GLOBAL" ? step : trial.globalStep(mode, step) ?? step;
@@ -39,8 +32,8 @@ export class TensorResolver {
     @Arg("worker", () => String, { nullable: true }) worker: string | null,
     @Ctx() ctx: Context,
   ): Promise<TensorValue> {
+    // Read, decoded and charged to the request's budget by the loader.
     const v = await ctx.values.load({ trial: t.trial, name: t.name, step, mode, worker });
-    charge(ctx, v.values?.length ?? v.strings?.length ?? 0);
     return toTensorValue(t.trial, t.name, step, mode, worker, v);
   }
 
@@ -59,7 +52,6 @@ export class TensorResolver {
     for (let i = 0; i < loaded.length; i++) {
       const v = loaded[i];
       if (v instanceof Error) throw v;
-      charge(ctx, v.values?.length ?? v.strings?.length ?? 0);
       out[i] = toTensorValue(t.trial, t.name, steps[i], mode, worker, v);
     }
     return out;
@@ -85,7 +77,7 @@ export class TensorResolver {
     const all = full.values.subarray(lo, hi);
     const keep = maxPoints ? minMaxDownsample(all, maxPoints) : null;
     const picked = keep ? keep.map((i) => all[i]) : all;
-    charge(ctx, picked.length);
+    ctx.budget.charge(1, picked.length);
     const { finite, nonFinite } = splitNonFinite(picked);
     const s = new Series();
     s.tensorName = t.name;
