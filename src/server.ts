@@ -19,7 +19,7 @@ import { ConfigError, loadConfig, type Config } from "./config.js";
 import { createApp } from "./app.js";
 import { createSchema } from "./graphql/schema.js";
 import { createContext, type Context, type Services } from "./graphql/context.js";
-import { formatError, toGraphQLError } from "./graphql/errors.js";
+import { formatError, isExpectedError, logUnexpected, toGraphQLError, withRequestId } from "./graphql/errors.js";
 import { playgroundHtml } from "./graphql/playground.js";
 import { attachWebSocketServer } from "./graphql/ws.js";
 import { authenticate } from "./graphql/http-auth.js";
@@ -43,9 +43,9 @@ export interface RunningServer {
 const WEB_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? "../web" : "../dist/web");
 
 /** Counts, times and limit-checks every HTTP GraphQL operation. */
-function limitsAndMetricsPlugin(config: Config, metrics: Metrics): ApolloServerPlugin<Context> {
+function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger): ApolloServerPlugin<Context> {
   return {
-    async requestDidStart() {
+    async requestDidStart({ contextValue }) {
       const started = process.hrtime.bigint();
       let operation = "anonymous";
       let type = "unknown";
@@ -65,7 +65,14 @@ function limitsAndMetricsPlugin(config: Config, metrics: Metrics): ApolloServerP
             throw e;
           }
         },
+        async didEncounterErrors({ errors }) {
+          for (const e of errors) if (!isExpectedError(e)) logUnexpected(log, contextValue?.requestId ?? "unknown", e);
+        },
         async willSendResponse({ response, errors }) {
+          // Generic internal errors name the request id, so a report can be matched with the log.
+          if (response.body.kind === "single" && response.body.singleResult.errors) {
+            response.body.singleResult.errors = withRequestId(response.body.singleResult.errors, contextValue?.requestId ?? "unknown");
+          }
           const first = errors?.[0];
           const code = first ? String((first.extensions?.code as string | undefined) ?? (first.originalError as { code?: string } | undefined)?.code ?? "ERROR") : "ok";
           metrics.graphqlRequests.inc({ operation, type, outcome: code });
@@ -112,7 +119,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   const httpServer = http.createServer(expressApp);
   const ws = attachWebSocketServer(httpServer, schema, services, { metrics, rateLimiter });
   let draining = false;
-  const format = formatError(log);
+  const format = formatError();
 
   const apollo = new ApolloServer<Context>({
     schema,
@@ -129,7 +136,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       ApolloServerPluginLandingPageDisabled(),
       // No HTTP cache hints are used; the plugin would otherwise wrap every field resolver.
       ApolloServerPluginCacheControlDisabled(),
-      limitsAndMetricsPlugin(config, metrics),
+      limitsAndMetricsPlugin(config, metrics, log),
       // Subscriptions go first, so their clients see 1001 Going Away while HTTP requests finish.
       { async serverWillStart() { return { async drainServer() { await ws.dispose(); } }; } },
     ],

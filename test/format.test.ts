@@ -119,7 +119,10 @@ test("protobuf edge cases: float16, typed *_val fields packed and unpacked, nega
 test("index files and keys: validation, worker names, step parsing", () => {
   assert.throws(() => parseIndexFile("{"), /Corrupt/);
   assert.throws(() => parseIndexFile('{"meta": {}, "tensor_payload": []}'), /meta/);
-  const f = parseIndexFile('{"meta": {"mode": " TRAIN ", "mode_step": 4, "event_file_name": "events/x"}, "tensor_payload": [{"tensorname": "a", "start_idx": 0, "length": 9}]}');
+  const f = parseIndexFile('{"meta": {"mode": " TRAIN ", "mode_step": 4, "event_file_name": "events/x"}, "tensor_payload": [{"tensorname": "a", "start_idx": 0, "length": 29}]}');
+  for (const bad of [[-1, 29], [0, 9], [0, 2 ** 60], [0.5, 29], [0, "29"]]) {
+    assert.throws(() => parseIndexFile(JSON.stringify({ meta: { mode: "GLOBAL" }, tensor_payload: [{ tensorname: "a", start_idx: bad[0], length: bad[1] }] })), /malformed/, `entry ${bad}`);
+  }
   assert.deepEqual([f.mode, f.modeStep, f.eventFile, f.tensors.length], ["TRAIN", 4, "events/x", 1]);
   assert.deepEqual(parseIndexKey("index/000000001/000000001230_worker_0.json"), { step: 1230, worker: "worker_0" });
   assert.deepEqual(parseIndexKey("index/000000000/000000000002__replica-0_task-0_device-GPU-0.json"), { step: 2, worker: "/replica:0/task:0/device:GPU:0" });

@@ -15,7 +15,7 @@ import {
 import type { Context, Services } from "./context.js";
 import { createContext } from "./context.js";
 import { authenticate } from "./http-auth.js";
-import { formatError } from "./errors.js";
+import { formatError, isExpectedError, logUnexpected, withRequestId } from "./errors.js";
 import { checkOperation, isTokenLimitMessage, rateLimitKey, type RateLimiter } from "./limits.js";
 import { TrialgraphError } from "../errors.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -76,7 +76,12 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
       else done(true);
     },
   });
-  const format = formatError(services.log);
+  const formatOne = formatError();
+  /** Formats a result's errors; unexpected ones are logged with the operation's request id. */
+  const format = (errors: readonly GraphQLError[], requestId: string): GraphQLFormattedError[] => {
+    for (const e of errors) if (!isExpectedError(e)) logUnexpected(services.log, requestId, e);
+    return withRequestId(errors.map((e) => clean(formatOne(e.toJSON(), e))), requestId);
+  };
   const rules = [...specifiedRules, ...(options.rules ?? [])];
   const { metrics, rateLimiter } = options;
   /** Operations running, by socket request id and operation id. */
@@ -182,8 +187,11 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
           (args.contextValue as Context).budget.release();
         }
       },
-      onNext: (_ctx, _id, _payload, _args, result) => formatResult(result as ExecutionResult, format),
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => clean(format(e.toJSON(), e))),
+      onNext: (ctx, id, _payload, _args, result) => {
+        const r = result as ExecutionResult;
+        return r.errors?.length ? { ...r, errors: format(r.errors, `${(ctx.extra as unknown as Extra).requestId}/${id}`) as any } : r;
+      },
+      onError: (ctx, id, _payload, errors) => format(errors, `${(ctx.extra as unknown as Extra).requestId}/${id}`),
       onComplete: (ctx, id) => {
         const extra = ctx.extra as unknown as Extra;
         const s = finish(`${extra.requestId}/${id}`, extra);
@@ -216,9 +224,4 @@ function clean(e: GraphQLFormattedError): GraphQLFormattedError {
   if (!ext || !("http" in ext)) return e;
   const { http: _http, ...rest } = ext;
   return { ...e, extensions: rest };
-}
-
-function formatResult(result: ExecutionResult, format: ReturnType<typeof formatError>): ExecutionResult {
-  if (!result.errors?.length) return result;
-  return { ...result, errors: result.errors.map((e) => clean(format(e.toJSON(), e))) as any };
 }

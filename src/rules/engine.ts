@@ -5,7 +5,7 @@
  * ERROR. A growing trial evaluated step by step gives the same result as the whole trial at once,
  * because rules only see steps up to the one being evaluated.
  */
-import { TrialgraphError } from "../errors.js";
+import { internalError, TrialgraphError } from "../errors.js";
 import type { Mode, TensorData } from "../format/tensor.js";
 import type { ParameterValue, RuleEvaluationStatus, RuleSpec, RuleSummaryRecord } from "../jobs/types.js";
 import type { Trial } from "../trials/trial.js";
@@ -709,7 +709,7 @@ export class RuleSession {
       try {
         values = await this.caches[t].trial.values(unique.map((q) => ({ name: q.name, step: q.step, mode: q.mode ?? null })));
       } catch (e) {
-        const err = e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", describe(e));
+        const err = e instanceof TrialgraphError ? e : internalError("reading a rule's tensors failed", e);
         values = unique.map(() => err);
       }
       for (let i = 0; i < unique.length; i++) {

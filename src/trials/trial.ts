@@ -6,7 +6,7 @@
  * event file, and every read of one batch that hits the same event file becomes one read.
  */
 import type { ByteSource } from "../storage/byte-source.js";
-import { TrialgraphError } from "../errors.js";
+import { internalError, TrialgraphError } from "../errors.js";
 import type { Mode, TensorData } from "../format/tensor.js";
 import { MODES } from "../format/tensor.js";
 import { parseIndexFile, type ParsedIndexFile } from "../format/index-file.js";
@@ -80,6 +80,9 @@ export interface TrialOptions {
 }
 
 const COLLECTIONS_FILE = /_?collections\.json$/;
+/** Why a record could not be read from its event file (wording the rule engine also recognizes as "not yet"). */
+const MISSING_FILE = "its event file does not exist (yet)";
+const SHORT_FILE = "its event file is not completely written yet";
 /** Records of one event file closer than this are read as one span (a page-cache or S3 read costs about this much). */
 const SPAN_GAP = 64 * 1024;
 
@@ -164,6 +167,8 @@ export class Trial {
   private readIndexKeys = new Set<string>();
   /** Index files listed but not readable yet (half-uploaded or corrupt): retried on every refresh. */
   private pendingIndexKeys = new Set<string>();
+  /** Index files still unreadable once training ended: damage, by global step. */
+  private corruptIndex = new Map<number, string>();
   private indexToken: string | undefined;
 
   private tensorsByName = new Map<string, TensorIndex>();
@@ -238,6 +243,12 @@ export class Trial {
     if (ended) {
       await this.readNewIndexFiles();
       this.loadedAllSteps = true;
+      // Nothing more will be written: an index file that still does not parse is corrupt, and its step is named
+      // wherever it is asked for rather than vanishing.
+      for (const key of this.pendingIndexKeys) {
+        const parsed = parseIndexKey(key);
+        if (parsed && !this.corruptIndex.has(parsed.step)) this.corruptIndex.set(parsed.step, key);
+      }
       const maxStep = Math.max(-1, ...this.stepsInfo.keys());
       if (maxStep > this._lastCompleteStep) this._lastCompleteStep = maxStep;
     }
@@ -512,8 +523,22 @@ export class Trial {
     return this.tensorsByName.get(name)?.shapeAt(step) ?? null;
   }
 
+  /** CORRUPT_RECORD when the trial ended with an unreadable index file for a global step in [from, to]. */
+  corruptStepError(from: number | null = null, to: number | null = null): TrialgraphError | null {
+    for (const [step, key] of this.corruptIndex) {
+      if ((from === null || step >= from) && (to === null || step <= to)) {
+        return this.corrupt(key, null, `the index file of step ${step} is unreadable (not valid smdebug index JSON), though training ended: the step cannot be read`);
+      }
+    }
+    return null;
+  }
+
   private locate(req: ValueRequest): RecordRef {
     const mode = req.mode ?? "GLOBAL";
+    if (this.corruptIndex.size && (!mode || mode === "GLOBAL")) {
+      const damaged = this.corruptStepError(req.step, req.step);
+      if (damaged && !this.tensorsByName.get(req.name)?.has(req.step)) throw damaged;
+    }
     const index = this.tensorsByName.get(req.name);
     if (!index) {
       throw new TrialgraphError("TENSOR_UNAVAILABLE_FOR_STEP", `tensor ${req.name} does not exist in trial ${this.path}`, {
@@ -582,7 +607,7 @@ export class Trial {
         const req = requests[i];
         const start = g.records.start[k];
         if (typeof buf === "string") {
-          out[i] = unavailable(req.name, req.step, req.mode ?? "GLOBAL", buf);
+          out[i] = this.unreadable(req.name, req.step, req.mode ?? "GLOBAL", buf, file, start);
           return;
         }
         try {
@@ -610,7 +635,7 @@ export class Trial {
    */
   private async visitRecords<G extends { records: RecordBatch }>(
     byFile: Map<number, G>,
-    visit: (group: G, k: number, buf: Buffer | string, at: number, file: string, fileId: number) => void,
+    visit: (group: G, k: number, buf: Buffer | typeof MISSING_FILE | typeof SHORT_FILE, at: number, file: string, fileId: number) => void,
     failed: (group: G, error: TrialgraphError) => void,
     budget?: ReadBudget,
   ): Promise<void> {
@@ -621,17 +646,17 @@ export class Trial {
       try {
         read = await this.readRecords(file, g.records, budget?.remainingBytes);
       } catch (e) {
-        failed(g, e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", `reading ${this.path}/${file} failed`));
+        failed(g, e instanceof TrialgraphError ? e : internalError(`reading ${this.path}/${file} failed`, e));
         return;
       }
       for (let k = 0; k < g.records.size; k++) {
         if (!read) {
-          visit(g, k, "its event file does not exist (yet)", 0, file, fileId);
+          visit(g, k, MISSING_FILE, 0, file, fileId);
           continue;
         }
         const buf = read.buffers[read.span[k]];
         const at = read.offset[k];
-        if (buf.length < at + g.records.length[k]) visit(g, k, "its event file is not completely written yet", at, file, fileId);
+        if (buf.length < at + g.records.length[k]) visit(g, k, SHORT_FILE, at, file, fileId);
         else visit(g, k, buf, at, file, fileId);
       }
     });
@@ -727,7 +752,7 @@ export class Trial {
         const req = requests[r];
         const step = series.steps[g.pos[k]];
         if (typeof buf === "string") {
-          out[r] = unavailable(req.name, step, req.mode ?? "GLOBAL", buf);
+          out[r] = this.unreadable(req.name, step, req.mode ?? "GLOBAL", buf, file, start);
           return;
         }
         let value: number | undefined;
@@ -769,12 +794,27 @@ export class Trial {
     return out;
   }
 
+  /**
+   * A record that cannot be read: while training runs its file may still come (TENSOR_UNAVAILABLE_FOR_STEP);
+   * once training ended, a missing or short event file is damage (CORRUPT_RECORD naming the file).
+   */
+  private unreadable(name: string, step: number, mode: Mode, why: typeof MISSING_FILE | typeof SHORT_FILE, file: string, start: number): TrialgraphError {
+    if (!this.loadedAllSteps) return unavailable(name, step, mode, why);
+    return this.corrupt(file, start, why === MISSING_FILE
+      ? `the event file is missing, though training ended and the index lists tensor ${name} at step ${step} in it`
+      : `the record of tensor ${name} at step ${step} extends past the end of the event file, though training ended`);
+  }
+
+  /** CORRUPT_RECORD naming the file relative to the trial (never an absolute path). */
+  private corrupt(file: string, offset: number | null, why: string): TrialgraphError {
+    return new TrialgraphError("CORRUPT_RECORD", `trial ${this.path}: ${file}${offset === null ? "" : ` at offset ${offset}`}: ${why}`, {
+      trial: this.path, file, ...(offset === null ? {} : { offset }),
+    });
+  }
+
   /** Decodes the record of `entry`, which starts at `at` in `buf`; TensorTooLargeError past `maxElements`. */
   private decode(buf: Buffer, at: number, file: string, start: number, length: number, name: string, maxElements = Infinity): TensorData {
-    const corrupt = (why: string, offset: number) =>
-      new TrialgraphError("CORRUPT_RECORD", `corrupt record in ${this.source.location}/${file} at offset ${offset}: ${why}`, {
-        file: `${this.path}/${file}`, offset,
-      });
+    const corrupt = (why: string, offset: number) => this.corrupt(file, offset, `corrupt record: ${why}`);
     let end;
     try {
       // Bounded to the entry, so a record claiming more bytes reads as truncated.

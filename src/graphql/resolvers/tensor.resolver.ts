@@ -46,6 +46,9 @@ export class TensorResolver {
     @Arg("worker", () => String, { nullable: true }) worker: string | null,
     @Ctx() ctx: Context,
   ): Promise<TensorValue[]> {
+    // A finished trial with an unreadable index file in the range: the answer would silently miss that step.
+    const damaged = t.trial.corruptStepError(mode && mode !== "GLOBAL" ? null : fromStep, mode && mode !== "GLOBAL" ? null : toStep);
+    if (damaged) throw damaged;
     const steps = inRange(t.trial.tensorSteps(t.name, mode), fromStep, toStep);
     const loaded = await ctx.stepValues.load({ trial: t.trial, name: t.name, steps, mode, worker });
     const out = new Array<TensorValue>(loaded.length);
@@ -67,6 +70,8 @@ export class TensorResolver {
     @Ctx() ctx: Context,
   ): Promise<Series> {
     if (maxPoints != null && maxPoints < 2) throw new TrialgraphError("BAD_USER_INPUT", "maxPoints must be at least 2", { field: "maxPoints" });
+    const damaged = t.trial.corruptStepError(mode && mode !== "GLOBAL" ? null : fromStep, mode && mode !== "GLOBAL" ? null : toStep);
+    if (damaged) throw damaged;
     const full = await ctx.series.load({ trial: t.trial, name: t.name, mode });
     // The range is a slice of the whole series (steps ascending).
     let lo = 0;
