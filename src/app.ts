@@ -79,6 +79,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     registry: ruleRegistry.registry,
     log,
     webhookUrl: config.webhookUrl,
+    webhookAllowedHosts: config.exposure.webhookAllowedHosts,
     pollIntervalMs: config.pollIntervalMs,
     saveLocalSummaries: async (name, summaries) => {
       await local.setRuleSummaries(name, summaries);

@@ -13,34 +13,11 @@
 import type { IncomingMessage } from "node:http";
 import type { NextFunction, Request, Response } from "express";
 import type { Exposure } from "../config.js";
+import { hostAllowed } from "../host-allow-list.js";
 
 export interface Refusal {
   status: number;
   message: string;
-}
-
-/** host[:port] of a Host header, lower case; hostname without brackets' content changes. */
-function splitHost(value: string): { host: string; port: string | null } {
-  const v = value.trim().toLowerCase();
-  if (v.startsWith("[")) {
-    const end = v.indexOf("]");
-    return { host: v.slice(0, end + 1), port: end >= 0 && v[end + 1] === ":" ? v.slice(end + 2) : null };
-  }
-  const colon = v.lastIndexOf(":");
-  return colon >= 0 ? { host: v.slice(0, colon), port: v.slice(colon + 1) } : { host: v, port: null };
-}
-
-/** Whether a Host header matches an allow-list entry (name, name:port, 127.*, *.domain, [v6]). */
-export function hostAllowed(hostHeader: string, allowed: readonly string[]): boolean {
-  const { host, port } = splitHost(hostHeader);
-  for (const entry of allowed) {
-    const e = splitHost(entry);
-    if (e.port !== null && e.port !== port) continue;
-    if (e.host === host) return true;
-    if (e.host === "127.*" && /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) return true;
-    if (e.host.startsWith("*.") && host.endsWith(e.host.slice(1))) return true;
-  }
-  return false;
 }
 
 /** Why a browser-facing request must be refused, or null when it may go on. */

@@ -5,6 +5,7 @@
  */
 import type { Logger } from "pino";
 import { TrialgraphError } from "../errors.js";
+import { urlHostAllowed } from "../host-allow-list.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { TrialRegistry } from "../trials/trial-registry.js";
 import type { Trial } from "../trials/trial.js";
@@ -40,6 +41,8 @@ export interface JobRulesOptions {
   registry: RuleRegistry;
   log: Logger;
   webhookUrl: string | null;
+  /** Hosts a rule's own webhook URL may target (TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS); webhookUrl's host always may. */
+  webhookAllowedHosts?: readonly string[];
   /** How often SageMaker jobs' S3 trials are re-read for new steps (ms). */
   pollIntervalMs: number;
   /** Persists a local job's SERVICE rule summaries on its record. */
@@ -81,13 +84,38 @@ export class JobRules implements RuleService {
     }));
   }
 
-  /** Throws BAD_USER_INPUT naming the rule parameter at fault. */
+  /** Throws BAD_USER_INPUT naming the rule parameter at fault, or a webhook URL not on the allow-list. */
   validate(specs: RuleSpec[]): void {
-    validateRuleSpecs(specs, this.options.registry);
+    const configured = validateRuleSpecs(specs, this.options.registry);
+    for (const c of configured) {
+      const urls = [c.webhookUrl, ...c.actions.map((a) => (a.kind === "notify" ? a.url : null))].filter((u): u is string => !!u);
+      for (const url of urls) {
+        if (!this.webhookAllowed(url)) {
+          throw new TrialgraphError(
+            "BAD_USER_INPUT",
+            `rule ${c.configurationName}: webhook ${new URL(url).host} is not an allowed target (TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS lists the hosts rules may call)`,
+            { field: "rules", rule: c.configurationName },
+          );
+        }
+      }
+    }
   }
 
+  /** The global webhook (trusted configuration) and the listed hosts may be called. */
+  private webhookAllowed = (url: string): boolean => {
+    const global = this.options.webhookUrl;
+    if (global && url === global) return true;
+    const allowed = [...(this.options.webhookAllowedHosts ?? [])];
+    if (global) {
+      const g = new URL(global);
+      allowed.push(`${g.hostname}:${g.port || (g.protocol === "https:" ? "443" : "80")}`);
+    }
+    return urlHostAllowed(url, allowed);
+  };
+
   async evaluate(path: string, rules: RuleSpec[]): Promise<RuleEvaluationResult[]> {
-    this.validate(rules);
+    // Actions never run here (a query has no side effects), so webhook targets need not be allowed.
+    validateRuleSpecs(rules, this.options.registry);
     const trial = await this.options.trials.resolve(path);
     if (!trial) throw new TrialgraphError("NOT_FOUND", `no trial at ${path}`, { field: "path" });
     const results = await evaluateRules(trial, rules, {
@@ -189,6 +217,7 @@ export class JobRules implements RuleService {
       registry: this.options.registry,
       otherTrialOpener: (p) => this.options.trials.resolve(p),
       webhookUrl: this.options.webhookUrl,
+      webhookAllowed: this.webhookAllowed,
       onStatusChange: (summary, previousStatus) => {
         this.options.events.publish("ruleStatus", { jobName: s.jobName, rule: summary, previousStatus });
         void this.persist(s);

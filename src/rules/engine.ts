@@ -285,6 +285,13 @@ export interface RuleSessionOptions {
   onActionOutcome?: (outcome: ActionOutcome) => void;
   /** Following a running job (default true): missing data may still come. */
   live?: boolean;
+  /**
+   * Whether firing rules run their actions (stop training, webhooks). Default true for job rules;
+   * a one-shot evaluation (the evaluateRules query) never acts: queries have no side effects.
+   */
+  actions?: boolean;
+  /** Whether a rule's own webhook URL may be called (TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS); the session's webhookUrl always may. */
+  webhookAllowed?: (url: string) => boolean;
   /** Clock (ms) for StalledTrainingRule. */
   now?: () => number;
   /** Evaluated steps whose values are kept for earlier-step reads (UnchangedTensor, LossNotDecreasing); default 8. */
@@ -762,6 +769,7 @@ export class RuleSession {
 
   /** Actions run once per rule, on its first firing, in the background. */
   private runActions(r: RuleState, step: number | null, result: StepResult): void {
+    if (this.opts.actions === false) return;
     const config = r.config!;
     const jobName = this.opts.trainingJobName ?? null;
     const report = (o: ActionOutcome) => {
@@ -824,6 +832,10 @@ export class RuleSession {
       notify: notifications.map((a) => ({ name: a.channel, endpoint: a.endpoint })),
     };
     for (const url of urls) {
+      if (url !== fallback && this.opts.webhookAllowed && !this.opts.webhookAllowed(url)) {
+        report({ kind: "webhook", ruleConfigurationName: r.configurationName, url, ok: false, attempts: 0, status: null, error: "the URL's host is not in TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS" });
+        continue;
+      }
       this.track(postWebhook(url, body, this.opts.webhook).then((o) => report({ kind: "webhook", ruleConfigurationName: r.configurationName, ...o })));
     }
   }
@@ -834,14 +846,15 @@ export { RuleSession as RuleWatch };
 
 /**
  * One-shot evaluation of rules over a trial as it stands: every complete step, in order, then the
- * final status (the trial is taken as finished even without an end marker).
+ * final status (the trial is taken as finished even without an end marker). It only reports: a
+ * firing rule's actions (stop training, webhooks) never run.
  */
 export async function evaluateRules(
   trial: Trial,
   specs: readonly RuleSpec[],
-  opts: Omit<RuleSessionOptions, "live" | "onStatusChange"> = {},
+  opts: Omit<RuleSessionOptions, "live" | "onStatusChange" | "actions"> = {},
 ): Promise<RuleEvaluationResult[]> {
-  const session = await RuleSession.create(trial, specs, { ...opts, live: false });
+  const session = await RuleSession.create(trial, specs, { ...opts, live: false, actions: false });
   await session.advance({ final: true });
   await session.whenActionsSettled();
   return session.results();
