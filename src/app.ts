@@ -71,7 +71,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     : null;
   if (sagemaker) backends.SAGEMAKER = sagemaker;
 
-  const ruleRegistry = await RuleRegistry.load(config.rulesDir);
+  const ruleRegistry = await RuleRegistry.load(config.rulesDir, { evaluationTimeoutMs: config.rules.evaluationTimeoutMs, memoryMb: config.rules.memoryMb });
   for (const e of ruleRegistry.errors) log.warn({ rule: e }, "a custom rule failed to load");
   const rules: JobRules = new JobRules({
     trials,
@@ -80,6 +80,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     log,
     webhookUrl: config.webhookUrl,
     webhookAllowedHosts: config.exposure.webhookAllowedHosts,
+    customRuleQueries: config.rules.queryWorkers,
     pollIntervalMs: config.pollIntervalMs,
     saveLocalSummaries: async (name, summaries) => {
       await local.setRuleSummaries(name, summaries);

@@ -255,9 +255,9 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
 function countRuleEvaluations(services: Services, metrics: Metrics): void {
   const rules = services.rules;
   const evaluate = rules.evaluate.bind(rules);
-  rules.evaluate = async (p, specs) => {
+  rules.evaluate = async (p, specs, opts) => {
     try {
-      const results = await evaluate(p, specs);
+      const results = await evaluate(p, specs, opts);
       for (const r of results) metrics.ruleEvaluations.inc({ outcome: String((r as { status?: string }).status ?? "done") });
       return results;
     } catch (e) {

@@ -6,6 +6,7 @@
 import type { Logger } from "pino";
 import { TrialgraphError } from "../errors.js";
 import { urlHostAllowed } from "../host-allow-list.js";
+import { ConcurrencyLimiter } from "../storage/concurrency.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { TrialRegistry } from "../trials/trial-registry.js";
 import type { Trial } from "../trials/trial.js";
@@ -43,6 +44,8 @@ export interface JobRulesOptions {
   webhookUrl: string | null;
   /** Hosts a rule's own webhook URL may target (TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS); webhookUrl's host always may. */
   webhookAllowedHosts?: readonly string[];
+  /** evaluateRules queries with custom rules running at once (each custom rule is a worker thread); others wait. */
+  customRuleQueries?: number;
   /** How often SageMaker jobs' S3 trials are re-read for new steps (ms). */
   pollIntervalMs: number;
   /** Persists a local job's SERVICE rule summaries on its record. */
@@ -56,10 +59,13 @@ export interface JobRulesOptions {
 
 export class JobRules implements RuleService {
   private sessions = new Map<string, JobSession>();
+  private readonly customRuleQueries: ConcurrencyLimiter;
   private jobs!: JobService;
   private statusWatch: AsyncIterableIterator<unknown> | null = null;
 
-  constructor(private readonly options: JobRulesOptions) {}
+  constructor(private readonly options: JobRulesOptions) {
+    this.customRuleQueries = new ConcurrencyLimiter(options.customRuleQueries ?? 2);
+  }
 
   /** Wires the job service (they need each other: jobs start sessions, rules stop jobs). */
   attachJobService(jobs: JobService): void {
@@ -113,16 +119,19 @@ export class JobRules implements RuleService {
     return urlHostAllowed(url, allowed);
   };
 
-  async evaluate(path: string, rules: RuleSpec[]): Promise<RuleEvaluationResult[]> {
+  async evaluate(path: string, rules: RuleSpec[], opts: { signal?: AbortSignal } = {}): Promise<RuleEvaluationResult[]> {
     // Actions never run here (a query has no side effects), so webhook targets need not be allowed.
-    validateRuleSpecs(rules, this.options.registry);
+    const configured = validateRuleSpecs(rules, this.options.registry);
     const trial = await this.options.trials.resolve(path);
     if (!trial) throw new TrialgraphError("NOT_FOUND", `no trial at ${path}`, { field: "path" });
-    const results = await evaluateRules(trial, rules, {
+    const run = () => evaluateRules(trial, rules, {
       registry: this.options.registry,
       otherTrialOpener: (p) => this.options.trials.resolve(p),
       webhookUrl: null,
+      signal: opts.signal,
     });
+    // Custom rules run in worker threads: only so many queries may run them at once.
+    const results = configured.some((c) => c.definition.source === "custom") ? await this.customRuleQueries.run(run) : await run();
     return results.map(({ ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails }) => ({
       ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails,
     }));
@@ -269,6 +278,7 @@ export class JobRules implements RuleService {
     for (const s of this.sessions.values()) {
       if (s.timer) clearTimeout(s.timer);
       s.releaseWatch?.();
+      for (const g of s.groups) g.session?.close();
     }
     await this.statusWatch?.return?.();
   }

@@ -399,6 +399,7 @@ export class RuleSession {
   private pending = new Set<Promise<unknown>>();
   private readonly live: boolean;
   private readonly now: () => number;
+  private closed = false;
 
   private constructor(
     readonly trial: Trial,
@@ -452,7 +453,7 @@ export class RuleSession {
           }
           state.otherIdx.push(idx);
         }
-        state.instance = config.definition.create(config.params);
+        state.instance = await config.definition.create(config.params);
       } catch (e) {
         state.status = "ERROR";
         state.statusDetails = describe(e);
@@ -503,6 +504,7 @@ export class RuleSession {
       for (const r of this.rules) {
         if (r.finalized) continue;
         r.finalized = true;
+        this.release(r);
         if (r.status === "IN_PROGRESS") this.setStatus(r, "STOPPED", `the training job ended before the rule finished (${r.evaluatedSteps} steps evaluated)`);
       }
     });
@@ -569,6 +571,26 @@ export class RuleSession {
   private fail(r: RuleState, reason: string): void {
     r.finalized = true;
     this.setStatus(r, "ERROR", reason);
+    this.release(r);
+  }
+
+  /** A finalized rule's instance is no longer needed (a custom rule's worker ends). */
+  private release(r: RuleState): void {
+    try {
+      r.instance?.dispose?.();
+    } catch {
+      // best effort
+    }
+  }
+
+  /**
+   * Nobody waits for this session any more (the client left, the job's rules were closed): every
+   * instance is released and advances stop at the next step.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const r of this.rules) this.release(r);
   }
 
   private async doAdvance(final: boolean): Promise<void> {
@@ -592,17 +614,19 @@ export class RuleSession {
     if (active.length && steps.length) {
       const minCursor = Math.min(...active.map((r) => r.cursor));
       for (let i = countAtOrBefore(steps, minCursor); i < steps.length; i++) {
+        if (this.closed) return;
         const step = steps[i];
         const participants = active.filter((r) => !r.finalized && !r.blocked && r.cursor < step);
         if (participants.length) await this.evaluateStep(step, participants);
       }
     }
     const ended = this.trial.trainingEnded;
-    if (this.live && !final && !ended) this.checkIdle(now);
+    if (this.live && !final && !ended) await this.checkIdle(now);
     if (final || ended) {
       for (const r of this.rules) {
         if (r.finalized || r.blocked) continue;
         r.finalized = true;
+        this.release(r);
         if (r.status !== "IN_PROGRESS") continue;
         if (!r.everChecked) {
           const why = r.instance?.missingRequirement?.() ?? "its required tensors were never found";
@@ -630,6 +654,7 @@ export class RuleSession {
       let req;
       try {
         req = r.instance!.requiredTensors(ctx);
+        if (isPromise(req)) req = await req;
       } catch (e) {
         this.fail(r, `rule ${r.ruleName} failed at step ${step}: ${describe(e)}`);
         continue;
@@ -670,7 +695,8 @@ export class RuleSession {
       r.retries = 0;
       let result: StepResult;
       try {
-        result = normalizeResult(r.instance!.invokeAtStep(ctx, new ValuesView(this.store, step, r.otherIdx)));
+        const out = r.instance!.invokeAtStep(ctx, new ValuesView(this.store, step, r.otherIdx));
+        result = normalizeResult(isPromise(out) ? await out : out);
       } catch (e) {
         this.fail(r, `rule ${r.ruleName} failed at step ${step}: ${describe(e)}`);
         continue;
@@ -728,18 +754,19 @@ export class RuleSession {
     }));
   }
 
-  private checkIdle(now: number): void {
+  private async checkIdle(now: number): Promise<void> {
     for (const r of this.rules) {
       if (r.finalized || !r.instance?.checkIdle || r.status !== "IN_PROGRESS" || r.idleFired) continue;
       let res: StepResult | boolean | null;
       try {
-        res = r.instance.checkIdle({
+        const out = r.instance.checkIdle({
           now,
           idleSeconds: (now - this.lastProgressAt) / 1000,
           lastStep: this.lastSeenStep,
           trainingEnded: this.trial.trainingEnded,
           params: r.config!.params,
         });
+        res = isPromise(out) ? await out : out;
       } catch (e) {
         this.fail(r, `rule ${r.ruleName} failed while checking for a stall: ${describe(e)}`);
         continue;
@@ -852,10 +879,21 @@ export { RuleSession as RuleWatch };
 export async function evaluateRules(
   trial: Trial,
   specs: readonly RuleSpec[],
-  opts: Omit<RuleSessionOptions, "live" | "onStatusChange" | "actions"> = {},
+  opts: Omit<RuleSessionOptions, "live" | "onStatusChange" | "actions"> & { signal?: AbortSignal } = {},
 ): Promise<RuleEvaluationResult[]> {
   const session = await RuleSession.create(trial, specs, { ...opts, live: false, actions: false });
-  await session.advance({ final: true });
-  await session.whenActionsSettled();
-  return session.results();
+  // The client left: custom rules' workers end now, and no further step is evaluated.
+  const stop = () => session.close();
+  opts.signal?.addEventListener("abort", stop, { once: true });
+  try {
+    if (!opts.signal?.aborted) await session.advance({ final: true });
+    return session.results();
+  } finally {
+    opts.signal?.removeEventListener("abort", stop);
+    session.close();
+  }
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === "function";
 }
