@@ -69,6 +69,7 @@ function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger): 
           for (const e of errors) if (!isExpectedError(e)) logUnexpected(log, contextValue?.requestId ?? "unknown", e);
         },
         async willSendResponse({ response, errors }) {
+          contextValue?.answered?.();
           // Generic internal errors name the request id, so a report can be matched with the log.
           if (response.body.kind === "single" && response.body.singleResult.errors) {
             response.body.singleResult.errors = withRequestId(response.body.singleResult.errors, contextValue?.requestId ?? "unknown");
@@ -187,11 +188,21 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
           rateLimiter.check(rateLimitKey(caller, config.apiTokens.length > 0, req.socket.remoteAddress));
           const gone = new AbortController();
           const context = createContext(services, caller, req.id, gone.signal);
-          // The answer is sent (or the client left): its memory goes back to the pool, and work
-          // nobody waits for any more (custom rules) is cancelled.
+          // The client left: reads stop and work nobody waits for (custom rules) is cancelled. The
+          // answer's memory goes back to the pool once execution is over and the response is closed.
+          let executed = false;
+          let closed = false;
+          context.answered = () => {
+            executed = true;
+            if (closed) context.budget.release();
+          };
           res.once("close", () => {
-            if (!res.writableFinished) gone.abort();
-            context.budget.release();
+            closed = true;
+            if (!res.writableFinished) {
+              gone.abort();
+              context.budget.cancel();
+            }
+            if (executed) context.budget.release();
           });
           return context;
         } catch (e) {

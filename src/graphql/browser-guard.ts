@@ -54,6 +54,8 @@ export function browserGuard(exposure: Exposure) {
   return (req: Request, res: Response, next: NextFunction) => {
     const refusal = checkBrowserRequest(req.headers, exposure);
     if (!refusal) return next();
+    // The body is not read, only drained, so the client sees the 403 rather than a reset connection.
+    req.resume();
     res.status(refusal.status).json({ errors: [{ message: refusal.message, extensions: { code: "FORBIDDEN" } }] });
   };
 }

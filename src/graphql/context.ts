@@ -50,6 +50,8 @@ export interface Context {
   requestId: string;
   /** Aborted when nobody waits for the answer any more (the client went away). */
   signal: AbortSignal;
+  /** Called once execution has produced the answer (HTTP: the budget is released once it is also sent). */
+  answered?: () => void;
 }
 
 export function createContext(services: Services, caller: Caller, requestId: string, signal: AbortSignal = new AbortController().signal): Context {

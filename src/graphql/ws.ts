@@ -98,7 +98,9 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
     if (n > 0) perCaller.set(s.callerKey, n);
     else perCaller.delete(s.callerKey);
     s.controller.abort();
-    s.context.budget.release();
+    // A query still executing stops reading; its execute() releases the budget when it returns.
+    s.context.budget.cancel();
+    if (s.type === "subscription") s.context.budget.release();
     metrics?.activeSubscriptions.dec();
     return s;
   };

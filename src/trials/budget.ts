@@ -39,7 +39,7 @@ export interface BudgetLimits {
   maxBytes: number;
 }
 
-type Exceeded = "elements" | "bytes" | "pool";
+type Exceeded = "elements" | "bytes" | "pool" | "cancelled";
 
 /** One request's budget. `take` is cheap: it runs once per value on the read path. */
 export class ReadBudget {
@@ -56,6 +56,11 @@ export class ReadBudget {
   /** A budget that never runs out (in-process readers, rules). */
   static unlimited(): ReadBudget {
     return new ReadBudget({ maxElements: Infinity, maxBytes: Infinity });
+  }
+
+  /** Whether take() will say no from now on (spent, or cancelled). */
+  get exhausted(): boolean {
+    return this.exceeded !== null;
   }
 
   /** Bytes this request may still read or hold. */
@@ -95,6 +100,8 @@ export class ReadBudget {
       switch (this.exceeded) {
         case "elements":
           return new TrialgraphError("LIMIT_EXCEEDED", `this request returns more than ${this.limits.maxElements} tensor elements; ask for fewer steps or use series(maxPoints)`, { limit: "values" });
+        case "cancelled":
+          return new TrialgraphError("LIMIT_EXCEEDED", "the client went away", { limit: "cancelled" });
         case "pool":
           return new TrialgraphError("LIMIT_EXCEEDED", "the service is answering other large requests and has no memory left for this one; retry shortly or ask for less", { limit: "memory", retryable: true });
         default:
@@ -103,6 +110,11 @@ export class ReadBudget {
     } finally {
       Error.stackTraceLimit = limit;
     }
+  }
+
+  /** Nobody waits for the answer any more: every later read is refused at once (and so never made). */
+  cancel(): void {
+    this.exceeded = "cancelled";
   }
 
   /** Gives what was reserved back to the pool (the answer was sent or abandoned). */

@@ -641,6 +641,10 @@ export class Trial {
   ): Promise<void> {
     await mapLimit([...byFile], this.options.concurrency ?? 16, async ([fileId, g]) => {
       await yieldIfBusy();
+      if (budget?.exhausted) {
+        failed(g, budget.error()); // spent, or the client left: nothing more is read
+        return;
+      }
       const file = this.eventFiles[fileId];
       let read;
       try {
