@@ -1,6 +1,7 @@
 /**
  * The HTTP + WebSocket server: GraphQL over POST /graphql and graphql-ws on the same path, the
- * offline playground at GET /graphql, the dashboard at /, liveness at /healthz, readiness at
+ * offline playground at GET /graphql, the dashboard at /, a job's report at GET /jobs/<name>/report.html,
+ * liveness at /healthz, readiness at
  * /readyz, Prometheus metrics at /metrics. SIGTERM drains: readiness turns 503, new connections
  * are refused, in-flight requests finish, sockets close with 1001, local jobs stop and are recorded.
  */
@@ -29,6 +30,7 @@ import { createMetrics, instrumentS3Client, type Metrics } from "./observability
 import { requestLogging } from "./observability/logging.js";
 import { ReadinessChecker } from "./observability/health.js";
 import { browserGuard, PLAYGROUND_CONTENT_SECURITY_POLICY, securityHeaders } from "./graphql/browser-guard.js";
+import { jobReportHandler } from "./report/route.js";
 
 export interface RunningServer {
   url: string;
@@ -178,16 +180,25 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       res.type("html").send(playgroundHtml());
     } else next();
   });
+  /** The caller's context: token, then rate limit. Throws TrialgraphError or a LimitError. */
+  const requestContext = (req: Request, signal?: AbortSignal): Context => {
+    try {
+      const caller = authenticate(config, req.headers.authorization);
+      rateLimiter.check(rateLimitKey(caller, config.apiTokens.length > 0, req.socket.remoteAddress));
+      return createContext(services, caller, req.id, signal);
+    } catch (e) {
+      if (e instanceof GraphQLError && e.extensions.code === "RATE_LIMITED") metrics.limitRejections.inc({ code: "RATE_LIMITED", limit: "rate" });
+      throw e;
+    }
+  };
   expressApp.use(
     "/graphql",
     express.json({ limit: config.limits.maxBodyBytes }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         try {
-          const caller = authenticate(config, req.headers.authorization);
-          rateLimiter.check(rateLimitKey(caller, config.apiTokens.length > 0, req.socket.remoteAddress));
           const gone = new AbortController();
-          const context = createContext(services, caller, req.id, gone.signal);
+          const context = requestContext(req, gone.signal);
           // The client left: reads stop and work nobody waits for (custom rules) is cancelled. The
           // answer's memory goes back to the pool once execution is over and the response is closed.
           let executed = false;
@@ -206,12 +217,13 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
           });
           return context;
         } catch (e) {
-          if (e instanceof GraphQLError && e.extensions.code === "RATE_LIMITED") metrics.limitRejections.inc({ code: "RATE_LIMITED", limit: "rate" });
           throw e instanceof TrialgraphError ? toGraphQLError(e) : e;
         }
       },
     }),
   );
+  // The job report: the same schema and context as /graphql, executed in process.
+  expressApp.get("/jobs/:name/report.html", jobReportHandler({ schema, context: requestContext, log }));
   if (existsSync(WEB_ROOT)) {
     expressApp.use(express.static(WEB_ROOT, { index: "index.html", maxAge: "1h" }));
   }

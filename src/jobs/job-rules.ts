@@ -132,8 +132,8 @@ export class JobRules implements RuleService {
     });
     // Custom rules run in worker threads: only so many queries may run them at once.
     const results = configured.some((c) => c.definition.source === "custom") ? await this.customRuleQueries.run(run) : await run();
-    return results.map(({ ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails }) => ({
-      ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails,
+    return results.map(({ ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails, findings }) => ({
+      ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails, findings,
     }));
   }
 
@@ -184,6 +184,7 @@ export class JobRules implements RuleService {
         statusDetails: "waiting for the job's first saved step",
         lastModifiedTime: now,
         evaluator: "SERVICE",
+        findings: [],
       })),
     };
     s.groups.push(group);
