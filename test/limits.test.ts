@@ -310,3 +310,52 @@ async function writeRawStep(dir: string, step: number, records: { name: string; 
   await fs.writeFile(indexFile, serializeIndexFile({ mode: "GLOBAL", modeStep: step, eventFile, tensors, shapes: [] }));
   await fs.writeFile(path.join(dir, "training_job_end.ts"), "");
 }
+
+test("WebSocket: subscriptions are capped per socket and per caller; over the cap that subscription is LIMIT_EXCEEDED and the socket stays usable", async () => {
+  const capped = await startTestServer({ TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_SOCKET: "3", TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_CALLER: "5" });
+  const clients: Client[] = [];
+  const client = () => {
+    const c = createClient({ url: capped.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, onNonLazyError: () => {} });
+    clients.push(c);
+    return c;
+  };
+  /** Subscribes; resolves "open" once it runs a while without error, or the error's code. */
+  const subscribe = (c: Client) => {
+    let stop: () => void = () => {};
+    const outcome = new Promise<string>((resolve) => {
+      stop = c.subscribe({ query: `subscription { trialStepsAdded(path: "trials/example") { steps } }` }, {
+        next: () => {}, complete: () => resolve("complete"),
+        error: (e: any) => resolve(Array.isArray(e) ? `${e[0].extensions?.code}:${e[0].extensions?.limit}` : String(e)),
+      });
+      setTimeout(() => resolve("open"), 400);
+    });
+    return { outcome, stop: () => stop() };
+  };
+  const query = (c: Client) => new Promise<any>((resolve) => {
+    let result: any;
+    c.subscribe({ query: "{ builtinRules { name } }" }, { next: (v) => (result = v), error: (e) => resolve({ errors: e }), complete: () => resolve(result) });
+  });
+  try {
+    const a = client();
+    const subs = [subscribe(a), subscribe(a), subscribe(a), subscribe(a)];
+    assert.deepEqual(await Promise.all(subs.map((s) => s.outcome)), ["open", "open", "open", "LIMIT_EXCEEDED:subscriptions"]);
+    const refused = await query(a);
+    assert.equal(refused.errors[0].extensions.code, "LIMIT_EXCEEDED", "a query counts too while the socket is full");
+    assert.match(refused.errors[0].message, /already runs 3 operations \(TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_SOCKET\)/);
+    // Another socket of the same caller: 2 more fit under the caller's cap of 5.
+    const b = client();
+    const more = [subscribe(b), subscribe(b), subscribe(b)];
+    assert.deepEqual(await Promise.all(more.map((s) => s.outcome)), ["open", "open", "LIMIT_EXCEEDED:subscriptions"]);
+    // Ending one frees its place: the first socket answers again.
+    subs[0].stop();
+    let answer: any;
+    for (let i = 0; i < 50 && !answer?.data; i++) {
+      answer = await query(a);
+      if (!answer?.data) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(answer.data.builtinRules.length >= 12, JSON.stringify(answer));
+  } finally {
+    for (const c of clients) await c.dispose();
+    await capped.close();
+  }
+});
