@@ -13,6 +13,8 @@ export interface Limits {
   maxBodyBytes: number;
   /** Tensor elements one request may return. */
   maxValues: number;
+  /** Tensor elements one request may read to compute on the server (statistics, histograms, reductions). */
+  maxElementsRead: number;
   /** Requests per minute per token (or per client address without tokens); 0 = unlimited. */
   rateLimitPerMinute: number;
   wsMaxPayloadBytes: number;
@@ -207,6 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxAliases: int("TRIALGRAPH_MAX_ALIASES", 50, 1, 10_000),
       maxBodyBytes: int("TRIALGRAPH_MAX_BODY_BYTES", 1_000_000, 1_000, 100_000_000),
       maxValues: int("TRIALGRAPH_MAX_VALUES", 10_000_000, 1_000, 1_000_000_000),
+      maxElementsRead: int("TRIALGRAPH_MAX_ELEMENTS_READ", 250_000_000, 1_000, 100_000_000_000),
       rateLimitPerMinute: int("TRIALGRAPH_RATE_LIMIT_PER_MINUTE", 0, 0, 1_000_000),
       wsMaxPayloadBytes: int("TRIALGRAPH_WS_MAX_PAYLOAD_BYTES", 1_000_000, 1_000, 100_000_000),
       connectionInitWaitTimeoutMs: int("TRIALGRAPH_WS_INIT_TIMEOUT_MS", 10_000, 100, 600_000),

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { LocalSource } from "../src/storage/local-source.js";
 import { openTrial } from "../src/trials/trial.js";
-import { RuleRegistry, RuleSession, builtinRules, customRuleWorkers, evaluateRules, validateRuleSpecs } from "../src/rules/index.js";
+import { BUILTIN_RULES, RuleRegistry, RuleSession, builtinRules, customRuleWorkers, evaluateRules, validateRuleSpecs } from "../src/rules/index.js";
 import { ABALONE_TRIAL, loadGolden } from "./support/fixtures.js";
 
 const golden = loadGolden();
@@ -88,7 +88,7 @@ test("custom rules load beside the built-ins; broken modules are reported, not f
   const { registry, errors } = await RuleRegistry.load(dir, { timeoutMs: 200 });
   const custom = builtinRules(registry).filter((r) => r.source === "custom").map((r) => r.name).sort();
   assert.deepEqual(custom, ["AlwaysThrows", "LoopsForever", "MetricAbove", "UsesEval"]);
-  assert.equal(builtinRules(registry).length, 12 + 4);
+  assert.equal(builtinRules(registry).length, BUILTIN_RULES.length + 4);
   const byFile = Object.fromEntries(errors.map((e) => [path.basename(e.file), e.message]));
   assert.deepEqual(Object.keys(byFile).sort(), ["async-loop.js", "broken.js", "shadows.js"]);
   // A microtask loop cannot be cut off safely (see src/rules/custom.ts): asynchronous rules are refused.

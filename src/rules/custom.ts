@@ -57,11 +57,12 @@ export interface CustomRuleLimits {
   memoryMb: number;
 }
 
-const PARAM_TYPES: ReadonlySet<string> = new Set(["number", "integer", "boolean", "string", "list", "regexList", "mode", "json"]);
+const PARAM_TYPES: ReadonlySet<string> = new Set(["number", "integer", "boolean", "string", "list", "regexList", "mode", "json", "numberList", "range"]);
 const VIEW_METHODS: ReadonlySet<string> = new Set([
   "steps", "modes", "modeOfStep", "globalStep", "collectionNames", "hasTensor", "tensorNames", "tensorSteps", "lastSteps", "select",
+  "hasValue", "savedReductions",
 ]);
-const VALUE_METHODS: ReadonlySet<string> = new Set(["get", "scalar"]);
+const VALUE_METHODS: ReadonlySet<string> = new Set(["get", "scalar", "reduction"]);
 /** Time a worker may take to start and run the module's top level, beyond the per-call budget. */
 const STARTUP_ALLOWANCE_MS = 5_000;
 
@@ -144,7 +145,7 @@ function view(i, snapshot) {
   for (const m of VIEW_METHODS) o[m] = (...args) => rpc(i, m, args);
   return o;
 }
-const values = { get: (...a) => rpc("values", "get", a), scalar: (...a) => rpc("values", "scalar", a) };
+const values = { get: (...a) => rpc("values", "get", a), scalar: (...a) => rpc("values", "scalar", a), reduction: (...a) => rpc("values", "reduction", a) };
 
 let loaded = false;
 parentPort.on("message", ({ id, op, arg }) => {

@@ -10,7 +10,9 @@ import type { Mode, TensorData } from "../format/tensor.js";
 import {
   MAX_RULE_FINDINGS, type ParameterValue, type RuleEvaluationStatus, type RuleFinding, type RuleSpec, type RuleSummaryRecord,
 } from "../jobs/types.js";
-import type { Trial } from "../trials/trial.js";
+import type { SavedReduction, Trial } from "../trials/trial.js";
+import type { ReductionName } from "../format/reductions.js";
+import { computeReduction, hasNumericElements } from "../trials/tensor-stats.js";
 import { parseActionJson, postWebhook, type WebhookOptions, type WebhookOutcome } from "./actions.js";
 import { DEFAULT_REGISTRY, type RuleRegistry } from "./catalogue.js";
 import { parseParameters } from "./params.js";
@@ -152,6 +154,11 @@ class TrialCache {
     const g = this.globalOf(step, mode);
     return g !== null && this.namesAtStep(g).has(name);
   }
+
+  /** Whether the raw value exists at the step (present, and not only as reductions or a shape). */
+  hasValue(name: string, step: number, mode: Mode | null | undefined): boolean {
+    return this.has(name, step, mode) && this.trial.hasValue(name, step, mode);
+  }
 }
 
 /** A TrialView bounded at the step being evaluated (global step `bound`). */
@@ -218,6 +225,16 @@ class BoundView implements TrialView {
     let end = countAtOrBefore(all, step);
     if (!mode || mode === "GLOBAL") end = Math.min(end, countAtOrBefore(all, this.bound));
     return all.slice(Math.max(0, end - n), end);
+  }
+
+  hasValue(name: string, step: number, mode?: Mode | null): boolean {
+    const g = this.c.globalOf(step, mode);
+    return g !== null && g <= this.bound && this.c.hasValue(name, step, mode);
+  }
+
+  savedReductions(name: string, step: number, mode?: Mode | null): SavedReduction[] {
+    const g = this.c.globalOf(step, mode);
+    return g !== null && g <= this.bound ? this.c.trial.savedReductions(name, step, mode) : [];
   }
 
   select(sel: TensorSelector, step?: number | null, mode?: Mode | null): string[] {
@@ -367,6 +384,11 @@ class ValueStore {
   }
 }
 
+/** Where a saved reduction is kept in the ValueStore (a control character: never a tensor name). */
+function savedReductionKey(name: string, reduction: ReductionName, abs: boolean): string {
+  return `\u0002${abs ? "abs_" : ""}${reduction}\u0002${name}`;
+}
+
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -408,6 +430,13 @@ class ValuesView implements StepValues {
   scalar(name: string, step?: number, opts?: { mode?: Mode | null; trial?: number }): number | undefined {
     const v = this.get(name, step, opts)?.values;
     return v && v.length === 1 ? v[0] : undefined;
+  }
+
+  reduction(name: string, reduction: ReductionName, abs: boolean, step?: number, opts?: { mode?: Mode | null; trial?: number }): number | undefined {
+    const saved = this.scalar(savedReductionKey(name, reduction, abs), step, opts);
+    if (saved !== undefined) return saved;
+    const raw = this.get(name, step, opts);
+    return raw && hasNumericElements(raw) && raw.values!.length > 0 ? computeReduction(raw.values!, reduction, abs) : undefined;
   }
 }
 
@@ -703,7 +732,9 @@ export class RuleSession {
       let failed: TrialgraphError | undefined;
       if (errors.size) {
         for (const q of reqs) {
-          failed = errors.get(ValueStore.errorKey(q.trial ? r.otherIdx[q.trial - 1] ?? -1 : 0, q.name, q.step, q.mode));
+          const t = q.trial ? r.otherIdx[q.trial - 1] ?? -1 : 0;
+          failed = errors.get(ValueStore.errorKey(t, q.name, q.step, q.mode))
+            ?? (q.reduction ? errors.get(ValueStore.errorKey(t, savedReductionKey(q.name, q.reduction, !!q.abs), q.step, q.mode)) : undefined);
           if (failed) break;
         }
       }
@@ -741,16 +772,25 @@ export class RuleSession {
   private async fetch(plans: { r: RuleState; reqs: TensorRequest[] }[]): Promise<void> {
     this.store.errors = new Map();
     this.store.trim(this.opts.recentSteps ?? 16);
-    const pending = new Map<number, TensorRequest[]>();
+    // What each request reads: the raw value, or the record of a saved reduction (kept under its own key).
+    const pending = new Map<number, { name: string; storeAs: string; step: number; mode?: Mode | null }[]>();
     for (const { r, reqs } of plans) {
       for (const q of reqs) {
         const t = q.trial ? r.otherIdx[q.trial - 1] ?? -1 : 0;
         const cache = this.caches[t];
-        if (!cache || !cache.has(q.name, q.step, q.mode)) continue;
-        if (this.store.get(t, q.name, q.step, q.mode)) continue;
+        if (!cache) continue;
+        let name = q.name;
+        let storeAs = q.name;
+        const record = q.reduction ? cache.trial.savedReductionRecord(q.name, q.step, q.mode, q.reduction, !!q.abs) : null;
+        if (record) {
+          if (!cache.has(q.name, q.step, q.mode)) continue;
+          name = record;
+          storeAs = savedReductionKey(q.name, q.reduction!, !!q.abs);
+        } else if (!cache.hasValue(q.name, q.step, q.mode)) continue; // absent, or only reductions or a shape
+        if (this.store.get(t, storeAs, q.step, q.mode)) continue;
         let list = pending.get(t);
         if (!list) pending.set(t, (list = []));
-        list.push(q);
+        list.push({ name, storeAs, step: q.step, mode: q.mode });
       }
     }
     await Promise.all([...pending].map(async ([t, list]) => {
@@ -762,8 +802,8 @@ export class RuleSession {
         if (!bySteps) seen.set(mode, (bySteps = new Map()));
         let names = bySteps.get(q.step);
         if (!names) bySteps.set(q.step, (names = new Set()));
-        if (names.has(q.name)) return false;
-        names.add(q.name);
+        if (names.has(q.storeAs)) return false;
+        names.add(q.storeAs);
         return true;
       });
       let values: (TensorData | TrialgraphError)[];
@@ -776,8 +816,8 @@ export class RuleSession {
       for (let i = 0; i < unique.length; i++) {
         const q = unique[i];
         const v = values[i];
-        if (v instanceof Error) this.store.errors.set(ValueStore.errorKey(t, q.name, q.step, q.mode), v);
-        else this.store.set(t, q.name, q.step, q.mode, v);
+        if (v instanceof Error) this.store.errors.set(ValueStore.errorKey(t, q.storeAs, q.step, q.mode), v);
+        else this.store.set(t, q.storeAs, q.step, q.mode, v);
       }
     }));
   }

@@ -83,3 +83,40 @@ export function installPerfTrial(dataDir: string, rel = "trials/perf"): string {
   }
   return rel;
 }
+
+export const DIGITS_TRIAL = path.join(FIXTURES, "trials/digits-mlp");
+export const DIGITS_GOLDEN_FILE = path.join(FIXTURES, "golden/digits-mlp.json");
+
+/** Statistics the digits-mlp golden gives for tensors of more than 64 elements (over finite elements). */
+export interface DigitsStats {
+  min: number;
+  max: number;
+  mean: number;
+  sum: number;
+  l2: number;
+  nan: number;
+  posinf: number;
+  neginf: number;
+  sha256: string;
+}
+export interface DigitsValue {
+  dtype: string;
+  shape: number[];
+  mode: string;
+  /** At most 64 elements; null where not finite. */
+  data?: (number | null)[];
+  stats?: DigitsStats;
+  /** Gradients: reduction_value as smdebug returns it, by "min", "max", "mean", "abs_max", "l2". */
+  reductions?: Record<string, number>;
+}
+export interface DigitsGolden {
+  tensor_names: string[];
+  workers: string[];
+  steps: Record<string, number[]>;
+  collections: Record<string, { include_regex: string[]; tensor_names: string[] }>;
+  tensors: Record<string, { steps: number[]; mode_steps: Record<string, Record<string, number>>; values: Record<string, DigitsValue> }>;
+}
+
+export function loadDigitsGolden(): DigitsGolden {
+  return JSON.parse(readFileSync(DIGITS_GOLDEN_FILE, "utf8"));
+}
