@@ -160,6 +160,14 @@ test("Python patterns run on RE2: re.search semantics, Unicode classes, $ before
     ["(?<=gain/)f1", "feature_importance/gain/f1", true],
     ["(?<=weight/)f1", "feature_importance/gain/f1", false],
     ["(?#a comment)rmse", "rmse", true],
+    // smdebug's PyTorch/TF collections: one top-level lookahead
+    ["^(?!gradient).*weight", "MLP_fc1.weight", true],
+    ["^(?!gradient).*weight", "gradient/MLP_fc1.weight", false],
+    ["[Ll]oss_(?!input).*output", "CrossEntropyLoss_output_0", true],
+    ["[Ll]oss_(?!input).*output", "CrossEntropyLoss_input_0", false],
+    ["[Ll]oss_(?!input).*output", "Loss_input_then_loss_x_output", true],
+    ["foo(?=bar)", "foobar", true],
+    ["foo(?=bar)", "foobaz", false],
   ];
   for (const [pattern, text, expected] of cases) {
     assert.equal(compilePythonRegex(pattern).test(text), expected, `${pattern} on ${JSON.stringify(text)}`);
@@ -170,8 +178,9 @@ test("patterns RE2 cannot run in linear time are refused with a reason; nested q
   for (const [pattern, why] of [
     ["(a)\\1", /backreference/],
     ["(?P<x>a)(?P=x)", /backreference/],
-    ["foo(?=bar)", /lookahead/],
-    ["foo(?!bar)", /lookahead/],
+    ["(foo(?=bar))", /lookahead .* outside groups/],
+    ["a(?!b)c(?!d)", /lookahead .* once per pattern/],
+    ["x|a(?!b)", /top-level alternation/],
     ["(?>a)", /atomic/],
     ["a{1001}", /above 1000/],
     ["a*+", /nested repetition/],

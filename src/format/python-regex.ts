@@ -5,9 +5,12 @@
  *
  * Patterns are translated from Python's dialect and matched with `re.search` semantics (anywhere in
  * the text; smdebug uses re.search for every user pattern). What RE2 cannot run in linear time is
- * refused: backreferences, lookahead, atomic groups, conditionals, possessive quantifiers and
- * repetition counts above 1000. Lookbehind runs (re2js evaluates captureless lookbehind in linear
- * time), which keeps smdebug's own `losses` pattern `^[a-zA-z]+-.+(?<!(auc|map))$` working.
+ * refused: backreferences, lookahead inside groups or more than once, atomic groups, conditionals,
+ * possessive quantifiers and repetition counts above 1000. Lookbehind runs (re2js evaluates
+ * captureless lookbehind in linear time), which keeps smdebug's XGBoost `losses` pattern
+ * `^[a-zA-z]+-.+(?<!(auc|map))$` working; one lookahead at the top level runs by splitting the
+ * pattern, which keeps smdebug's PyTorch/TF patterns (`^(?!gradient).*weight`,
+ * `[Ll]oss_(?!input).*output`) working.
  *
  * Every place a user- or file-supplied pattern is compiled goes through compilePythonRegex.
  */
@@ -43,8 +46,19 @@ interface Flags {
   ascii: boolean;
 }
 
+/**
+ * One lookahead at the top level of the pattern, A(?=L)B or A(?!L)B: RE2 has none, so the pattern is
+ * split and the lookahead checked at each position where A ends (see compilePythonRegex).
+ */
+interface Lookahead {
+  negative: boolean;
+  /** Offsets of the lookahead's body, "(?:…)", in the translated source. */
+  start: number;
+  end: number;
+}
+
 /** Translates a Python pattern into RE2 syntax; throws PythonRegexError for what cannot run. */
-export function translatePythonRegex(pattern: string): { source: string; flags: Flags; lookbehind: boolean } {
+export function translatePythonRegex(pattern: string): { source: string; flags: Flags; lookbehind: boolean; lookahead: Lookahead | null } {
   const fail = (why: string): never => {
     throw new PythonRegexError(pattern, why);
   };
@@ -64,6 +78,11 @@ export function translatePythonRegex(pattern: string): { source: string; flags: 
   }
   let out = "";
   let lookbehind = false;
+  let lookahead: Lookahead | null = null;
+  /** Open groups, and the depth at which the lookahead's group closes. */
+  let depth = 0;
+  let lookaheadDepth = -1;
+  let topLevelAlternation = false;
   const n = pattern.length;
 
   /** One escape at `pattern[i] === "\\"`; returns the RE2 text and advances i. */
@@ -150,9 +169,19 @@ export function translatePythonRegex(pattern: string): { source: string; flags: 
         i = end + 1;
         continue;
       }
-      if (rest.startsWith("(?=") || rest.startsWith("(?!")) fail("lookahead ((?=…), (?!…)) is not supported: use lookbehind or reword the pattern");
+      if (rest.startsWith("(?=") || rest.startsWith("(?!")) {
+        // smdebug's own collections use one, at the top level: "^(?!gradient).*weight", "[Ll]oss_(?!input).*output".
+        if (depth > 0 || lookahead) fail("lookahead ((?=…), (?!…)) is supported once per pattern, outside groups: reword the pattern");
+        lookahead = { negative: rest[2] === "!", start: out.length, end: -1 };
+        lookaheadDepth = depth;
+        depth++;
+        out += "(?:";
+        i += 3;
+        continue;
+      }
       if (rest.startsWith("(?<=") || rest.startsWith("(?<!")) {
         lookbehind = true;
+        depth++;
         out += rest;
         i += 4;
         continue;
@@ -162,10 +191,11 @@ export function translatePythonRegex(pattern: string): { source: string; flags: 
         const m = /^\(\?P<([A-Za-z_][A-Za-z0-9_]*)>/.exec(pattern.slice(i));
         if (!m) fail("bad group name");
         out += "(?:";
+        depth++;
         i += m![0].length;
         continue;
       }
-      if (rest.startsWith("(?:")) { out += "(?:"; i += 3; continue; }
+      if (rest.startsWith("(?:")) { out += "(?:"; depth++; i += 3; continue; }
       if (rest.startsWith("(?>")) fail("atomic groups ((?>…)) are not supported");
       if (rest.startsWith("(?(")) fail("conditional groups are not supported");
       if (rest.startsWith("(?")) {
@@ -176,14 +206,28 @@ export function translatePythonRegex(pattern: string): { source: string; flags: 
         }
         if (/[axLu]/.test(m![1]) || (m![2] ?? "").includes("x")) fail(`scoped flags other than i, m and s are not supported (${m![0]})`);
         out += `(?${m![1]}${m![2] ? "-" + m![2] : ""}:`;
+        depth++;
         i += m![0].length;
         continue;
       }
       // Groups do not capture: nothing refers to them, and lookbehind must be captureless.
       out += "(?:";
+      depth++;
       i++;
       continue;
     }
+    if (c === ")") {
+      out += ")";
+      i++;
+      depth--;
+      if (lookahead && depth === lookaheadDepth && lookahead.end < 0) {
+        lookahead.end = out.length;
+        // A quantified lookahead means nothing more than the lookahead itself.
+        if (/^[*+?{]/.test(pattern.slice(i))) fail("a lookahead cannot be repeated");
+      }
+      continue;
+    }
+    if (c === "|" && depth === 0) topLevelAlternation = true;
     if (c === "$") {
       // Python's $ also matches before a final newline.
       out += flags.m ? "$" : "(?:\\n?\\z)";
@@ -209,7 +253,18 @@ export function translatePythonRegex(pattern: string): { source: string; flags: 
     out += c;
     i++;
   }
-  return { source: out, flags, lookbehind };
+  if (lookahead && topLevelAlternation) fail("a lookahead beside a top-level alternation (|) is not supported: put the alternation in a group");
+  if (lookahead && lookahead.end < 0) fail("missing ), unterminated subpattern");
+  return { source: out, flags, lookbehind, lookahead };
+}
+
+function compileRe2(source: string, flags: number, pattern: string): RE2JS {
+  try {
+    return RE2JS.compile(source, flags);
+  } catch (e) {
+    const why = String((e as Error).message ?? e).replace(/^error parsing regexp: /, "").replace(/: `[\s\S]*`$/, "");
+    throw new PythonRegexError(pattern, why);
+  }
 }
 
 /** Compiles a Python pattern for `re.search`-style tests; throws PythonRegexError when it cannot run. */
@@ -221,14 +276,38 @@ export function compilePythonRegex(pattern: string): PatternMatcher {
   if (t.flags.s) flags |= RE2JS.DOTALL;
   // Lookbehind takes re2js off its DFA, so it is only asked for when the pattern has one.
   if (t.lookbehind) flags |= RE2JS.LOOKBEHINDS;
-  let re: RE2JS;
-  try {
-    re = RE2JS.compile(t.source, flags);
-  } catch (e) {
-    const why = String((e as Error).message ?? e).replace(/^error parsing regexp: /, "").replace(/: `[\s\S]*`$/, "");
-    throw new PythonRegexError(pattern, why);
+  const la = t.lookahead;
+  if (!la) {
+    const re = compileRe2(t.source, flags, pattern);
+    return { source: pattern, test: (text: string) => re.test(text) };
   }
-  return { source: pattern, test: (text: string) => re.test(text) };
+  // A(?!L)B: some position p where A ends, L does (not) match from p, and B matches from p. Each
+  // check is one linear RE2 run, so a name of n characters costs O(n²) at worst, never exponential;
+  // A followed by B is tested first and rules out most names at once.
+  const a = t.source.slice(0, la.start);
+  const l = t.source.slice(la.start, la.end);
+  const b = t.source.slice(la.end);
+  const both = compileRe2(a + b, flags, pattern);
+  const endsA = a === "" ? null : compileRe2(`(?:${a})\\z`, flags, pattern);
+  const onlyAtStart = !t.flags.m && (a === "^" || a === "\\A");
+  const startsL = compileRe2(`\\A${l}`, flags, pattern);
+  const startsB = compileRe2(`\\A(?:${b})`, flags, pattern);
+  return {
+    source: pattern,
+    test(text: string): boolean {
+      if (!both.test(text)) return false;
+      const last = onlyAtStart ? 0 : text.length;
+      for (let p = 0; p <= last; p++) {
+        const code = text.charCodeAt(p);
+        if (p > 0 && code >= 0xdc00 && code <= 0xdfff) continue; // inside a surrogate pair
+        if (endsA && !onlyAtStart && !endsA.test(text.slice(0, p))) continue;
+        const rest = text.slice(p);
+        if (startsL.test(rest) === la.negative) continue;
+        if (startsB.test(rest)) return true;
+      }
+      return false;
+    },
+  };
 }
 
 /** Compiled patterns: queries and rules ask for the same few patterns over and over. */

@@ -32,22 +32,28 @@ const APQ_MISMATCH = "provided sha does not match query";
  * answered generically). Domain errors and GraphQL errors that carry a code (parse, validation,
  * variables, limits) are the client's to see.
  */
-function clientCode(original: unknown): string | null {
+function clientCode(error: unknown): string | null {
+  const original = findOriginal(error);
   if (original instanceof TrialgraphError) return original.code === "INTERNAL_SERVER_ERROR" ? null : original.code;
-  if (original instanceof GraphQLError) {
-    const code = original.extensions?.code;
+  // The nearest GraphQL error with a code of its own (Apollo wraps graphql-js's validation and variable errors).
+  let e = error;
+  for (let i = 0; i < 6 && e instanceof GraphQLError; i++) {
+    const code = e.extensions?.code;
     if (typeof code === "string" && code !== "INTERNAL_SERVER_ERROR") return code;
-    if (original.message === APQ_MISMATCH) return "PERSISTED_QUERY_HASH_MISMATCH";
-    // graphql-js's own request errors (variables that do not coerce) have no field path; a code-less
-    // error on a field (a non-null field resolved to null) is the service's fault.
-    if (!original.path && !original.originalError) return "BAD_USER_INPUT";
+    if (e.message === APQ_MISMATCH) return "PERSISTED_QUERY_HASH_MISMATCH";
+    if (!e.originalError) {
+      // graphql-js's own request errors (variables that do not coerce) have no field path; a code-less
+      // error on a field (a non-null field resolved to null) is the service's fault.
+      return e.path ? null : "BAD_USER_INPUT";
+    }
+    e = e.originalError;
   }
   return null;
 }
 
 /** Whether an error is one the client caused or may see as it is (false: log it). */
 export function isExpectedError(error: unknown): boolean {
-  return clientCode(findOriginal(error)) !== null;
+  return clientCode(error) !== null;
 }
 
 export const INTERNAL_MESSAGE = "internal error";
@@ -56,7 +62,7 @@ export function formatError() {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = findOriginal(error);
     const { stacktrace: _drop, ...extensions } = (formatted.extensions ?? {}) as Record<string, unknown>;
-    const code = clientCode(original);
+    const code = clientCode(error);
     if (code !== null && original instanceof TrialgraphError) {
       const { http: _http, ...rest } = { ...extensions, code, ...original.details } as Record<string, unknown>;
       return { message: original.message, locations: formatted.locations, path: formatted.path, extensions: rest };
