@@ -77,11 +77,13 @@ export class RuleRegistry {
    */
   static async load(
     dir: string | null | undefined = process.env.TRIALGRAPH_RULES_DIR,
-    opts: { timeoutMs?: number } = {},
+    opts: { timeoutMs?: number; evaluationTimeoutMs?: number; memoryMb?: number } = {},
   ): Promise<{ registry: RuleRegistry; errors: CustomRuleLoadError[] }> {
     if (!dir) return { registry: new RuleRegistry(), errors: [] };
     const { definitions, errors } = await loadCustomRules(dir, {
       timeoutMs: opts.timeoutMs ?? stepTimeoutFromEnv(),
+      evaluationTimeoutMs: opts.evaluationTimeoutMs,
+      memoryMb: opts.memoryMb,
       reservedNames: BUILTIN_RULES.map((d) => d.name),
     });
     return { registry: new RuleRegistry([...BUILTIN_RULES, ...definitions]), errors };

@@ -4,7 +4,7 @@
  * "None" for Python's None (spec §8.1, §8.2). Numbers and booleans given directly are accepted too.
  */
 import { TrialgraphError } from "../errors.js";
-import { compilePythonRegex } from "../format/collections-file.js";
+import { cachedPythonRegex } from "../format/python-regex.js";
 import type { Mode } from "../format/tensor.js";
 import type { ParameterSpec, ParamValue, ParsedParameters } from "./types.js";
 
@@ -101,7 +101,7 @@ export function parseOne(rule: string, spec: ParameterSpec, v: RawParameterValue
       const list = parseListParam(v);
       for (const p of list) {
         try {
-          compilePythonRegex(p);
+          cachedPythonRegex(p);
         } catch (e) {
           throw paramError(rule, spec.name, `has an invalid regular expression ${JSON.stringify(p)}: ${(e as Error).message}`);
         }

@@ -120,9 +120,22 @@ function markerStepFor(mode: () => TrainingMode | null): (m: RuleMarker) => numb
   };
 }
 
-/** Quote a tensor name for an anchored regex (the server's regexes are JavaScript's). */
-function exactNames(names: readonly string[]): string {
-  return `^(?:${names.map((n) => n.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")).join("|")})$`;
+/** The server's longest pattern is 2,000 characters; more names are asked for in several. */
+const MAX_PATTERN = 1900;
+
+/** Anchored regexes matching exactly these tensor names (metacharacters escaped, as Python's re.escape would). */
+function exactNames(names: readonly string[]): string[] {
+  const out: string[] = [];
+  let part: string[] = [];
+  for (const quoted of names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))) {
+    if (part.length && part.join("|").length + quoted.length + 8 > MAX_PATTERN) {
+      out.push(`^(?:${part.join("|")})$`);
+      part = [];
+    }
+    part.push(quoted);
+  }
+  if (part.length) out.push(`^(?:${part.join("|")})$`);
+  return out;
 }
 
 export class DeepLearningPanels {
@@ -494,11 +507,12 @@ class LayerGroup {
         const kinds = [...new Map(reduced.flatMap((t) => t.reductions).filter((x) => /^[A-Z0-9_]+$/.test(x.name)).map((x) => [`${x.abs}:${x.name}`, x])).values()];
         const fields = kinds.map((k, i) => `r${i}: reductionSeries(name: ${k.name}, abs: ${k.abs}, mode: $mode, fromStep: $from, toStep: $to, maxPoints: $max) { ${SERIES_FIELDS} }`);
         const q = `query LayerReductions($path: String!, $regex: String!, $mode: Mode, $from: Int, $to: Int, $max: Int) { trial(path: $path) { id tensors(regex: $regex) { name ${fields.join(" ")} } } }`;
-        const rr = await gql<{ trial: { tensors: ({ name: string } & Record<string, SeriesData>)[] } | null }>(q, {
-          path: this.path, regex: exactNames(reduced.map((t) => t.name)), mode, from: vars.from, to: vars.to, max: this.range ? ZOOM_POINTS : OVERVIEW_POINTS,
-        });
+        const answers = await Promise.all(exactNames(reduced.map((t) => t.name)).map((regex) =>
+          gql<{ trial: { tensors: ({ name: string } & Record<string, SeriesData>)[] } | null }>(q, {
+            path: this.path, regex, mode, from: vars.from, to: vars.to, max: this.range ? ZOOM_POINTS : OVERVIEW_POINTS,
+          })));
         if (this.destroyed || !current()) return;
-        for (const t of rr.trial?.tensors ?? []) {
+        for (const t of answers.flatMap((a) => a.trial?.tensors ?? [])) {
           const saved = reduced.find((x) => x.name === t.name)?.reductions ?? [];
           const list = kinds
             .map((k, i) => ({ reduction: k, series: t[`r${i}`] }))
