@@ -1,6 +1,7 @@
-// Line charts over steps (uPlot): a legend whose swatches show each line's colour and dash, a
-// labelled y axis with a linear/log switch, rule firings as vertical markers, and a zoom that asks
-// the owner to refetch the selected step range at full resolution. Plus a bar list for rankings.
+// Line charts over steps (uPlot): a legend whose swatches show each line's colour and dash, labelled
+// axes with a linear/log switch, rule firings as vertical markers, and a zoom that asks the owner to
+// refetch the selected step range at full resolution; under the lines, optional min/max bands and a
+// heat map of per-step histograms (a layer's distribution). Plus a bar list for rankings.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { heatColor, seriesStyle, stepAxisLabel } from "../../src/report/plot-style.js";
