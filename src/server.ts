@@ -7,7 +7,6 @@
 import "reflect-metadata";
 import http from "node:http";
 import path from "node:path";
-import { existsSync } from "node:fs";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
 import { expressMiddleware } from "@as-integrations/express5";
@@ -20,7 +19,6 @@ import { createApp } from "./app.js";
 import { createSchema } from "./graphql/schema.js";
 import { createContext, type Context, type Services } from "./graphql/context.js";
 import { formatError, toGraphQLError } from "./graphql/errors.js";
-import { playgroundHtml } from "./graphql/playground.js";
 import { attachWebSocketServer } from "./graphql/ws.js";
 import { authenticate } from "./graphql/http-auth.js";
 import { checkOperation, rateLimitKey, RateLimiter, relabelTokenLimit } from "./graphql/limits.js";
@@ -28,6 +26,7 @@ import { TrialgraphError } from "./errors.js";
 import { createMetrics, instrumentS3Client, type Metrics } from "./observability/metrics.js";
 import { requestLogging } from "./observability/logging.js";
 import { ReadinessChecker } from "./observability/health.js";
+import { webAssets } from "./web-assets.js";
 
 export interface RunningServer {
   url: string;
@@ -161,10 +160,15 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       next(e);
     }
   });
+  const web = webAssets(WEB_ROOT);
+  // A browser asking for /graphql gets the playground; every other client gets GraphQL.
   expressApp.get("/graphql", (req, res, next) => {
-    if (req.accepts(["application/json", "application/graphql-response+json", "text/html"]) === "text/html") {
-      res.type("html").send(playgroundHtml());
-    } else next();
+    res.vary("Accept");
+    if (req.accepts(["application/json", "application/graphql-response+json", "text/html"]) !== "text/html") return next();
+    web.sendPage("playground.html", req, res, (err?: unknown) => {
+      if (err) return next(err);
+      res.status(404).json({ errors: [{ message: "the playground is not built: run `npm run build`", extensions: { code: "NOT_FOUND" } }] });
+    });
   });
   expressApp.use(
     "/graphql",
@@ -182,9 +186,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       },
     }),
   );
-  if (existsSync(WEB_ROOT)) {
-    expressApp.use(express.static(WEB_ROOT, { index: "index.html", maxAge: "1h" }));
-  }
+  expressApp.use(web.serve);
   expressApp.use((req: Request, res: Response) => {
     res.status(404).json({ errors: [{ message: `nothing at ${req.method} ${req.path.slice(0, 200)}`, extensions: { code: "NOT_FOUND" } }] });
   });
