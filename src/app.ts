@@ -2,7 +2,6 @@
  * Assembles the long-lived services from the configuration: trials, events, jobs, rules.
  * Everything with a lifetime is closed by `close()`.
  */
-import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
@@ -23,6 +22,7 @@ import { createS3Client } from "./storage/s3-client.js";
 import { S3Source } from "./storage/s3-source.js";
 import { parseS3Uri } from "./storage/s3-client.js";
 import type { Services } from "./graphql/context.js";
+import { checkDataDirWritable, redactUrl } from "./startup.js";
 
 export interface App {
   services: Services;
@@ -32,7 +32,7 @@ export interface App {
 }
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
-  await fs.mkdir(config.dataDir, { recursive: true });
+  await checkDataDirWritable(config.dataDir);
   if (await ensureExampleTrial(config.dataDir)) log.info({ path: EXAMPLE_TRIAL_PATH }, "wrote the example trial");
 
   const s3 = createS3Client({ endpoint: config.s3Endpoint ?? undefined, region: config.region, maxSockets: config.s3MaxConcurrency, requestTimeoutMs: config.ops.s3TimeoutMs });
@@ -45,11 +45,18 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     },
   });
 
+  // Redis away at start is not fatal (as when it drops later): one warning, and /readyz reports it.
+  const redis = config.redisUrl ? redactUrl(config.redisUrl) : null;
+  let redisSeen = false;
   const events = new EventBus({
     redisUrl: config.redisUrl,
     prefix: config.redisPrefix,
-    onRedisStateChange: (up, error) =>
-      up ? log.info("redis connected: events reach every instance") : log.warn({ error }, "redis unavailable: events reach this instance only until it returns"),
+    onRedisStateChange: (up, error) => {
+      if (up) log.info({ redis }, "redis connected: events reach every instance");
+      else if (redisSeen) log.warn({ redis, reason: error }, "redis unavailable: events reach this instance only until it returns");
+      else log.warn({ redis }, `redis ${redis} is unreachable (${error ?? "no connection"}): started without it, events reach this instance only until it answers`);
+      redisSeen ||= up;
+    },
   });
   const follower = new TrialFollower(events, Math.min(config.pollIntervalMs, 2000), (path, e) => log.warn({ path, err: e }, "refreshing a followed trial failed"));
 
@@ -100,6 +107,8 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     },
   });
   await local.whenReady();
+  const xgboostProblem = local.libraryProblem();
+  if (xgboostProblem) log.warn(`local jobs will fail: ${xgboostProblem}`);
   backends.LOCAL = local;
   const jobs = new JobService(backends, config.sagemakerEnabled ? "SAGEMAKER" : "LOCAL");
   rules.attachJobService(jobs);

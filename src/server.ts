@@ -14,7 +14,9 @@ import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHt
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { GraphQLError } from "graphql";
 import pino, { type Logger } from "pino";
-import { ConfigError, loadConfig, type Config } from "./config.js";
+import { loadConfig, type Config } from "./config.js";
+import { checkPortFree, listen, StartupError } from "./startup.js";
+import { createLogger } from "./observability/logger.js";
 import { createApp } from "./app.js";
 import { createSchema } from "./graphql/schema.js";
 import { createContext, type Context, type Services } from "./graphql/context.js";
@@ -85,6 +87,8 @@ function codeOf(e: GraphQLError): string | undefined {
 }
 
 export async function startServer(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+  // Before anything is written (the example trial, job records): a taken port refuses the start cleanly.
+  await checkPortFree(config.port, config.host);
   const app = await createApp(config, log);
   const { services } = app;
   const metrics = createMetrics({
@@ -201,19 +205,28 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     res.status(status).json({ errors: [{ message, extensions: { code } }] });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", reject);
-    httpServer.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    // The port was free a moment ago; another process may have taken it since.
+    await listen(httpServer, config.port, config.host);
+  } catch (e) {
+    await apollo.stop().catch(() => undefined);
+    readiness.close();
+    await app.close();
+    throw e;
+  }
   const address = httpServer.address() as import("node:net").AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}/graphql`;
+  const base = `http://${host}:${address.port}`;
+  const url = `${base}/graphql`;
   if (config.apiTokens.length === 0) {
     log.warn({ host: config.host }, config.allowUnauthenticated
       ? "no TRIALGRAPH_API_TOKENS: every caller is an operator (TRIALGRAPH_ALLOW_UNAUTHENTICATED=true)"
       : "no TRIALGRAPH_API_TOKENS: listening on loopback only, every local caller is an operator");
   }
-  log.info({ url, dataDir: config.dataDir, backends: services.jobs.configured(), auth: config.apiTokens.length ? `${config.apiTokens.length} tokens` : "none" }, "trialgraph listening");
+  log.info(
+    { url, dataDir: config.dataDir, backends: services.jobs.configured(), auth: config.apiTokens.length ? `${config.apiTokens.length} tokens` : "none" },
+    `trialgraph listening: dashboard ${base}/ · GraphQL and playground ${url}`,
+  );
 
   let closing: Promise<void> | null = null;
   return {
@@ -252,17 +265,20 @@ function countRuleEvaluations(services: Services, metrics: Metrics): void {
 
 async function main(): Promise<void> {
   let config: Config;
+  let log: Logger;
+  let server: RunningServer;
   try {
     config = loadConfig();
+    log = createLogger(config.logLevel, config.logFormat);
+    server = await startServer(config, log);
   } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      process.exit(2);
+    // What the operator must fix: one line, no stack trace (ConfigError lists each bad variable).
+    if (e instanceof StartupError) {
+      process.stderr.write(`trialgraph: ${e.message}\n`);
+      process.exit(e.exitCode);
     }
     throw e;
   }
-  const log = pino({ level: config.logLevel });
-  const server = await startServer(config, log);
   let signalled = false;
   const shutdown = (signal: string) => {
     // A repeat while draining changes nothing; the deadline below bounds the wait.

@@ -56,7 +56,12 @@ interface Extra {
 
 export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema, services: Services, options: WsOptions = {}): WsServerHandle {
   const { limits } = services.config;
-  const wss = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: limits.wsMaxPayloadBytes });
+  // Upgrades are handed over explicitly: attached with `server`, ws would also re-emit the HTTP
+  // server's own errors (a taken port) as "Internal error emitted on the WebSocket server".
+  const wss = new WebSocketServer({ noServer: true, path: "/graphql", maxPayload: limits.wsMaxPayloadBytes });
+  httpServer.on("upgrade", (request, socket, head) => {
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit("connection", ws, request));
+  });
   const format = formatError(services.log);
   const rules = [...specifiedRules, ...(options.rules ?? [])];
   const { metrics, rateLimiter } = options;

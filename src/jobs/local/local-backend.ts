@@ -148,6 +148,16 @@ export class LocalBackend implements TrainingJobBackend {
     return this.ready;
   }
 
+  /** Why local jobs cannot train (libxgboost missing or unusable), or null when they can. */
+  libraryProblem(): string | null {
+    try {
+      loadXGBoost(this.options.xgboostLibPath);
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+
   private async recover(): Promise<void> {
     let names: string[] = [];
     try {
