@@ -101,7 +101,7 @@ test("evaluateRules over a trial as it stands, and builtinRules with SageMaker's
       { builtin: "LossNotDecreasing", parameters: { collection_names: "metrics", num_steps: "10" } },
       { builtin: "FeatureImportanceOverweight", name: "fio", parameters: { threshold: "0.99" } }]) {
       ruleConfigurationName status triggeredSteps evaluatedSteps statusDetails }
-    builtinRules { name appliesToXgboost parameters { name default } } }`);
+    builtinRules { name appliesToXgboost parameters { name default required requiredOneOf } } }`);
   assert.equal(body.errors, undefined, JSON.stringify(body.errors));
   const [lnd, fio] = body.data.evaluateRules;
   assert.deepEqual([lnd.ruleConfigurationName, lnd.status, lnd.triggeredSteps], ["LossNotDecreasing", "ISSUES_FOUND", [30, 40, 50]]);
@@ -111,6 +111,12 @@ test("evaluateRules over a trial as it stands, and builtinRules with SageMaker's
   const lndDef = body.data.builtinRules.find((r: any) => r.name === "LossNotDecreasing");
   assert.equal(lndDef.parameters.find((p: any) => p.name === "num_steps").default, "10");
   assert.equal(body.data.builtinRules.length, 12);
+  const allZero = body.data.builtinRules.find((r: any) => r.name === "AllZero");
+  assert.deepEqual(allZero.parameters.map((p: any) => [p.name, p.required, p.requiredOneOf]), [
+    ["collection_names", false, ["collection_names", "tensor_regex"]],
+    ["tensor_regex", false, ["collection_names", "tensor_regex"]],
+    ["threshold", false, null],
+  ]);
 });
 
 test("attachRules has the engine follow an existing job; summaries appear with evaluator SERVICE", async () => {

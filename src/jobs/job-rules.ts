@@ -77,7 +77,9 @@ export class JobRules implements RuleService {
       name: r.name,
       appliesToXgboost: r.appliesToXgboost,
       description: r.description ?? null,
-      parameters: r.parameters.map((p) => ({ name: p.name, default: p.default ?? null, description: p.description ?? null, required: Boolean(p.required) })),
+      parameters: r.parameters.map((p) => ({
+        name: p.name, default: p.default ?? null, description: p.description ?? null, required: Boolean(p.required), requiredOneOf: p.requiredOneOf,
+      })),
     }));
   }
 

@@ -28,7 +28,7 @@ export interface RuleDefinitionInfo {
   appliesToXgboost: boolean;
   description: string;
   source: "builtin" | "custom";
-  parameters: { name: string; default: string | null; description: string; required: boolean }[];
+  parameters: { name: string; default: string | null; description: string; required: boolean; requiredOneOf: string[] | null }[];
 }
 
 export class RuleRegistry {
@@ -55,6 +55,7 @@ export class RuleRegistry {
       source: d.source,
       parameters: d.parameters.map((p) => ({
         name: p.name, default: formatDefault(p), description: p.description, required: !!p.required,
+        requiredOneOf: d.requiredOneOf?.find((group) => group.includes(p.name))?.slice() ?? null,
       })),
     }));
   }
