@@ -6,6 +6,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { TrialRegistry } from "./trials/trial-registry.js";
+import { TrialPaths } from "./trials/trial-paths.js";
 import { ensureExampleTrial, EXAMPLE_TRIAL_PATH } from "./trials/example-trial.js";
 import { EventBus } from "./events/event-bus.js";
 import { TrialFollower } from "./events/trial-follower.js";
@@ -48,6 +49,10 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   // Redis away at start is not fatal (as when it drops later): one warning, and /readyz reports it.
   const redis = config.redisUrl ? redactUrl(config.redisUrl) : null;
   let redisSeen = false;
+  // Job trials are known through the job service, made below.
+  const trialPaths = new TrialPaths(trials, async () =>
+    (await jobs.list({ first: 100, backend: "LOCAL" })).nodes.map((j) => j.debugOutputPath).filter((p): p is string => !!p));
+
   const events = new EventBus({
     redisUrl: config.redisUrl,
     prefix: config.redisPrefix,
@@ -76,6 +81,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   for (const e of ruleRegistry.errors) log.warn({ rule: e }, "a custom rule failed to load");
   const rules: JobRules = new JobRules({
     trials,
+    trialPaths,
     events,
     registry: ruleRegistry.registry,
     log,
@@ -149,6 +155,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   const services: Services = {
     config,
     trials,
+    trialPaths,
     jobs,
     rules,
     events,

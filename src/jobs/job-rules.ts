@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { TrialgraphError } from "../errors.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { TrialRegistry } from "../trials/trial-registry.js";
+import type { TrialPaths } from "../trials/trial-paths.js";
 import type { Trial } from "../trials/trial.js";
 import { RuleSession, builtinRules, evaluateRules, validateRuleSpecs, type RuleRegistry } from "../rules/index.js";
 import type { RuleDefinitionInfo, RuleEvaluationResult, RuleService } from "./rule-service.js";
@@ -36,6 +37,8 @@ interface JobSession {
 
 export interface JobRulesOptions {
   trials: TrialRegistry;
+  /** Names the closest known paths when a trial is not found. */
+  trialPaths?: TrialPaths;
   events: EventBus;
   registry: RuleRegistry;
   log: Logger;
@@ -91,7 +94,7 @@ export class JobRules implements RuleService {
   async evaluate(path: string, rules: RuleSpec[]): Promise<RuleEvaluationResult[]> {
     this.validate(rules);
     const trial = await this.options.trials.resolve(path);
-    if (!trial) throw new TrialgraphError("NOT_FOUND", `no trial at ${path}`, { field: "path" });
+    if (!trial) throw this.options.trialPaths ? await this.options.trialPaths.notFound(path) : new TrialgraphError("NOT_FOUND", `no trial at ${path}`, { field: "path" });
     const results = await evaluateRules(trial, rules, {
       registry: this.options.registry,
       otherTrialOpener: (p) => this.options.trials.resolve(p),
