@@ -18,6 +18,7 @@ import { contentTypeToFormat, type DataFormat } from "../xgboost/data.js";
 import { planHook } from "../xgboost/hook.js";
 import { hyperparametersAsStrings, validateHyperparameters } from "../xgboost/hyperparameters.js";
 import { loadXGBoost } from "../xgboost/libxgboost.js";
+import { LAB_DIR, LAB_FILES } from "../lab-data.js";
 import type { ChannelFile, TrainResult, TrainSpec, WorkerInput, WorkerMessage } from "../xgboost/train-worker.js";
 
 export type LocalJobEvent =
@@ -283,8 +284,12 @@ export class LocalBackend implements TrainingJobBackend {
         await fs.access(ch.local, fsConstants.R_OK);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
+        // The lab's inputs are not shipped: say how to get them.
+        const lab = path.relative(this.dataDir, ch.local).split(path.sep)[0] === LAB_DIR
+          ? `; ${LAB_DIR}/ holds the lab's data: run \`npm run lab:data\` to download it (${LAB_DIR}/${LAB_FILES.train}, ${LAB_DIR}/${LAB_FILES.validation}), or copy LIBSVM files there`
+          : "";
         throw badInput(
-          code === "ENOENT" ? `input ${input.uri} does not exist in the data directory` : `input ${input.uri} cannot be read (${code})`,
+          code === "ENOENT" ? `input ${input.uri} does not exist in the data directory${lab}` : `input ${input.uri} cannot be read (${code})`,
           `inputs[${i}].uri`,
         );
       }
