@@ -28,6 +28,11 @@ function forbidden(p: string): TrialgraphError {
   return new TrialgraphError("FORBIDDEN_PATH", `path ${JSON.stringify(p)} is outside the service's data directory`, { field: "path" });
 }
 
+/** The path itself is inside; what it links to is not (the target is not named: it is the server's business). */
+function linkOutside(p: string): TrialgraphError {
+  return new TrialgraphError("FORBIDDEN_PATH", `path ${JSON.stringify(p)} is a link to a place outside the service's data directory`, { field: "path" });
+}
+
 export class TrialRegistry {
   readonly cache: ValueCache;
   private open = new Map<string, Promise<Trial | null>>();
@@ -112,7 +117,7 @@ export class TrialRegistry {
     } catch {
       return null;
     }
-    if (real !== this.dataDirReal && !real.startsWith(this.dataDirReal + path.sep)) throw forbidden(key);
+    if (real !== this.dataDirReal && !real.startsWith(this.dataDirReal + path.sep)) throw linkOutside(key);
     const stat = await fs.stat(real);
     return stat.isDirectory() ? real : null;
   }
