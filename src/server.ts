@@ -1,6 +1,7 @@
 /**
  * The HTTP + WebSocket server: GraphQL over POST /graphql and graphql-ws on the same path, the
- * offline playground at GET /graphql, the dashboard at /, liveness at /healthz, readiness at
+ * offline playground at GET /graphql, the dashboard at /, a job's report at GET /jobs/<name>/report.html,
+ * liveness at /healthz, readiness at
  * /readyz, Prometheus metrics at /metrics. SIGTERM drains: readiness turns 503, new connections
  * are refused, in-flight requests finish, sockets close with 1001, local jobs stop and are recorded.
  */
@@ -29,6 +30,7 @@ import { createMetrics, instrumentS3Client, type Metrics } from "./observability
 import { requestLogging } from "./observability/logging.js";
 import { ReadinessChecker } from "./observability/health.js";
 import { webAssets } from "./web-assets.js";
+import { jobReportHandler } from "./report/route.js";
 
 export interface RunningServer {
   url: string;
@@ -174,22 +176,32 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       res.status(404).json({ errors: [{ message: "the playground is not built: run `npm run build`", extensions: { code: "NOT_FOUND" } }] });
     });
   });
+  /** The caller's context: token, then rate limit. Throws TrialgraphError or a LimitError. */
+  const requestContext = (req: Request): Context => {
+    try {
+      const caller = authenticate(config, req.headers.authorization);
+      rateLimiter.check(rateLimitKey(caller, config.apiTokens.length > 0, req.socket.remoteAddress));
+      return createContext(services, caller, req.id);
+    } catch (e) {
+      if (e instanceof GraphQLError && e.extensions.code === "RATE_LIMITED") metrics.limitRejections.inc({ code: "RATE_LIMITED", limit: "rate" });
+      throw e;
+    }
+  };
   expressApp.use(
     "/graphql",
     express.json({ limit: config.limits.maxBodyBytes }),
     expressMiddleware(apollo, {
       context: async ({ req }) => {
         try {
-          const caller = authenticate(config, req.headers.authorization);
-          rateLimiter.check(rateLimitKey(caller, config.apiTokens.length > 0, req.socket.remoteAddress));
-          return createContext(services, caller, req.id);
+          return requestContext(req);
         } catch (e) {
-          if (e instanceof GraphQLError && e.extensions.code === "RATE_LIMITED") metrics.limitRejections.inc({ code: "RATE_LIMITED", limit: "rate" });
           throw e instanceof TrialgraphError ? toGraphQLError(e) : e;
         }
       },
     }),
   );
+  // The job report: the same schema and context as /graphql, executed in process.
+  expressApp.get("/jobs/:name/report.html", jobReportHandler({ schema, context: requestContext, log }));
   expressApp.use(web.serve);
   expressApp.use((req: Request, res: Response) => {
     res.status(404).json({ errors: [{ message: `nothing at ${req.method} ${req.path.slice(0, 200)}`, extensions: { code: "NOT_FOUND" } }] });

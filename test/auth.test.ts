@@ -74,6 +74,21 @@ test("HTTP: no token or an unknown one is 401 UNAUTHENTICATED; /healthz and /rea
   assert.equal((await fetch(`${base}/metrics`, { headers: bearer(READER) })).status, 200);
 });
 
+test("the job report authenticates like /graphql: 401 without a token, the query runs with one (reader role is enough)", async () => {
+  const base = server.url.replace(/\/graphql$/, "");
+  const url = `${base}/jobs/${encodeURIComponent("no-such-job")}/report.html`;
+  for (const headers of [{}, bearer("not-a-valid-token-at-all")]) {
+    const r = await fetch(url, { headers });
+    assert.equal(r.status, 401);
+    assert.equal(((await r.json()) as any).errors[0].extensions.code, "UNAUTHENTICATED");
+  }
+  const r = await fetch(url, { headers: bearer(READER) });
+  assert.equal(r.status, 404, "the caller got in; the job does not exist");
+  const body = (await r.json()) as any;
+  assert.equal(body.errors[0].extensions.code, "NOT_FOUND");
+  assert.match(body.errors[0].message, /no-such-job/);
+});
+
 test("HTTP roles: readers query, only operators run mutations (FORBIDDEN, 403)", async () => {
   for (const token of [READER, HASHED_READER, OPERATOR]) {
     const r = await server.gql(TRIAL_QUERY, undefined, bearer(token));

@@ -25,7 +25,7 @@ const LAB_INPUT = (eta: string, name: string) => ({
 });
 
 const JOB_FIELDS = `name backend status secondaryStatus failureReason debugOutputPath progress { current total }
-  ruleSummaries { ruleConfigurationName ruleEvaluationStatus statusDetails evaluator }`;
+  ruleSummaries { ruleConfigurationName ruleEvaluationStatus statusDetails evaluator findings { step mode modeStep tensorNames message } }`;
 
 async function waitForJob(name: string, done: (job: any) => boolean, timeoutMs = 120_000): Promise<any> {
   const until = Date.now() + timeoutMs;
@@ -58,6 +58,12 @@ test("the lab on the local backend: eta 0.2 completes and LossNotDecreasing repo
   assert.deepEqual([rule.ruleConfigurationName, rule.ruleEvaluationStatus, rule.evaluator], ["LossNotDecreasing", "ISSUES_FOUND", "SERVICE"]);
   assert.match(rule.statusDetails, /step 30/);
   assert.match(rule.statusDetails, /validation-rmse/);
+  // The same facts, structured: where the rule fired and on which tensor.
+  assert.deepEqual(rule.findings[0], {
+    step: 30, mode: "GLOBAL", modeStep: 30, tensorNames: ["validation-rmse"],
+    message: rule.statusDetails.replace(/^LossNotDecreasing found an issue at step 30 \(tensor validation-rmse\): /, ""),
+  });
+  assert.deepEqual(rule.findings.map((f: any) => f.step), [30, 40, 50]);
 
   const t = await server.gql(`query($n: String!) { trainingJob(name: $n) { trial { steps tensorNames
     tensors { name values { step data } } } } }`, { n: "lab-eta-02" });
@@ -100,11 +106,13 @@ test("evaluateRules over a trial as it stands, and builtinRules with SageMaker's
   const { body } = await server.gql(`{ evaluateRules(path: "trials/abalone", rules: [
       { builtin: "LossNotDecreasing", parameters: { collection_names: "metrics", num_steps: "10" } },
       { builtin: "FeatureImportanceOverweight", name: "fio", parameters: { threshold: "0.99" } }]) {
-      ruleConfigurationName status triggeredSteps evaluatedSteps statusDetails }
+      ruleConfigurationName status triggeredSteps evaluatedSteps statusDetails findings { step tensorNames } }
     builtinRules { name appliesToXgboost parameters { name default required requiredOneOf } } }`);
   assert.equal(body.errors, undefined, JSON.stringify(body.errors));
   const [lnd, fio] = body.data.evaluateRules;
   assert.deepEqual([lnd.ruleConfigurationName, lnd.status, lnd.triggeredSteps], ["LossNotDecreasing", "ISSUES_FOUND", [30, 40, 50]]);
+  assert.deepEqual(lnd.findings[0], { step: 30, tensorNames: ["validation-rmse"] });
+  assert.deepEqual(fio.findings, []);
   assert.equal(fio.ruleConfigurationName, "fio");
   assert.equal(fio.status, "NO_ISSUES_FOUND");
   assert.ok(fio.evaluatedSteps >= 11);
@@ -162,6 +170,7 @@ test("the SageMaker backend through the graph: the lab's request, status and rul
   }
   assert.equal(job.status, "COMPLETED");
   assert.deepEqual([job.ruleSummaries[0].ruleEvaluationStatus, job.ruleSummaries[0].evaluator], ["ISSUES_FOUND", "SAGEMAKER"]);
+  assert.deepEqual(job.ruleSummaries[0].findings, [], "SageMaker's rule jobs report no structured findings");
 
   const list = await smServer.gql(`{ trainingJobs(backend: SAGEMAKER, first: 10) { nodes { name status } pageInfo { hasNextPage } } }`);
   assert.ok(list.body.data.trainingJobs.nodes.some((n: any) => n.name === name));

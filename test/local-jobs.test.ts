@@ -194,9 +194,11 @@ test("list pages by creation time (newest first) with cursors and filters; rule 
   await backend.setRuleSummaries("beta-2", [{
     ruleConfigurationName: "LossNotDecreasing", ruleEvaluationJobArn: null, status: "ISSUES_FOUND",
     statusDetails: "loss stopped decreasing", lastModifiedTime: when, evaluator: "SERVICE",
+    findings: [{ step: 30, mode: "GLOBAL", modeStep: 30, tensorNames: ["validation-rmse"], message: "loss stopped decreasing" }],
   }]);
   const reread = (await new LocalBackend({ dataDir: dir }).describe("beta-2"))!;
   assert.equal(reread.ruleSummaries[0].status, "ISSUES_FOUND");
+  assert.deepEqual(reread.ruleSummaries[0].findings, [{ step: 30, mode: "GLOBAL", modeStep: 30, tensorNames: ["validation-rmse"], message: "loss stopped decreasing" }]);
   assert.deepEqual(reread.ruleSummaries[0].lastModifiedTime, when);
 });
 

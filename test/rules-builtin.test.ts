@@ -11,7 +11,7 @@ import { LocalSource } from "../src/storage/local-source.js";
 import { openTrial, type Trial } from "../src/trials/trial.js";
 import { TrialWriter, type CollectionSpec } from "../src/trials/trial-writer.js";
 import type { Mode, TensorInput } from "../src/format/tensor.js";
-import type { RuleSpec } from "../src/jobs/types.js";
+import { MAX_RULE_FINDINGS, type RuleSpec } from "../src/jobs/types.js";
 import { evaluateRules, type RuleEvaluationResult } from "../src/rules/index.js";
 import { ABALONE_TRIAL, loadGolden } from "./support/fixtures.js";
 
@@ -77,10 +77,14 @@ test("lab: LossNotDecreasing {collection_names: metrics, num_steps: 10} fires fi
   const r = await evalOne(ABALONE_TRIAL, { builtin: "LossNotDecreasing", parameters: { collection_names: "metrics", num_steps: "10" } });
   // Independent check from the golden values: evaluations at 10, 20, 30, 40, 50 compare with 0, 10, 20, 30, 40.
   const expected: number[] = [];
+  const firedAt = new Map<number, string[]>();
   for (const s of [10, 20, 30, 40, 50]) {
     for (const t of ["train-rmse", "validation-rmse"]) {
       const decrease = ((gold(t, s - 10) - gold(t, s)) / Math.abs(gold(t, s - 10))) * 100;
-      if (decrease < 0.1 && !expected.includes(s)) expected.push(s);
+      if (decrease < 0.1) {
+        if (!expected.includes(s)) expected.push(s);
+        firedAt.set(s, [...(firedAt.get(s) ?? []), t]);
+      }
     }
   }
   assert.deepEqual(expected, [30, 40, 50]);
@@ -90,6 +94,10 @@ test("lab: LossNotDecreasing {collection_names: metrics, num_steps: 10} fires fi
   assert.match(r.statusDetails!, /step 30/);
   assert.match(r.statusDetails!, /validation-rmse/);
   assert.doesNotMatch(r.statusDetails!, /train-rmse/);
+  // The structured findings name the step and every tensor that fired there, without parsing statusDetails.
+  assert.deepEqual(r.findings.map((f) => [f.step, f.mode, f.modeStep, f.tensorNames]), expected.map((s) => [s, "GLOBAL", s, firedAt.get(s)]));
+  assert.deepEqual(r.findings[0].tensorNames, ["validation-rmse"]);
+  assert.match(r.findings[0].message, /validation-rmse is 2\.26\d* at step 30 and was 2\.24\d* at step 20/);
 });
 
 test("LossNotDecreasing with defaults uses the losses collection and gives the same outcome on the fixture", async () => {
@@ -204,8 +212,22 @@ test("AllZero fires on average_shap/f0 (f0 is always missing) and not on the met
   const r = await evalOne(ABALONE_TRIAL, { builtin: "AllZero", parameters: { tensor_regex: "average_shap/f0" } });
   assert.equal(r.status, "ISSUES_FOUND");
   assert.deepEqual(r.triggeredSteps, golden.steps);
+  assert.deepEqual(r.findings.map((f) => f.tensorNames), golden.steps.map(() => ["average_shap/f0"]));
+  // Every tensor that fired at a step is named, not only the first.
+  const both = await evalOne(ABALONE_TRIAL, { builtin: "AllZero", parameters: { tensor_regex: "average_shap/f0, feature_importance/.*/f0" } });
+  const zeroAt0 = golden.tensor_names.filter((n) => /^(average_shap\/f0|feature_importance\/.*\/f0)$/.test(n) && golden.tensors[n].values["0"]
+    && (golden.tensors[n].values["0"].value as number[]).every((v) => v === 0));
+  assert.deepEqual(both.findings[0].tensorNames.slice().sort(), zeroAt0.sort());
   const m = await evalOne(ABALONE_TRIAL, { builtin: "AllZero", parameters: { collection_names: "metrics, feature_importance" } });
   assert.equal(m.status, "NO_ISSUES_FOUND");
+});
+
+test("a rule that fires at every step keeps only the first MAX_RULE_FINDINGS findings, and counts every step", async () => {
+  const dir = await writeTrial(range(0, 29, 1).map((s) => ({ step: s, tensors: { w: [0, 0] } })), { collections: [] });
+  const r = await evalOne(dir, { builtin: "AllZero", parameters: { tensor_regex: "w" } });
+  assert.deepEqual(r.triggeredSteps, range(0, 29, 1));
+  assert.equal(MAX_RULE_FINDINGS, 20);
+  assert.deepEqual(r.findings.map((f) => [f.step, f.tensorNames]), range(0, MAX_RULE_FINDINGS - 1, 1).map((s) => [s, ["w"]]));
 });
 
 test("AllZero threshold is a percentage of zero values", async () => {
@@ -327,6 +349,9 @@ test("FeatureImportanceOverweight on the fixture: fires where the top 3 weights 
   const r = await evalOne(ABALONE_TRIAL, { builtin: "FeatureImportanceOverweight" });
   assert.deepEqual(r.triggeredSteps, golden.steps.filter((s) => topSum(s, 3) > 0.8));
   assert.deepEqual(r.triggeredSteps, [0]);
+  // The finding names the three heaviest features' tensors.
+  const top3 = names.filter((t) => golden.tensors[t].values["0"]).sort((a, b) => (golden.tensors[b].values["0"].value as number[])[0] - (golden.tensors[a].values["0"].value as number[])[0]).slice(0, 3);
+  assert.deepEqual(r.findings[0].tensorNames, top3);
   const four = await evalOne(ABALONE_TRIAL, { builtin: "FeatureImportanceOverweight", parameters: { nfeatures: "4", threshold: "0.65" } });
   assert.deepEqual(four.triggeredSteps, golden.steps.filter((s) => topSum(s, 4) > 0.65));
   assert.equal((await evalOne(ABALONE_TRIAL, { builtin: "FeatureImportanceOverweight", parameters: { threshold: "0.9" } })).status, "NO_ISSUES_FOUND");

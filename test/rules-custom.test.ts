@@ -24,6 +24,7 @@ const RULES: Record<string, string> = {
       parameters: [
         { name: "tensor", type: "string", default: "validation-rmse", description: "metric" },
         { name: "threshold", type: "number", default: "3", description: "limit" },
+        { name: "padding", type: "integer", default: "0", description: "spaces in the details (for bounds)" },
       ],
       create(params) {
         let seen = 0;
@@ -35,7 +36,8 @@ const RULES: Record<string, string> = {
             seen++;
             const v = values.scalar(params.tensor);
             return v === undefined ? { fired: false, checked: 0 }
-              : { fired: v > params.threshold, tensor: params.tensor, details: params.tensor + " = " + v + " after " + seen + " steps" };
+              : { fired: v > params.threshold, tensor: params.tensor, tensors: [params.tensor, "also-" + params.tensor],
+                  details: params.tensor + " = " + v + " after " + seen + " steps" + " ".repeat(params.padding) + "end" };
           },
         };
       },
@@ -114,7 +116,7 @@ test("custom rules load beside the built-ins; broken modules are reported, not f
   assert.match(byFile["broken.js"], /syntax error/);
   assert.match(byFile["shadows.js"], /AllZero is already taken/);
   const info = builtinRules(registry).find((r) => r.name === "MetricAbove")!;
-  assert.deepEqual(info.parameters.map((p) => [p.name, p.default]), [["tensor", "validation-rmse"], ["threshold", "3"]]);
+  assert.deepEqual(info.parameters.map((p) => [p.name, p.default]), [["tensor", "validation-rmse"], ["threshold", "3"], ["padding", "0"]]);
   assert.throws(() => validateRuleSpecs([{ builtin: "MetricAbove", parameters: { threshold: "high" } }], registry), /threshold must be a number/);
 });
 
@@ -126,6 +128,7 @@ test("a custom rule fires like a built-in; throwing and looping rules end in ERR
   const results = await evaluateRules(trial, [
     { builtin: "MetricAbove", name: "val-above-2.27", parameters: { threshold: "2.27" } },
     { builtin: "MetricAbove", name: "val-above-9" , parameters: { threshold: "9" } },
+    { builtin: "MetricAbove", name: "every-step", parameters: { tensor: "train-rmse", threshold: "0", padding: "5000" } },
     { builtin: "AlwaysThrows" },
     { builtin: "LoopsForever" },
     { builtin: "AsyncLoop" },
@@ -136,7 +139,14 @@ test("a custom rule fires like a built-in; throwing and looping rules end in ERR
   const val = (s: number) => (golden.tensors["validation-rmse"].values[String(s)].value as number[])[0];
   assert.deepEqual(by["val-above-2.27"].triggeredSteps, golden.steps.filter((s) => val(s) > 2.27));
   assert.match(by["val-above-2.27"].statusDetails!, /after 1 steps/, "state starts fresh per instance");
+  // A custom rule's tensors reach the findings like a built-in's.
+  assert.deepEqual(by["val-above-2.27"].findings.map((f) => [f.step, f.tensorNames]),
+    golden.steps.filter((s) => val(s) > 2.27).map((s) => [s, ["validation-rmse", "also-validation-rmse"]]));
   assert.equal(by["val-above-9"].status, "NO_ISSUES_FOUND");
+  // A custom rule's long details are cut in the findings (statusDetails keeps them).
+  const long = by["every-step"].findings;
+  assert.deepEqual(long.map((f) => f.step), golden.steps);
+  assert.ok(long.every((f) => f.message.length === 500 && f.message.endsWith("…")), "long messages are cut");
   assert.equal(by.AlwaysThrows.status, "ERROR");
   assert.match(by.AlwaysThrows.statusDetails!, /threw: boom from the rule/);
   assert.equal(by.LoopsForever.status, "ERROR");

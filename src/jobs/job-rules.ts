@@ -100,8 +100,8 @@ export class JobRules implements RuleService {
       otherTrialOpener: (p) => this.options.trials.resolve(p),
       webhookUrl: null,
     });
-    return results.map(({ ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails }) => ({
-      ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails,
+    return results.map(({ ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails, findings }) => ({
+      ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails, findings,
     }));
   }
 
@@ -152,6 +152,7 @@ export class JobRules implements RuleService {
         statusDetails: "waiting for the job's first saved step",
         lastModifiedTime: now,
         evaluator: "SERVICE",
+        findings: [],
       })),
     };
     s.groups.push(group);

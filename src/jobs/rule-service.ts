@@ -2,7 +2,7 @@
  * What the graph asks of rules: the built-in catalogue, one-shot evaluation over a trial, and
  * attaching rules to a running job. Implemented over the rule engine in src/rules.
  */
-import type { RuleEvaluationStatus, RuleSpec, TrainingJobRecord } from "./types.js";
+import type { RuleEvaluationStatus, RuleFinding, RuleSpec, TrainingJobRecord } from "./types.js";
 
 export interface RuleParameterInfo {
   name: string;
@@ -26,6 +26,8 @@ export interface RuleEvaluationResult {
   triggeredSteps: number[];
   evaluatedSteps: number;
   statusDetails: string | null;
+  /** The first firings, with the tensors that fired. */
+  findings: RuleFinding[];
 }
 
 export interface RuleService {

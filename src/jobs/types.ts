@@ -1,4 +1,5 @@
 /** The training-job domain, shared by every backend (SageMaker, local) and the GraphQL layer. */
+import type { Mode } from "../format/tensor.js";
 
 export type Backend = "LOCAL" | "SAGEMAKER";
 export type TrainingJobStatus = "IN_PROGRESS" | "COMPLETED" | "FAILED" | "STOPPING" | "STOPPED";
@@ -13,6 +14,21 @@ export const TERMINAL_RULE_STATUSES: ReadonlySet<RuleEvaluationStatus> = new Set
 
 export type ParameterValue = string | number | boolean;
 
+/** How many firings a rule summary keeps (the first ones); later firings only count. */
+export const MAX_RULE_FINDINGS = 20;
+
+/** One step at which a rule's condition held, as the engine saw it (no text parsing needed). */
+export interface RuleFinding {
+  /** Global step. */
+  step: number;
+  mode: Mode;
+  /** The step within `mode` (equals `step` for GLOBAL). */
+  modeStep: number;
+  /** The tensors that met the condition (empty for rules about the run, e.g. a stall). */
+  tensorNames: string[];
+  message: string;
+}
+
 export interface RuleSummaryRecord {
   ruleConfigurationName: string;
   ruleEvaluationJobArn: string | null;
@@ -20,6 +36,8 @@ export interface RuleSummaryRecord {
   statusDetails: string | null;
   lastModifiedTime: Date | null;
   evaluator: RuleEvaluator;
+  /** The first MAX_RULE_FINDINGS firings of the service's own evaluation; empty for SageMaker's rule jobs. */
+  findings: RuleFinding[];
 }
 
 export interface JobProgress {

@@ -69,6 +69,7 @@ const NORMALIZE = `
   if (r == null) return null;
   if (typeof r !== "object") return JSON.stringify({ fired: !!r });
   return JSON.stringify({ fired: !!r.fired, tensor: r.tensor == null ? null : String(r.tensor),
+    tensors: Array.isArray(r.tensors) ? r.tensors.slice(0, 16).map(String) : null,
     details: r.details == null ? null : String(r.details), checked: r.checked == null ? null : Number(r.checked) });`;
 const CALL_INVOKE = new vm.Script(`(() => { const r = __instance.invokeAtStep(__ctx, __values); ${NORMALIZE} })()`);
 const CALL_IDLE = new vm.Script(`(() => { const r = __instance.checkIdle(__ctx); ${NORMALIZE} })()`);

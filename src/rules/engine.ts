@@ -7,7 +7,9 @@
  */
 import { TrialgraphError } from "../errors.js";
 import type { Mode, TensorData } from "../format/tensor.js";
-import type { ParameterValue, RuleEvaluationStatus, RuleSpec, RuleSummaryRecord } from "../jobs/types.js";
+import {
+  MAX_RULE_FINDINGS, type ParameterValue, type RuleEvaluationStatus, type RuleFinding, type RuleSpec, type RuleSummaryRecord,
+} from "../jobs/types.js";
 import type { Trial } from "../trials/trial.js";
 import { parseActionJson, postWebhook, type WebhookOptions, type WebhookOutcome } from "./actions.js";
 import { DEFAULT_REGISTRY, type RuleRegistry } from "./catalogue.js";
@@ -256,6 +258,7 @@ export interface RuleEvaluationResult {
   triggeredSteps: number[];
   evaluatedSteps: number;
   statusDetails: string | null;
+  findings: RuleFinding[];
 }
 
 export interface StopTrainingRequest {
@@ -308,6 +311,8 @@ interface RuleState {
   retries: number;
   evaluatedSteps: number;
   triggeredSteps: number[];
+  /** The first MAX_RULE_FINDINGS firings, with the tensors that fired. */
+  findings: RuleFinding[];
   everChecked: boolean;
   lastSkipReason: string | null;
   finalized: boolean;
@@ -357,6 +362,27 @@ class ValueStore {
 
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** Bounds on what one finding keeps: custom rules may return anything. */
+const MAX_FINDING_TENSORS = 16;
+const MAX_FINDING_MESSAGE = 500;
+
+function findingOf(step: number, at: { mode: Mode; modeStep: number }, result: StepResult): RuleFinding {
+  const names = [...(result.tensor ? [result.tensor] : []), ...(Array.isArray(result.tensors) ? result.tensors : [])]
+    .filter((n): n is string => typeof n === "string" && n.length > 0);
+  const message = result.details ?? "condition met";
+  return {
+    step,
+    mode: at.mode,
+    modeStep: at.modeStep,
+    tensorNames: [...new Set(names)].slice(0, MAX_FINDING_TENSORS),
+    message: message.length > MAX_FINDING_MESSAGE ? `${message.slice(0, MAX_FINDING_MESSAGE - 1)}…` : message,
+  };
+}
+
+function copyFinding(f: RuleFinding): RuleFinding {
+  return { ...f, tensorNames: [...f.tensorNames] };
 }
 
 class ValuesView implements StepValues {
@@ -417,7 +443,7 @@ export class RuleSession {
         configurationName: spec.name?.trim() || ruleNameOf(spec) || "rule",
         ruleName: null, config: null, instance: null, otherIdx: [],
         status: "IN_PROGRESS", statusDetails: null, lastModified: new Date(opts.now?.() ?? Date.now()),
-        cursor: -Infinity, blocked: false, retries: 0, evaluatedSteps: 0, triggeredSteps: [], everChecked: false,
+        cursor: -Infinity, blocked: false, retries: 0, evaluatedSteps: 0, triggeredSteps: [], findings: [], everChecked: false,
         lastSkipReason: null, finalized: false, idleFired: false,
       };
       states.push(state);
@@ -471,6 +497,7 @@ export class RuleSession {
       triggeredSteps: [...r.triggeredSteps],
       evaluatedSteps: r.evaluatedSteps,
       statusDetails: r.statusDetails,
+      findings: r.findings.map(copyFinding),
     }));
   }
 
@@ -540,6 +567,7 @@ export class RuleSession {
       statusDetails: r.statusDetails,
       lastModifiedTime: r.lastModified,
       evaluator: "SERVICE",
+      findings: r.findings.map(copyFinding),
     };
   }
 
@@ -672,7 +700,7 @@ export class RuleSession {
       r.evaluatedSteps++;
       const checked = typeof result.checked === "number" ? result.checked : reqs.length;
       if (checked > 0) r.everChecked = true;
-      if (result.fired) this.fire(r, step, result);
+      if (result.fired) this.fire(r, step, result, ctx);
     }
   }
 
@@ -741,13 +769,17 @@ export class RuleSession {
       if (result.fired) {
         r.idleFired = true;
         r.everChecked = true;
-        this.fire(r, this.lastSeenStep, result);
+        const at = this.lastSeenStep === null ? null : this.trial.modeOfStep(this.lastSeenStep);
+        this.fire(r, this.lastSeenStep, result, at ?? { mode: "GLOBAL", modeStep: this.lastSeenStep ?? 0 });
       }
     }
   }
 
-  private fire(r: RuleState, step: number | null, result: StepResult): void {
-    if (step !== null && !r.triggeredSteps.includes(step)) r.triggeredSteps.push(step);
+  private fire(r: RuleState, step: number | null, result: StepResult, at: { mode: Mode; modeStep: number }): void {
+    if (step !== null && !r.triggeredSteps.includes(step)) {
+      r.triggeredSteps.push(step);
+      if (r.findings.length < MAX_RULE_FINDINGS) r.findings.push(findingOf(step, at, result));
+    }
     if (r.status !== "IN_PROGRESS") return; // ISSUES_FOUND is kept; later firings only add steps
     const where = step === null ? "" : ` at step ${step}`;
     const tensor = result.tensor ? ` (tensor ${result.tensor})` : "";

@@ -96,6 +96,8 @@ export interface StepResult {
   fired: boolean;
   /** The tensor that met the condition (named in statusDetails). */
   tensor?: string | null;
+  /** Every tensor that met the condition at this step, when several did (`tensor` is the first). */
+  tensors?: string[] | null;
   details?: string | null;
   /**
    * How many tensors the handler actually looked at. A rule that never looks at anything over the

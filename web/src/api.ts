@@ -37,6 +37,36 @@ export function setApiToken(token: string | null): void {
   else localStorage.removeItem(TOKEN_KEY);
 }
 
+/**
+ * The service refused our token (or we sent none): one place hears about it, however many
+ * queries and subscriptions were refused, and asks for a token once.
+ */
+const authListeners = new Set<(message: string) => void>();
+export function onAuthRequired(listener: (message: string) => void): () => void {
+  authListeners.add(listener);
+  return () => authListeners.delete(listener);
+}
+function authRequired(message: string): void {
+  for (const l of authListeners) l(message);
+}
+
+export function isAuthError(err: unknown): boolean {
+  return err instanceof GraphQLRequestError && err.errors.length > 0 && err.codes.length === err.errors.length && err.codes.every((c) => c === "UNAUTHENTICATED");
+}
+
+/** The job report the server renders (src/report/route.ts). */
+export function reportPath(jobName: string, download = false): string {
+  return `/jobs/${encodeURIComponent(jobName)}/report.html${download ? "?download=1" : ""}`;
+}
+
+/** A GET of this service with the token, for what a plain link cannot authenticate (the report). */
+export async function fetchAuthorized(path: string): Promise<Response> {
+  const token = apiToken();
+  const response = await fetch(path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  if (response.status === 401) authRequired("the report needs an API token");
+  return response;
+}
+
 export async function gql<T>(query: string, variables: Record<string, unknown> = {}, signal?: AbortSignal): Promise<T> {
   let response: Response;
   try {
@@ -63,7 +93,11 @@ export async function gql<T>(query: string, variables: Record<string, unknown> =
       { message: `HTTP ${response.status} ${response.statusText}: response is not JSON`, extensions: { code: `HTTP_${response.status}` } },
     ]);
   }
-  if (body?.errors?.length) throw new GraphQLRequestError(body.errors);
+  if (body?.errors?.length) {
+    const err = new GraphQLRequestError(body.errors);
+    if (isAuthError(err)) authRequired(err.errors[0].message);
+    throw err;
+  }
   if (!response.ok || body?.data == null) {
     throw new GraphQLRequestError([{ message: `HTTP ${response.status}: no data`, extensions: { code: `HTTP_${response.status}` } }]);
   }
@@ -92,7 +126,21 @@ export function onConnected(listener: () => void): () => void {
   });
 }
 
+/** The service closes a socket without a valid token with 4401 (src/graphql/ws.ts). */
+const WS_UNAUTHORIZED = 4401;
+
 let wsClient: Client | undefined;
+
+/**
+ * Drops the WebSocket so the next subscription connects again, sending the current token. The
+ * caller re-subscribes (the router re-renders the view).
+ */
+export function resetConnection(): void {
+  const old = wsClient;
+  wsClient = undefined;
+  void old?.dispose();
+  setConnectionState("idle");
+}
 function client(): Client {
   if (!wsClient) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -111,7 +159,11 @@ function client(): Client {
       on: {
         connecting: (isRetry) => setConnectionState(isRetry ? "reconnecting" : "connecting"),
         connected: () => setConnectionState("connected"),
-        closed: () => setConnectionState("closed"),
+        closed: (event) => {
+          setConnectionState("closed");
+          const close = event as { code?: number; reason?: string };
+          if (close?.code === WS_UNAUTHORIZED) authRequired(close.reason || "the live connection needs an API token");
+        },
       },
     });
   }
@@ -140,6 +192,8 @@ export function subscribe<T>(
         else if (err instanceof Error) onError(new GraphQLRequestError([{ message: err.message, extensions: { code: "SUBSCRIPTION_ERROR" } }]));
         else {
           const ev = err as { code?: number; reason?: string };
+          // Refused for want of a token: the one token prompt says so, not every subscription.
+          if (ev.code === WS_UNAUTHORIZED) return;
           onError(new GraphQLRequestError([{ message: `Live connection closed (${ev.code ?? "?"}${ev.reason ? `: ${ev.reason}` : ""})`, extensions: { code: "WS_CLOSED" } }]));
         }
       },

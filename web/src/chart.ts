@@ -1,8 +1,12 @@
-// Line charts over steps (uPlot) with a zoom that asks the owner to refetch the selected
-// step range at full resolution, and a horizontal bar list for rankings.
+// Line charts over steps (uPlot): a legend whose swatches show each line's colour and dash, a
+// labelled y axis with a linear/log switch, rule firings as vertical markers, and a zoom that asks
+// the owner to refetch the selected step range at full resolution. Plus a bar list for rankings.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { seriesStyle } from "../../src/report/plot-style.js";
 import { h, clear, formatNumber, testidPart } from "./dom.js";
+
+export { seriesStyle };
 
 export interface StepRange {
   from: number;
@@ -10,12 +14,17 @@ export interface StepRange {
 }
 
 export interface LineSeriesInput {
+  /** Legend text. */
   label: string;
+  /** Hover text of the legend entry (e.g. the job behind a short run label). */
+  title?: string;
+  /** The tensor the series shows: rule markers go on charts of the tensors a rule names. */
+  tensor?: string;
   steps: number[];
   /** null = a non-finite value: drawn as a gap */
   values: (number | null)[];
   color?: string;
-  dash?: number[];
+  dash?: readonly number[];
 }
 
 export interface ChartMeta {
@@ -23,15 +32,17 @@ export interface ChartMeta {
   nonFiniteCount: number;
 }
 
-const PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#9333ea", "#ea580c", "#475569", "#0d9488"];
-export const DASHES: number[][] = [[], [8, 4], [2, 3], [10, 3, 2, 3]];
+/** A rule firing to mark: a vertical line at the step, the rule's name, the finding on hover. */
+export interface RuleMarker {
+  rule: string;
+  step: number;
+  /** Tensors the rule named at this step; empty = about the run (shown on charts that take run markers). */
+  tensors: string[];
+  message: string;
+}
 
 /** Steps are integers: tick only at 1, 2, 5, 10, 20, 50, … */
 const STEP_INCREMENTS = Array.from({ length: 10 }, (_, e) => [1, 2, 5].map((m) => m * 10 ** e)).flat();
-
-export function paletteColor(i: number): string {
-  return PALETTE[i % PALETTE.length];
-}
 
 /**
  * Series may be saved at different steps (metrics every step, importances every 5): align
@@ -53,6 +64,22 @@ export function alignSeries(series: LineSeriesInput[]): uPlot.AlignedData {
   return [xs, ...ys];
 }
 
+/** A small SVG of a line in the series' colour and dash: what the legend and tables show as the key. */
+export function lineSwatch(color: string, dash: readonly number[]): SVGSVGElement {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "swatch");
+  svg.setAttribute("width", "28");
+  svg.setAttribute("height", "10");
+  svg.setAttribute("viewBox", "0 0 28 10");
+  svg.setAttribute("aria-hidden", "true");
+  const line = document.createElementNS(ns, "line");
+  for (const [k, v] of Object.entries({ x1: "1", y1: "5", x2: "27", y2: "5", stroke: color, "stroke-width": "2.5" })) line.setAttribute(k, v);
+  if (dash.length) line.setAttribute("stroke-dasharray", dash.join(" "));
+  svg.appendChild(line);
+  return svg;
+}
+
 export interface LineChartOptions {
   title: string;
   testid: string;
@@ -60,27 +87,50 @@ export interface LineChartOptions {
   /** Called with the step range the user selected, or null to reset to the whole run. */
   onZoom?: (range: StepRange | null) => void;
   emptyText?: string;
+  /** y-axis label (tensor or collection, with its unit). */
+  yLabel?: string;
+  /** Whether markers of rules about the run (no tensor) belong on this chart. */
+  runMarkers?: boolean;
 }
+
+type Scale = "linear" | "log";
 
 export class LineChart {
   readonly element: HTMLElement;
   private plot: uPlot | undefined;
-  private plotHost: HTMLElement;
-  private footer: HTMLElement;
-  private zoomInfo: HTMLElement;
+  private readonly plotHost: HTMLElement;
+  private readonly legend: HTMLElement;
+  private readonly footer: HTMLElement;
+  private readonly zoomInfo: HTMLElement;
+  private readonly heading: HTMLElement;
+  private readonly scaleButtons: Record<Scale, HTMLButtonElement>;
+  private readonly markerLayer = h("div", { class: "rule-markers" });
   private seriesKey = "";
   private resizeObserver: ResizeObserver;
   private range: StepRange | null = null;
   private fromInput: HTMLInputElement;
   private toInput: HTMLInputElement;
+  private scale: Scale = "linear";
+  private yLabel: string;
+  private series: LineSeriesInput[] = [];
+  private markers: RuleMarker[] = [];
+  private hidden = new Set<string>();
+  private legendValues: HTMLElement[] = [];
 
   constructor(private readonly opts: LineChartOptions) {
     const id = `chart-${testidPart(opts.testid)}`;
+    this.yLabel = opts.yLabel ?? "";
     this.plotHost = h("div", { class: "plot-host" });
+    this.legend = h("ul", { class: "legend", "data-testid": `${opts.testid}-legend`, "aria-label": `${opts.title}: series` });
     this.footer = h("div", { class: "chart-footer muted" });
     this.zoomInfo = h("span", { class: "zoom-info", "data-testid": `${opts.testid}-zoom` });
+    this.heading = h("h3", { id }, opts.title);
     this.fromInput = h("input", { type: "number", class: "step-input", "aria-label": `${opts.title}: zoom from step`, placeholder: "from" });
     this.toInput = h("input", { type: "number", class: "step-input", "aria-label": `${opts.title}: zoom to step`, placeholder: "to" });
+    this.scaleButtons = {
+      linear: h("button", { type: "button", class: "active", role: "radio", "aria-checked": "true", "data-testid": `${opts.testid}-scale-linear`, onclick: () => this.setScale("linear") }, "Linear"),
+      log: h("button", { type: "button", role: "radio", "aria-checked": "false", "data-testid": `${opts.testid}-scale-log`, onclick: () => this.setScale("log") }, "Log"),
+    };
     const zoomForm = opts.onZoom
       ? h(
           "form",
@@ -102,9 +152,17 @@ export class LineChart {
       : null;
     this.element = h(
       "figure",
-      { class: "chart", "data-testid": opts.testid, "aria-labelledby": id },
-      h("figcaption", { class: "chart-head" }, h("h3", { id }, opts.title), this.zoomInfo, zoomForm),
+      { class: "chart", "data-testid": opts.testid, "aria-labelledby": id, "data-y-scale": "linear", "data-y-label": this.yLabel },
+      h(
+        "figcaption",
+        { class: "chart-head" },
+        this.heading,
+        this.zoomInfo,
+        h("span", { class: "segmented compact", role: "radiogroup", "aria-label": `${opts.title}: y scale` }, this.scaleButtons.linear, this.scaleButtons.log),
+        zoomForm,
+      ),
       this.plotHost,
+      this.legend,
       this.footer,
     );
     this.resizeObserver = new ResizeObserver(() => {
@@ -117,8 +175,26 @@ export class LineChart {
     return this.range;
   }
 
+  setTitle(title: string): void {
+    this.heading.textContent = title;
+  }
+
+  setYLabel(label: string): void {
+    if (label === this.yLabel) return;
+    this.yLabel = label;
+    this.element.dataset.yLabel = label;
+    this.rebuild();
+  }
+
+  /** Rule firings; the chart keeps those about its own tensors (and run-wide ones if it takes them). */
+  setMarkers(markers: RuleMarker[]): void {
+    this.markers = markers;
+    this.placeMarkers();
+  }
+
   private zoom(range: StepRange | null): void {
     this.range = range;
+    if (!range) this.fromInput.value = this.toInput.value = "";
     this.renderZoomInfo();
     this.opts.onZoom?.(range);
   }
@@ -128,69 +204,237 @@ export class LineChart {
     this.element.dataset.zoomed = this.range ? `${this.range.from}-${this.range.to}` : "";
   }
 
+  private setScale(scale: Scale): void {
+    if (scale === this.scale || this.scaleButtons[scale].disabled) return;
+    this.scale = scale;
+    this.renderScaleButtons();
+    this.rebuild();
+  }
+
+  private renderScaleButtons(): void {
+    for (const s of ["linear", "log"] as Scale[]) {
+      const on = s === this.scale;
+      this.scaleButtons[s].classList.toggle("active", on);
+      this.scaleButtons[s].setAttribute("aria-checked", String(on));
+    }
+    this.element.dataset.yScale = this.scale;
+  }
+
   private width(): number {
     return Math.max(240, this.plotHost.clientWidth || this.element.clientWidth || 600);
   }
 
+  private styleOf(s: LineSeriesInput, i: number): { color: string; dash: readonly number[] } {
+    const fallback = seriesStyle(i);
+    return { color: s.color ?? fallback.color, dash: s.dash ?? fallback.dash };
+  }
+
   setData(series: LineSeriesInput[], meta: ChartMeta): void {
+    this.series = series;
     const labels = series.map((s) => s.label);
     this.element.dataset.series = labels.join("|");
     const points = series.reduce((n, s) => n + s.steps.length, 0);
     this.element.dataset.points = String(points);
     this.element.dataset.sampled = String(meta.sampled);
+    // Log needs values above zero: SHAP values and zero importances cannot be drawn on it.
+    const positive = series.every((s) => s.values.every((v) => v == null || v > 0));
+    this.scaleButtons.log.disabled = !positive;
+    this.scaleButtons.log.title = positive ? "Logarithmic y axis" : "Log scale needs every value above zero";
+    if (!positive && this.scale === "log") {
+      this.scale = "linear";
+      this.renderScaleButtons();
+    }
     if (series.length === 0 || points === 0) {
       this.destroyPlot();
       delete this.element.dataset.firstStep;
       delete this.element.dataset.lastStep;
       clear(this.plotHost, h("p", { class: "empty", "data-testid": `${this.opts.testid}-empty` }, this.opts.emptyText ?? "No data yet."));
+      this.legend.replaceChildren();
       this.footer.textContent = "";
       return;
     }
     const data = alignSeries(series);
-    const key = series.map((s) => `${s.label}\u0000${s.color ?? ""}\u0000${(s.dash ?? []).join(",")}`).join("\u0001");
+    const key = [this.scale, this.yLabel, ...series.map((s, i) => `${s.label}\u0000${s.title ?? ""}\u0000${this.styleOf(s, i).color}\u0000${this.styleOf(s, i).dash.join(",")}`)].join("\u0001");
     if (this.plot && key === this.seriesKey) {
       this.plot.setData(data, true);
     } else {
-      this.destroyPlot();
-      this.plotHost.replaceChildren();
-      this.seriesKey = key;
-      this.plot = new uPlot(this.plotOptions(series), data, this.plotHost);
+      this.build(data, key);
     }
     const steps = data[0] as number[];
     this.element.dataset.firstStep = String(steps[0]);
     this.element.dataset.lastStep = String(steps[steps.length - 1]);
-    this.element.setAttribute("aria-description", `${series.length} series over steps ${steps[0]}–${steps[steps.length - 1]}`);
+    this.element.setAttribute("aria-description", `${series.length} series over steps ${steps[0]}–${steps[steps.length - 1]}${this.yLabel ? `; y axis: ${this.yLabel}` : ""}`);
+    this.showValues(null);
     const notes: (string | Node)[] = [];
     if (meta.sampled) notes.push(h("span", { class: "tag", "data-testid": `${this.opts.testid}-sampled`, title: "The server downsampled long series; zoom in for full resolution" }, "downsampled"));
     if (meta.nonFiniteCount > 0) notes.push(h("span", { class: "tag tag-warn" }, `${meta.nonFiniteCount} non-finite value(s) shown as gaps`));
-    notes.push(h("span", {}, `${steps.length} step(s), ${formatNumber(steps[0])}–${formatNumber(steps[steps.length - 1])}. Drag across the plot to zoom.`));
+    notes.push(h("span", {}, `${steps.length} step(s), ${formatNumber(steps[0])}–${formatNumber(steps[steps.length - 1])}. Drag across the plot to zoom; click a legend entry to hide its line.`));
     clear(this.footer, notes);
   }
 
-  private plotOptions(series: LineSeriesInput[]): uPlot.Options {
+  /** Recreates the plot with the current series (scale or label changed). */
+  private rebuild(): void {
+    if (this.plot) this.build(alignSeries(this.series), "");
+  }
+
+  private build(data: uPlot.AlignedData, key: string): void {
+    this.destroyPlot();
+    this.plotHost.replaceChildren();
+    this.seriesKey = key;
+    this.plot = new uPlot(this.plotOptions(), data, this.plotHost);
+    this.plot.over.appendChild(this.markerLayer);
+    this.renderLegend();
+    this.placeMarkers();
+  }
+
+  private renderLegend(): void {
+    this.legendValues = [];
+    clear(
+      this.legend,
+      this.series.map((s, i) => {
+        const style = this.styleOf(s, i);
+        const value = h("span", { class: "legend-value" });
+        this.legendValues.push(value);
+        const shown = !this.hidden.has(s.label);
+        const item = h(
+          "button",
+          {
+            type: "button",
+            class: `legend-item${shown ? "" : " off"}`,
+            "aria-pressed": String(shown),
+            title: s.title ?? s.label,
+            "data-series": s.label,
+            "data-color": style.color,
+            "data-dash": style.dash.join(" "),
+            onclick: () => {
+              const on = this.hidden.has(s.label);
+              if (on) this.hidden.delete(s.label);
+              else this.hidden.add(s.label);
+              item.classList.toggle("off", !on);
+              item.setAttribute("aria-pressed", String(on));
+              this.plot?.setSeries(i + 1, { show: on });
+            },
+          },
+          lineSwatch(style.color, style.dash),
+          h("span", { class: "legend-label" }, s.label),
+          value,
+        );
+        return h("li", {}, item);
+      }),
+    );
+  }
+
+  /** Legend values at the cursor's step, or each series' last value when the cursor is away. */
+  private showValues(idx: number | null): void {
+    const u = this.plot;
+    if (!u) return;
+    this.legendValues.forEach((el, i) => {
+      const col = u.data[i + 1] as (number | null | undefined)[];
+      let v: number | null | undefined;
+      if (idx != null) v = col[idx];
+      else for (let k = col.length - 1; k >= 0 && v == null; k--) v = col[k];
+      el.textContent = v == null ? "—" : formatNumber(v);
+      el.classList.toggle("muted", idx == null);
+    });
+  }
+
+  private relevantMarkers(): RuleMarker[] {
+    const tensors = new Set(this.series.map((s) => s.tensor).filter((t): t is string => Boolean(t)));
+    return this.markers.filter((m) => (m.tensors.length === 0 ? Boolean(this.opts.runMarkers) : m.tensors.some((t) => tensors.has(t))));
+  }
+
+  /** Markers are buttons over the plot (hover or focus shows the finding), placed at their step. */
+  private placeMarkers(): void {
+    const u = this.plot;
+    const markers = this.relevantMarkers();
+    this.element.dataset.markers = String(markers.length);
+    if (!u) return;
+    const labelled = new Set<string>();
+    const width = u.over.clientWidth || u.bbox.width / uPlot.pxRatio;
+    clear(
+      this.markerLayer,
+      markers
+        .slice()
+        .sort((a, b) => a.step - b.step)
+        .map((m) => {
+          const x = u.valToPos(m.step, "x");
+          if (!Number.isFinite(x) || x < -1 || x > width + 1) return null;
+          // The rule's name is written once per chart; every marker names it on hover.
+          const first = !labelled.has(m.rule);
+          labelled.add(m.rule);
+          const onTensors = m.tensors.length ? ` on ${m.tensors.join(", ")}` : "";
+          const marker = h(
+            "button",
+            {
+              type: "button",
+              class: `rule-marker${x > width / 2 ? " tip-left" : ""}`,
+              "data-testid": "rule-marker",
+              "data-rule": m.rule,
+              "data-step": String(m.step),
+              "data-tensors": m.tensors.join("|"),
+              "aria-label": `${m.rule} at step ${m.step}${onTensors}: ${m.message}`,
+            },
+            first ? h("span", { class: "rule-marker-label" }, m.rule) : null,
+            h(
+              "span",
+              { class: "rule-tip", role: "tooltip", "data-testid": "rule-tip" },
+              h("strong", {}, m.rule),
+              ` · step ${m.step}${onTensors}`,
+              h("span", { class: "rule-tip-text" }, m.message),
+            ),
+          );
+          marker.style.left = `${x}px`;
+          return marker;
+        }),
+    );
+  }
+
+  private plotOptions(): uPlot.Options {
+    const log = this.scale === "log";
     return {
       width: this.width(),
       height: this.opts.height ?? 260,
-      scales: { x: { time: false } },
+      scales: { x: { time: false }, y: log ? { distr: 3, log: 10 } : {} },
       axes: [
-        { label: "step", stroke: "#475569", grid: { stroke: "#e2e8f0" }, ticks: { stroke: "#cbd5e1" }, incrs: STEP_INCREMENTS, space: 50 },
-        { stroke: "#475569", grid: { stroke: "#e2e8f0" }, ticks: { stroke: "#cbd5e1" }, size: 60, values: (_u, vals) => vals.map((v) => formatNumber(v)) },
+        { label: "step", stroke: "#475569", grid: { stroke: "#e2e8f0" }, ticks: { stroke: "#cbd5e1" }, incrs: STEP_INCREMENTS, space: 50, labelSize: 24 },
+        {
+          label: this.yLabel || undefined,
+          labelSize: this.yLabel ? 22 : 0,
+          stroke: "#475569",
+          grid: { stroke: "#e2e8f0" },
+          ticks: { stroke: "#cbd5e1" },
+          size: 58,
+          // A log axis passes null for the minor ticks it leaves unlabelled.
+          values: (_u, vals) => vals.map((v) => (v == null ? "" : formatNumber(v))),
+        },
       ],
       cursor: { drag: { x: true, y: false, setScale: false }, focus: { prox: 16 } },
       focus: { alpha: 0.35 },
-      legend: { live: true },
+      legend: { show: false },
       series: [
-        { label: "step", value: (_u, v) => (v == null ? "—" : String(v)) },
-        ...series.map((s, i) => ({
-          label: s.label,
-          stroke: s.color ?? paletteColor(i),
-          dash: s.dash && s.dash.length ? s.dash : undefined,
-          width: 1.6,
-          points: { show: false },
-          value: (_u: uPlot, v: number | null) => formatNumber(v),
-        })),
+        { label: "step" },
+        ...this.series.map((s, i) => {
+          const style = this.styleOf(s, i);
+          return {
+            label: s.label,
+            stroke: style.color,
+            dash: style.dash.length ? [...style.dash] : undefined,
+            width: 1.75,
+            show: !this.hidden.has(s.label),
+            points: { show: false },
+          };
+        }),
       ],
       hooks: {
+        setCursor: [(u: uPlot) => this.showValues(u.cursor.idx ?? null)],
+        // Markers follow the x scale (resize, new data); tests read the y range the plot settled on.
+        draw: [
+          (u: uPlot) => {
+            this.element.dataset.yMin = String(u.scales.y.min);
+            this.element.dataset.yMax = String(u.scales.y.max);
+            this.placeMarkers();
+          },
+        ],
         setSelect: [
           (u: uPlot) => {
             if (!this.opts.onZoom || u.select.width < 3) return;
@@ -209,6 +453,7 @@ export class LineChart {
   }
 
   private destroyPlot(): void {
+    this.markerLayer.remove();
     this.plot?.destroy();
     this.plot = undefined;
     this.seriesKey = "";
@@ -233,14 +478,17 @@ export function barList(items: BarItem[], testid: string, caption: string): HTML
   return h(
     "ol",
     { class: "bars", "data-testid": testid, "aria-label": caption },
-    sorted.map((item, rank) =>
-      h(
+    sorted.map((item, rank) => {
+      const fill = h("span", { class: "bar-fill" });
+      // CSSOM, not a style attribute: a strict Content-Security-Policy allows it.
+      fill.style.width = `${max > 0 && item.value != null ? (Math.abs(item.value) / max) * 100 : 0}%`;
+      return h(
         "li",
         { class: "bar-row", "data-feature": item.label },
         h("span", { class: "bar-label", title: item.label }, `${rank + 1}. ${item.label}`),
-        h("span", { class: "bar-track" }, h("span", { class: "bar-fill", style: `width:${max > 0 && item.value != null ? (Math.abs(item.value) / max) * 100 : 0}%` })),
+        h("span", { class: "bar-track" }, fill),
         h("span", { class: "bar-value" }, formatNumber(item.value)),
-      ),
-    ),
+      );
+    }),
   );
 }

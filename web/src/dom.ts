@@ -1,5 +1,5 @@
 // A tiny DOM builder and the shared widgets (badges, error boxes, progress bars).
-import { GraphQLRequestError } from "./api.js";
+import { GraphQLRequestError, isAuthError } from "./api.js";
 
 type Child = Node | string | number | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | null | undefined | EventListener>;
@@ -10,6 +10,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
     if (value == null || value === false) continue;
     if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
     else if (key === "class") el.className = String(value);
+    // CSSOM, not a style attribute, so a strict Content-Security-Policy (no 'unsafe-inline') allows it.
+    else if (key === "style") el.style.cssText = String(value);
     else if (key === "value" && "value" in el) (el as HTMLInputElement).value = String(value);
     else if (key === "checked" && "checked" in el) (el as HTMLInputElement).checked = Boolean(value);
     else el.setAttribute(key, value === true ? "" : String(value));
@@ -39,6 +41,8 @@ export function badge(status: string | null | undefined, testid?: string, title?
 
 /** Renders an error as message + extensions.code for each GraphQL error. */
 export function errorBox(err: unknown, testid = "error"): HTMLElement {
+  // A missing token is asked for once, at the top of the page (main.ts); panels just wait.
+  if (isAuthError(err)) return h("p", { class: "muted auth-wait", "data-testid": `${testid}-auth` }, "Waiting for an API token.");
   const errors =
     err instanceof GraphQLRequestError
       ? err.errors
@@ -55,7 +59,7 @@ export function errorBox(err: unknown, testid = "error"): HTMLElement {
 /** Global, dismissible error toasts (for events that don't belong to a panel). */
 export function showGlobalError(err: unknown): void {
   const host = document.getElementById("errors");
-  if (!host) return;
+  if (!host || isAuthError(err)) return;
   const box = errorBox(err, "global-error");
   const close = h("button", { class: "link-button", "aria-label": "Dismiss error", onclick: () => box.remove() }, "×");
   box.prepend(close);
@@ -69,7 +73,7 @@ export function progressBar(current: number | null | undefined, total: number | 
   return h(
     "div",
     { class: "progress", "data-testid": testid, role: "progressbar", "aria-valuemin": 0, "aria-valuemax": total ?? undefined, "aria-valuenow": current, "aria-label": "Training progress" },
-    h("div", { class: "progress-fill", style: `width:${pct ?? 100}%` }),
+    h("div", { class: "progress-fill", style: `width:${pct ?? 100}%` }), // set through CSSOM by h()
     h("span", { class: "progress-label" }, total ? `${current} / ${total}` : `${current}`),
   );
 }
@@ -88,14 +92,43 @@ export function duration(fromIso: string | null | undefined, toIso: string | nul
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m ${s % 60}s`;
 }
 
-export function formatNumber(v: number | null | undefined): string {
-  if (v == null) return "—";
-  if (Number.isInteger(v)) return String(v);
-  const abs = Math.abs(v);
-  return abs !== 0 && (abs < 1e-3 || abs >= 1e6) ? v.toExponential(4) : v.toPrecision(6).replace(/\.?0+$/, "");
-}
+/** One number format for the dashboard and the job report. */
+export { formatNumber } from "../../src/report/plot-style.js";
 
 /** Turn any string into a token usable inside a data-testid. */
 export function testidPart(s: string): string {
   return s.replace(/[^A-Za-z0-9_.-]+/g, "_");
+}
+
+/**
+ * Asks before doing something that cannot be undone; resolves true when confirmed. A modal
+ * <dialog> (focus stays inside, Escape cancels), removed again when answered.
+ */
+export function confirmDialog(opts: { title: string; message: string; confirm: string; danger?: boolean; testid?: string }): Promise<boolean> {
+  return new Promise((resolve) => {
+    const dialog = h("dialog", { class: "dialog", "data-testid": opts.testid ?? "confirm-dialog", "aria-labelledby": "confirm-title" });
+    const answer = (yes: boolean) => {
+      dialog.close();
+      dialog.remove();
+      resolve(yes);
+    };
+    clear(
+      dialog,
+      h("h2", { id: "confirm-title" }, opts.title),
+      h("p", {}, opts.message),
+      h(
+        "div",
+        { class: "dialog-actions" },
+        h("button", { type: "button", "data-testid": "confirm-cancel", onclick: () => answer(false) }, "Cancel"),
+        h("button", { type: "button", class: opts.danger ? "danger-solid" : "primary", "data-testid": "confirm-ok", onclick: () => answer(true) }, opts.confirm),
+      ),
+    );
+    dialog.addEventListener("cancel", (e) => {
+      e.preventDefault();
+      answer(false);
+    });
+    document.body.appendChild(dialog);
+    dialog.showModal();
+    dialog.querySelector<HTMLButtonElement>("[data-testid=confirm-cancel]")?.focus();
+  });
 }

@@ -1,5 +1,5 @@
 import "./styles.css";
-import { apiToken, onConnectionState, setApiToken } from "./api.js";
+import { apiToken, onAuthRequired, onConnectionState, resetConnection, setApiToken } from "./api.js";
 import { h, clear } from "./dom.js";
 import { startRouter } from "./router.js";
 import { compareView } from "./views/compare.js";
@@ -14,20 +14,7 @@ onConnectionState((state) => {
   connection.textContent = state === "idle" ? "live: idle" : `live: ${state}`;
 });
 
-const tokenButton = document.querySelector<HTMLButtonElement>("[data-testid=token-button]");
-if (tokenButton) {
-  const label = () => (tokenButton.textContent = apiToken() ? "API token ✓" : "API token");
-  label();
-  tokenButton.addEventListener("click", () => {
-    const next = window.prompt("Bearer token for this service (empty to clear). Kept in this browser's localStorage.", apiToken() ?? "");
-    if (next === null) return;
-    setApiToken(next.trim() || null);
-    // The WebSocket sends its token when it connects: start over with the new one.
-    location.reload();
-  });
-}
-
-startRouter(
+const router = startRouter(
   document.getElementById("app")!,
   { jobs: jobsView, job: jobView, trial: trialView, compare: compareView },
   (root) => {
@@ -35,3 +22,78 @@ startRouter(
     return { destroy: () => undefined };
   },
 );
+
+// ---- API token: one prompt when the service wants one, a dialog to enter it, then everything again.
+
+const tokenButton = document.querySelector<HTMLButtonElement>("[data-testid=token-button]");
+const labelTokenButton = () => {
+  if (tokenButton) tokenButton.textContent = apiToken() ? "API token ✓" : "API token";
+};
+labelTokenButton();
+
+const tokenInput = h("input", { type: "password", id: "token-input", autocomplete: "off", spellcheck: "false", "data-testid": "token-input" });
+const tokenProblem = h("p", { class: "token-problem", "data-testid": "token-problem", hidden: true });
+const tokenDialog = h(
+  "dialog",
+  { class: "dialog", "data-testid": "token-dialog", "aria-labelledby": "token-title" },
+  h(
+    "form",
+    {
+      method: "dialog",
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        applyToken(tokenInput.value.trim() || null);
+      },
+    },
+    h("h2", { id: "token-title" }, "API token"),
+    tokenProblem,
+    h("label", { class: "field", for: "token-input" }, h("span", {}, "Bearer token for this service (TRIALGRAPH_API_TOKENS). Kept in this browser's localStorage."), tokenInput),
+    h(
+      "div",
+      { class: "dialog-actions" },
+      h("button", { type: "button", "data-testid": "token-clear", onclick: () => applyToken(null) }, "Clear token"),
+      h("span", { class: "spacer" }),
+      h("button", { type: "button", onclick: () => tokenDialog.close() }, "Cancel"),
+      h("button", { type: "submit", class: "primary", "data-testid": "token-save" }, "Save and reconnect"),
+    ),
+  ),
+);
+document.body.appendChild(tokenDialog);
+
+function openTokenDialog(): void {
+  tokenInput.value = apiToken() ?? "";
+  tokenProblem.hidden = !authPrompt.isConnected;
+  tokenProblem.textContent = lastAuthMessage ? `The service said: ${lastAuthMessage}` : "";
+  if (!tokenDialog.open) tokenDialog.showModal();
+  tokenInput.focus();
+}
+
+// The one prompt, above the page, however many requests were refused.
+let lastAuthMessage = "";
+const authMessage = h("span", { "data-testid": "auth-prompt-message" });
+const authPrompt = h(
+  "div",
+  { class: "auth-prompt", role: "alert", "data-testid": "auth-prompt" },
+  h("strong", {}, "This service needs an API token. "),
+  authMessage,
+  h("button", { type: "button", class: "primary small", "data-testid": "auth-prompt-open", onclick: () => openTokenDialog() }, "Enter API token"),
+);
+
+onAuthRequired((message) => {
+  lastAuthMessage = message;
+  authMessage.textContent = apiToken() ? "The saved token was not accepted. " : "Queries and live updates are refused until you enter one. ";
+  if (!authPrompt.isConnected) document.querySelector(".topbar")?.after(authPrompt);
+  tokenButton?.classList.add("attention");
+});
+
+function applyToken(token: string | null): void {
+  setApiToken(token);
+  labelTokenButton();
+  if (tokenDialog.open) tokenDialog.close();
+  authPrompt.remove();
+  tokenButton?.classList.remove("attention");
+  // Queries send the token from now on; the socket sends it when it connects: start the view over on a new one.
+  router.restart(() => resetConnection());
+}
+
+tokenButton?.addEventListener("click", () => openTokenDialog());

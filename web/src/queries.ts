@@ -4,6 +4,15 @@ import { gql, GraphQLRequestError } from "./api.js";
 export type TrainingJobStatus = "IN_PROGRESS" | "COMPLETED" | "FAILED" | "STOPPING" | "STOPPED";
 export type RuleEvaluationStatus = "IN_PROGRESS" | "NO_ISSUES_FOUND" | "ISSUES_FOUND" | "ERROR" | "STOPPING" | "STOPPED";
 
+/** One step at which a rule found an issue (RuleSummary.findings). */
+export interface RuleFinding {
+  step: number;
+  mode: string;
+  modeStep: number;
+  tensorNames: string[];
+  message: string;
+}
+
 export interface RuleSummary {
   id?: string;
   ruleConfigurationName: string;
@@ -11,7 +20,10 @@ export interface RuleSummary {
   statusDetails: string | null;
   lastModifiedTime?: string | null;
   evaluator?: string;
+  findings?: RuleFinding[];
 }
+
+const ruleFields = "id ruleConfigurationName ruleEvaluationStatus statusDetails lastModifiedTime evaluator findings { step mode modeStep tensorNames message }";
 
 export interface Progress {
   current: number;
@@ -63,7 +75,7 @@ let progressSupported = true;
 export function jobFields(): string {
   return `id name backend status secondaryStatus failureReason createdAt startedAt endedAt hyperparameters debugOutputPath
     trial { id path }
-    ruleSummaries { id ruleConfigurationName ruleEvaluationStatus statusDetails lastModifiedTime evaluator }
+    ruleSummaries { ${ruleFields} }
     ${progressSupported ? "progress { current total }" : ""}`;
 }
 
@@ -93,7 +105,7 @@ export const jobStatusSubscription = () => `subscription JobStatus($jobName: Str
 export const ruleStatusSubscription = `subscription RuleStatus($jobName: String) {
   ruleStatusChanged(jobName: $jobName) {
     jobName previousStatus
-    rule { id ruleConfigurationName ruleEvaluationStatus statusDetails lastModifiedTime evaluator }
+    rule { ${ruleFields} }
   }
 }`;
 
@@ -113,6 +125,17 @@ export interface StepsAddedEvent {
 
 export const stopJobMutation = () => `mutation StopJob($name: String!) { stopTrainingJob(name: $name) { ${jobFields()} } }`;
 export const startJobMutation = () => `mutation StartJob($input: StartTrainingJobInput!) { startTrainingJob(input: $input) { ${jobFields()} } }`;
+
+const TERMINAL_JOB: ReadonlySet<TrainingJobStatus> = new Set(["COMPLETED", "FAILED", "STOPPED"]);
+
+/**
+ * A job's newer state: a live event can overtake a mutation's answer (STOPPED arrives before the
+ * stop mutation's STOPPING), so an ended job never goes back to running or stopping.
+ */
+export function mergeJob(previous: TrainingJob | undefined | null, next: TrainingJob): TrainingJob {
+  if (previous && TERMINAL_JOB.has(previous.status) && !TERMINAL_JOB.has(next.status)) return previous;
+  return { ...previous, ...next };
+}
 
 /** Merge a rule summary into a list, by configuration name. */
 export function mergeRule(rules: RuleSummary[], rule: RuleSummary): RuleSummary[] {

@@ -22,10 +22,17 @@ export function href(name: string, params: Record<string, string> = {}): string 
   return `#/${name}${qs ? `?${qs}` : ""}`;
 }
 
-export function startRouter(root: HTMLElement, views: Record<string, ViewFactory>, notFound: ViewFactory): void {
+export interface Router {
+  /** Builds the current view again; `between` runs after the old view is gone (e.g. to reconnect). */
+  restart(between?: () => void): void;
+}
+
+export function startRouter(root: HTMLElement, views: Record<string, ViewFactory>, notFound: ViewFactory): Router {
   let current: View | undefined;
-  const render = () => {
+  const render = (moveFocus: boolean, between?: () => void) => {
     current?.destroy();
+    current = undefined;
+    between?.();
     const route = parseHash(location.hash);
     for (const a of document.querySelectorAll<HTMLAnchorElement>("[data-nav]")) {
       if (a.dataset.nav === route.name || (route.name === "job" && a.dataset.nav === "jobs") || (route.name === "trial" && a.dataset.nav === "jobs")) a.setAttribute("aria-current", "page");
@@ -33,8 +40,14 @@ export function startRouter(root: HTMLElement, views: Record<string, ViewFactory
     }
     root.replaceChildren();
     current = (views[route.name] ?? notFound)(root, route.params);
-    root.focus({ preventScroll: true });
+    // After navigating, a screen reader starts at the new page's title; a programmatic focus draws no ring (styles.css).
+    if (moveFocus) {
+      const title = root.querySelector<HTMLElement>("h1") ?? root;
+      title.tabIndex = -1;
+      title.focus({ preventScroll: true });
+    }
   };
-  window.addEventListener("hashchange", render);
-  render();
+  window.addEventListener("hashchange", () => render(true));
+  render(false);
+  return { restart: (between) => render(false, between) };
 }

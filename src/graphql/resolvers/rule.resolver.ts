@@ -1,6 +1,6 @@
 import { Arg, Ctx, Query, Resolver } from "type-graphql";
 import type { Context } from "../context.js";
-import { RuleDefinition, RuleEvaluation } from "../types/rule.types.js";
+import { RuleDefinition, RuleEvaluation, RuleFinding } from "../types/rule.types.js";
 import { RuleInput } from "../inputs.js";
 
 @Resolver()
@@ -11,11 +11,12 @@ export class RuleResolver {
   }
 
   @Query(() => [RuleEvaluation], { description: "The service's rule engine, run now over the whole trial as it stands" })
-  evaluateRules(
+  async evaluateRules(
     @Arg("path", () => String) path: string,
     @Arg("rules", () => [RuleInput]) rules: RuleInput[],
     @Ctx() ctx: Context,
   ): Promise<RuleEvaluation[]> {
-    return ctx.services.rules.evaluate(path, rules);
+    const results = await ctx.services.rules.evaluate(path, rules);
+    return results.map((r) => ({ ...r, findings: r.findings.map((f) => new RuleFinding(f)) }));
   }
 }

@@ -2,6 +2,7 @@ import { Field, ID, Int, ObjectType } from "type-graphql";
 import type { RuleSummaryRecord, TrainingJobRecord } from "../../jobs/types.js";
 import { Backend, RuleEvaluationStatus, RuleEvaluator, TrainingJobStatus } from "../enums.js";
 import { DateTimeScalar, JSONScalar } from "../scalars.js";
+import { RuleFinding } from "./rule.types.js";
 
 @ObjectType({ description: "How far a job's training got" })
 export class JobProgress {
@@ -22,6 +23,7 @@ export class RuleSummary {
     this.statusDetails = r.statusDetails;
     this.lastModifiedTime = r.lastModifiedTime;
     this.evaluator = r.evaluator;
+    this.findings = (r.findings ?? []).map((f) => new RuleFinding(f));
   }
 
   @Field(() => ID, { description: "Job + rule configuration name" })
@@ -44,6 +46,11 @@ export class RuleSummary {
 
   @Field(() => RuleEvaluator)
   evaluator: string;
+
+  @Field(() => [RuleFinding], {
+    description: "The first firings (at most 20) of the service's own evaluation, with step and tensors; empty for SageMaker rule jobs",
+  })
+  findings: RuleFinding[];
 }
 
 @ObjectType({ description: "A training job, on SageMaker or run locally by this service" })

@@ -1,5 +1,32 @@
 import { Field, Int, ObjectType } from "type-graphql";
-import { RuleEvaluationStatus } from "../enums.js";
+import type { RuleFinding as RuleFindingRecord } from "../../jobs/types.js";
+import { Mode, RuleEvaluationStatus } from "../enums.js";
+
+@ObjectType({ description: "One step at which a rule found an issue, with the tensors that met its condition" })
+export class RuleFinding {
+  constructor(f: RuleFindingRecord) {
+    this.step = f.step;
+    this.mode = f.mode;
+    this.modeStep = f.modeStep;
+    this.tensorNames = f.tensorNames;
+    this.message = f.message;
+  }
+
+  @Field(() => Int, { description: "Global step" })
+  step: number;
+
+  @Field(() => Mode)
+  mode: string;
+
+  @Field(() => Int, { description: "The step within mode (the global step for GLOBAL)" })
+  modeStep: number;
+
+  @Field(() => [String], { description: "The tensors that met the condition; empty for rules about the run itself (a stall)" })
+  tensorNames: string[];
+
+  @Field(() => String, { description: "What the rule saw at this step" })
+  message: string;
+}
 
 @ObjectType()
 export class RuleParameter {
@@ -53,4 +80,7 @@ export class RuleEvaluation {
 
   @Field(() => String, { nullable: true })
   statusDetails!: string | null;
+
+  @Field(() => [RuleFinding], { description: "The first firings (at most 20), with step and tensors" })
+  findings!: RuleFinding[];
 }

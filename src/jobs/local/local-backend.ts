@@ -85,7 +85,8 @@ function fromStored(s: StoredJob): TrainingJobRecord {
     createdAt: new Date(r.createdAt),
     startedAt: r.startedAt ? new Date(r.startedAt) : null,
     endedAt: r.endedAt ? new Date(r.endedAt) : null,
-    ruleSummaries: (r.ruleSummaries ?? []).map((x) => ({ ...x, lastModifiedTime: x.lastModifiedTime ? new Date(x.lastModifiedTime) : null })),
+    // Records written before findings existed have none.
+    ruleSummaries: (r.ruleSummaries ?? []).map((x) => ({ ...x, lastModifiedTime: x.lastModifiedTime ? new Date(x.lastModifiedTime) : null, findings: x.findings ?? [] })),
   };
 }
 

@@ -156,6 +156,7 @@ export class SageMakerBackend implements TrainingJobBackend {
         statusDetails: null,
         lastModifiedTime: null,
         evaluator: "SAGEMAKER",
+        findings: [],
       })),
       progress: null,
     };

@@ -44,6 +44,7 @@ export function recordFromDescribe(job: DescribeTrainingJobResponse): TrainingJo
     statusDetails: rule.StatusDetails ?? null,
     lastModifiedTime: rule.LastModifiedTime ?? null,
     evaluator: "SAGEMAKER",
+    findings: [],
   }));
   return {
     name,

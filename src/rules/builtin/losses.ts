@@ -97,6 +97,7 @@ class LossNotDecreasing implements RuleInstance {
     const numSteps = this.p.num_steps as number;
     let checked = 0;
     let fired: StepResult | null = null;
+    const firedTensors: string[] = [];
     for (const plan of this.plan) {
       const cur = scalarOf(values.get(plan.name, plan.cur, { mode: plan.mode }));
       if (cur === undefined || Number.isNaN(cur)) continue; // only scalar losses are used
@@ -110,6 +111,7 @@ class LossNotDecreasing implements RuleInstance {
       const decrease = percentDecrease(base, cur);
       const stepText = (s: number) => (plan.mode ? `${plan.mode} step ${s}` : `step ${s}`);
       if (decrease < diffPercent) {
+        firedTensors.push(plan.name);
         fired ??= {
           fired: true,
           tensor: plan.name,
@@ -120,6 +122,7 @@ class LossNotDecreasing implements RuleInstance {
         continue;
       }
       if (bestBefore !== undefined && -percentDecrease(bestBefore, cur) > increasePercent) {
+        firedTensors.push(plan.name);
         fired ??= {
           fired: true,
           tensor: plan.name,
@@ -128,7 +131,7 @@ class LossNotDecreasing implements RuleInstance {
         };
       }
     }
-    return { ...(fired ?? { fired: false }), checked };
+    return { ...(fired ?? { fired: false }), tensors: firedTensors, checked };
   }
 
   missingRequirement(): string {
@@ -234,6 +237,7 @@ class Overfit implements RuleInstance {
     const threshold = this.p.ratio_threshold as number;
     let checked = 0;
     let fired: StepResult | null = null;
+    const firedTensors: string[] = [];
     for (const pr of this.pairs) {
       const train = values.scalar(pr.train);
       if (train === undefined) continue;
@@ -244,6 +248,7 @@ class Overfit implements RuleInstance {
         const gap = higherIsBetter(pr.metric) ? train - val : val - train;
         const ratio = train === 0 ? (gap > 0 ? Infinity : 0) : gap / Math.abs(train);
         if (this.check(v, ratio)) {
+          firedTensors.push(v);
           fired ??= {
             fired: true, tensor: v,
             details: `${v} = ${fmt(val)} vs ${pr.train} = ${fmt(train)}: ratio ${fmt(ratio)} > ratio_threshold ${fmt(threshold)} `
@@ -265,6 +270,7 @@ class Overfit implements RuleInstance {
           if (train !== null) {
             const ratio = train === 0 ? (m > 0 ? Infinity : 0) : (m - train) / Math.abs(train);
             if (this.check("\u0000dl", ratio)) {
+              firedTensors.push(...this.names);
               fired ??= {
                 fired: true, tensor: this.names[0],
                 details: `mean validation loss ${fmt(m)} vs mean training loss ${fmt(train)}: ratio ${fmt(ratio)} > `
@@ -275,7 +281,7 @@ class Overfit implements RuleInstance {
         }
       }
     }
-    return { ...(fired ?? { fired: false }), checked };
+    return { ...(fired ?? { fired: false }), tensors: firedTensors, checked };
   }
 
   missingRequirement(): string {
@@ -355,11 +361,13 @@ class Overtraining implements RuleInstance {
     const pv = this.p.patience_validation as number;
     let checked = 0;
     let fired: StepResult | null = null;
+    const firedTensors: string[] = [];
     const observe = (key: string, tensor: string, value: number, isTrain: boolean, higherBetter: boolean) => {
       checked++;
       const since = this.update(key, value, higherBetter);
       const patience = isTrain ? pt : pv;
       if (since >= patience) {
+        firedTensors.push(tensor);
         fired ??= {
           fired: true, tensor,
           details: `${isTrain ? "training" : "validation"} loss ${tensor} has not improved by more than delta ${fmt(this.p.delta as number)} `
@@ -380,7 +388,7 @@ class Overtraining implements RuleInstance {
       const vals = this.names.map((n) => values.scalar(n)).filter((x): x is number => x !== undefined && !Number.isNaN(x));
       if (vals.length) observe(`\u0000${ctx.mode}`, this.names[0], mean(vals), ctx.mode === "TRAIN", false);
     }
-    return { ...(fired ?? { fired: false }), checked };
+    return { ...(fired ?? { fired: false }), tensors: firedTensors, checked };
   }
 
   missingRequirement(): string {

@@ -24,7 +24,7 @@ class AllZero implements RuleInstance {
     const threshold = this.p.threshold as number;
     let checked = 0;
     let first: { name: string; pct: number } | null = null;
-    let count = 0;
+    const firedTensors: string[] = [];
     for (const name of this.names) {
       const v = numeric(values.get(name));
       if (!v || v.length === 0) continue;
@@ -33,15 +33,15 @@ class AllZero implements RuleInstance {
       for (let i = 0; i < v.length; i++) if (v[i] === 0) zeros++;
       const pct = (100 * zeros) / v.length;
       if (pct >= threshold) {
-        count++;
+        firedTensors.push(name);
         first ??= { name, pct };
       }
     }
     if (!first) return { fired: false, checked };
     return {
-      fired: true, tensor: first.name, checked,
+      fired: true, tensor: first.name, tensors: firedTensors, checked,
       details: `${fmt(first.pct)}% of the values of ${first.name} are zero (threshold ${fmt(threshold)}%)`
-        + (count > 1 ? `; ${count} tensors in all` : ""),
+        + (firedTensors.length > 1 ? `; ${firedTensors.length} tensors in all` : ""),
     };
   }
 

@@ -101,7 +101,7 @@ class FeatureImportanceOverweight implements RuleInstance {
     const threshold = this.p.threshold as number;
     if (sum > threshold) {
       return {
-        fired: true, tensor: top[0].name, checked: this.names.length,
+        fired: true, tensor: top[0].name, tensors: [...new Set(top.map((s) => s.name))], checked: this.names.length,
         details: `the top ${top.length} feature importances (${top.map((s) => `${s.name}=${fmt(s.v)}`).join(", ")}) `
           + `sum to ${fmt(sum)}, above threshold ${fmt(threshold)}`,
       };

@@ -1,25 +1,114 @@
 // #/job?name=...: one training job, live: status, progress, rules, and its trial's panels.
-import { onConnected, subscribe } from "../api.js";
+import { apiToken, fetchAuthorized, onConnected, reportPath, subscribe } from "../api.js";
 import { h, clear, badge, errorBox, formatTime, duration, progressBar, showGlobalError, testidPart } from "../dom.js";
 import {
   gqlWithJobFields,
   jobFields,
   jobStatusSubscription,
+  mergeJob,
   mergeRule,
   ruleStatusSubscription,
   type JobStatusEvent,
   type RuleStatusEvent,
+  type RuleSummary,
   type TrainingJob,
 } from "../queries.js";
 import type { View } from "../router.js";
-import { stopJob } from "./jobs.js";
+import { confirmAndStopJob } from "./jobs.js";
 import { TrialPanels } from "./trial.js";
 
 const jobQuery = () => `query Job($name: String!) { trainingJob(name: $name) { ${jobFields()} } }`;
 
+/** What a rule found, in one line: the first finding, else the status details. */
+function oneLine(r: RuleSummary): string {
+  const first = r.findings?.[0];
+  return (first?.message ?? r.statusDetails ?? "—").replace(/\s+/g, " ");
+}
+
+/**
+ * The rules: status, where the rule fired (step, tensor), and one line of what it saw; the full
+ * details and every finding open on demand. Stacks into cards on narrow screens (styles.css).
+ */
+export function rulesTable(jobName: string, rules: readonly RuleSummary[]): HTMLElement {
+  if (!rules.length) return h("p", { class: "muted" }, "No rules configured.");
+  const id = testidPart(jobName);
+  return h(
+    "table",
+    { class: "data-table rules-table", "data-testid": "rules-table" },
+    h(
+      "thead",
+      {},
+      h("tr", {}, ["Rule", "Status", "Step", "Tensor", "Finding"].map((c) => h("th", { scope: "col", class: `col-${c.toLowerCase()}` }, c))),
+    ),
+    h(
+      "tbody",
+      {},
+      rules.map((r) => {
+        const findings = r.findings ?? [];
+        const first = findings[0];
+        const rid = `${id}-${testidPart(r.ruleConfigurationName)}`;
+        return h(
+          "tr",
+          { "data-testid": `rule-row-${rid}`, "data-rule": r.ruleConfigurationName },
+          h("td", { "data-label": "Rule" }, h("span", { class: "rule-name" }, r.ruleConfigurationName), h("div", { class: "muted small-text" }, r.evaluator ?? "")),
+          h("td", { "data-label": "Status" }, badge(r.ruleEvaluationStatus, `rule-status-${rid}`)),
+          h(
+            "td",
+            { "data-label": "Step", "data-testid": `rule-step-${rid}`, title: findings.length > 1 ? `Fired at steps ${findings.map((f) => f.step).join(", ")}` : null },
+            first ? String(first.step) : "—",
+            findings.length > 1 ? h("span", { class: "muted small-text" }, ` +${findings.length - 1}`) : null,
+          ),
+          h("td", { "data-label": "Tensor", "data-testid": `rule-tensor-${rid}` }, first?.tensorNames.length ? h("code", {}, first.tensorNames.join(", ")) : "—"),
+          h(
+            "td",
+            { "data-label": "Finding", class: "rule-finding" },
+            h(
+              "details",
+              { "data-testid": `rule-details-${rid}` },
+              h("summary", { class: "one-line", title: oneLine(r) }, oneLine(r)),
+              h(
+                "div",
+                { class: "rule-detail" },
+                h("p", { "data-testid": `rule-status-details-${rid}` }, r.statusDetails ?? "No details."),
+                findings.length
+                  ? h(
+                      "ol",
+                      { class: "findings" },
+                      findings.map((f) =>
+                        h("li", {}, h("strong", {}, `step ${f.step}`), f.mode !== "GLOBAL" ? ` (${f.mode} ${f.modeStep})` : "", f.tensorNames.length ? [" · ", h("code", {}, f.tensorNames.join(", "))] : null, ": ", f.message),
+                      ),
+                    )
+                  : null,
+                h("p", { class: "muted small-text" }, `Updated ${formatTime(r.lastModifiedTime)}`),
+              ),
+            ),
+          ),
+        );
+      }),
+    ),
+  );
+}
+
+/** Opens or downloads the job report; with a token the request carries it (a plain link cannot). */
+async function openReport(jobName: string, download: boolean, pending: Window | null): Promise<void> {
+  try {
+    const response = await fetchAuthorized(reportPath(jobName));
+    if (!response.ok) throw new Error(`the report could not be made: HTTP ${response.status} ${(await response.text()).slice(0, 200)}`);
+    const url = URL.createObjectURL(await response.blob());
+    if (download) {
+      const a = h("a", { href: url, download: `${jobName}-report.html` });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+    } else if (pending) pending.location.href = url;
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (err) {
+    pending?.close();
+    showGlobalError(err);
+  }
+}
 export function jobView(root: HTMLElement, params: URLSearchParams): View {
   const name = params.get("name") ?? "";
-  const id = testidPart(name);
   let job: TrainingJob | null = null;
   let panels: TrialPanels | undefined;
   let destroyed = false;
@@ -27,7 +116,7 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
 
   const header = h("div", { class: "job-header" });
   const errors = h("div", {});
-  const rulesBox = h("div", { class: "card", "data-testid": "job-rules" });
+  const rulesBox = h("div", { class: "card rules-card", "data-testid": "job-rules" });
   const hyperBox = h("div", { class: "card" });
   const trialHost = h("div", {});
 
@@ -47,7 +136,9 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
         onclick: async () => {
           stopButton.disabled = true;
           try {
-            apply(await stopJob(j.name));
+            const stopped = await confirmAndStopJob(j.name);
+            if (stopped) apply(stopped);
+            else stopButton.disabled = false;
           } catch (err) {
             showGlobalError(err);
             stopButton.disabled = false;
@@ -56,9 +147,26 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
       },
       "Stop job",
     );
+    const reportLink = h(
+      "a",
+      {
+        class: "button-link",
+        href: reportPath(j.name),
+        target: "_blank",
+        rel: "noopener",
+        "data-testid": "job-report-link",
+        onclick: (e: Event) => {
+          if (!apiToken()) return; // the plain link works without a token
+          e.preventDefault();
+          void openReport(j.name, false, window.open("about:blank", "_blank"));
+        },
+      },
+      "Report",
+    );
+    const downloadButton = h("button", { type: "button", "data-testid": "job-report-download", onclick: () => void openReport(j.name, true, null) }, "Download report");
     clear(
       header,
-      h("div", { class: "job-title-row" }, badge(j.status, "job-status"), j.secondaryStatus ? h("span", { class: "muted", "data-testid": "job-secondary" }, j.secondaryStatus) : null, h("span", { class: "spacer" }), stopButton),
+      h("div", { class: "job-title-row" }, badge(j.status, "job-status"), j.secondaryStatus ? h("span", { class: "muted", "data-testid": "job-secondary" }, j.secondaryStatus) : null, h("span", { class: "spacer" }), reportLink, downloadButton, stopButton),
       h(
         "dl",
         { class: "facts" },
@@ -74,28 +182,7 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
     clear(
       rulesBox,
       h("div", { class: "card-head" }, h("h2", {}, "Rules")),
-      j.ruleSummaries.length
-        ? h(
-            "table",
-            { class: "data-table" },
-            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Rule"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Evaluator"), h("th", { scope: "col" }, "Details"), h("th", { scope: "col" }, "Updated"))),
-            h(
-              "tbody",
-              {},
-              j.ruleSummaries.map((r) =>
-                h(
-                  "tr",
-                  {},
-                  h("td", {}, r.ruleConfigurationName),
-                  h("td", {}, badge(r.ruleEvaluationStatus, `rule-status-${id}-${testidPart(r.ruleConfigurationName)}`)),
-                  h("td", {}, r.evaluator ?? "—"),
-                  h("td", { class: "details" }, r.statusDetails ?? "—"),
-                  h("td", {}, formatTime(r.lastModifiedTime)),
-                ),
-              ),
-            ),
-          )
-        : h("p", { class: "muted" }, "No rules configured."),
+      h("div", { class: "table-wrap" }, rulesTable(j.name, j.ruleSummaries)),
     );
     const hp = Object.entries(j.hyperparameters ?? {});
     clear(
@@ -104,6 +191,7 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
       hp.length ? h("dl", { class: "facts compact" }, hp.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, h("code", {}, String(v)))))) : h("p", { class: "muted" }, "None."),
     );
     ensurePanels();
+    panels?.setRuleFindings(j.ruleSummaries);
   };
 
   // The trial path is the job's trial, or its debug output path until the trial exists.
@@ -118,7 +206,7 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
 
   const apply = (next: TrainingJob) => {
     const wasRunning = job?.status === "IN_PROGRESS";
-    job = { ...job, ...next };
+    job = mergeJob(job, next);
     renderJob();
     // The last steps and training_job_end may land just as the job ends: refresh the panels once more.
     if (wasRunning && next.status !== "IN_PROGRESS") panels?.scheduleRefresh();
@@ -152,7 +240,8 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
     h("h1", { "data-testid": "page-title" }, "Job ", h("code", {}, name)),
     errors,
     h("section", { class: "card", "aria-label": "Job status" }, header),
-    h("div", { class: "grid-2" }, rulesBox, hyperBox),
+    rulesBox,
+    hyperBox,
     trialHost,
   );
 

@@ -1,10 +1,11 @@
 // #/jobs: training jobs (live), the start-job form, and the trials the service knows.
 import { gql, onConnected, subscribe } from "../api.js";
-import { h, clear, badge, errorBox, formatTime, duration, progressBar, showGlobalError, testidPart } from "../dom.js";
+import { h, clear, badge, confirmDialog, errorBox, formatTime, duration, progressBar, showGlobalError, testidPart } from "../dom.js";
 import {
   gqlWithJobFields,
   jobFields,
   jobStatusSubscription,
+  mergeJob,
   mergeRule,
   ruleStatusSubscription,
   stopJobMutation,
@@ -50,7 +51,16 @@ export function ruleBadges(jobName: string, rules: RuleSummary[]): HTMLElement {
   );
 }
 
-export async function stopJob(name: string): Promise<TrainingJob> {
+/** Stops a job once the user confirms; null when they did not. */
+export async function confirmAndStopJob(name: string): Promise<TrainingJob | null> {
+  const confirmed = await confirmDialog({
+    title: `Stop ${name}?`,
+    message: "Training stops after the current round and the job ends STOPPED; rules that have not finished end STOPPED too. A stopped job cannot be resumed.",
+    confirm: "Stop job",
+    danger: true,
+    testid: "stop-confirm",
+  });
+  if (!confirmed) return null;
   const r = await gqlWithJobFields<{ stopTrainingJob: TrainingJob }>(stopJobMutation, { name });
   return r.stopTrainingJob;
 }
@@ -107,7 +117,9 @@ export function jobsView(root: HTMLElement): View {
         onclick: async () => {
           stopButton.disabled = true;
           try {
-            upsert(await stopJob(job.name));
+            const stopped = await confirmAndStopJob(job.name);
+            if (stopped) upsert(stopped);
+            else stopButton.disabled = false;
           } catch (err) {
             showGlobalError(err);
             stopButton.disabled = false;
@@ -147,7 +159,7 @@ export function jobsView(root: HTMLElement): View {
 
   const upsert = (job: TrainingJob) => {
     if (!jobs.has(job.name)) order.unshift(job.name);
-    jobs.set(job.name, { ...jobs.get(job.name), ...job });
+    jobs.set(job.name, mergeJob(jobs.get(job.name), job));
     renderJobs();
   };
 

@@ -1,4 +1,5 @@
 // The "start a training job" form, prefilled with the lab's defaults.
+import { GraphQLRequestError } from "../api.js";
 import { h, clear, errorBox } from "../dom.js";
 import { gqlWithJobFields, startJobMutation, type TrainingJob } from "../queries.js";
 
@@ -6,6 +7,8 @@ interface Column {
   key: string;
   label: string;
   placeholder?: string;
+  /** Share of the row's width, e.g. "50%" (long values: URIs, JSON). */
+  width?: string;
 }
 
 /** Editable rows of text fields (hyperparameters, channels, collection configs, rules). */
@@ -18,7 +21,13 @@ class RowsEditor {
       "fieldset",
       { class: "rows-editor", "data-testid": `form-${name}` },
       h("legend", {}, name),
-      h("table", {}, h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.label)), h("th", {}, h("span", { class: "sr-only" }, "Remove")))), this.body),
+      h(
+        "table",
+        {},
+        h("colgroup", {}, columns.map((c) => h("col", { style: c.width ? `width:${c.width}` : null })), h("col", { class: "remove-col" })),
+        h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.label)), h("th", {}, h("span", { class: "sr-only" }, "Remove")))),
+        this.body,
+      ),
       h("button", { type: "button", class: "small", onclick: () => this.addRow({}) }, `+ Add ${name.replace(/s$/, "")}`),
     );
     for (const r of rows) this.addRow(r);
@@ -38,11 +47,29 @@ class RowsEditor {
   }
 
   rows(): Record<string, string>[] {
-    return [...this.body.children].map((tr) => {
+    return this.rowElements().map((tr) => {
       const row: Record<string, string> = {};
       for (const input of tr.querySelectorAll<HTMLInputElement>("input[data-key]")) row[input.dataset.key!] = input.value.trim();
       return row;
     });
+  }
+
+  rowElements(): HTMLElement[] {
+    return [...this.body.children] as HTMLElement[];
+  }
+
+  /** The input of column `key` in the row the filter keeps (the API names rows after empty ones are dropped). */
+  input(index: number, key: string, kept: (row: Record<string, string>) => boolean = () => true): HTMLInputElement | null {
+    const rows = this.rows();
+    const tr = this.rowElements().filter((_, i) => kept(rows[i]))[index];
+    return tr?.querySelector<HTMLInputElement>(`input[data-key="${key}"]`) ?? null;
+  }
+
+  /** The input of column `key` in the first row whose `match` column equals `value`. */
+  inputWhere(match: string, value: string, key: string): HTMLInputElement | null {
+    const rows = this.rows();
+    const i = rows.findIndex((r) => r[match]?.toLowerCase() === value.toLowerCase());
+    return i < 0 ? null : this.rowElements()[i].querySelector<HTMLInputElement>(`input[data-key="${key}"]`);
   }
 }
 
@@ -81,14 +108,14 @@ export function startJobForm(onStarted: (job: TrainingJob) => void): HTMLElement
   const inputs = new RowsEditor(
     "inputs",
     [
-      { key: "name", label: "Channel", placeholder: "train" },
-      { key: "uri", label: "URI", placeholder: "s3://… or a path in the data directory" },
-      { key: "contentType", label: "Content type", placeholder: "libsvm" },
+      { key: "name", label: "Channel", placeholder: "train", width: "20%" },
+      { key: "uri", label: "URI", placeholder: "s3://… or a path in the data directory", width: "58%" },
+      { key: "contentType", label: "Content type", placeholder: "libsvm", width: "22%" },
     ],
     LAB_DEFAULTS.inputs,
   );
   const collections = new RowsEditor("collections", [{ key: "name", label: "Collection" }, { key: "save_interval", label: "save_interval" }], LAB_DEFAULTS.collections);
-  const rules = new RowsEditor("rules", [{ key: "builtin", label: "Built-in rule" }, { key: "parameters", label: "Parameters (JSON object)" }], LAB_DEFAULTS.rules);
+  const rules = new RowsEditor("rules", [{ key: "builtin", label: "Built-in rule", width: "30%" }, { key: "parameters", label: "Parameters (JSON object)", width: "70%" }], LAB_DEFAULTS.rules);
   const status = h("div", { class: "form-status", "aria-live": "polite", "data-testid": "start-job-status" });
   const submit = h("button", { type: "submit", class: "primary", "data-testid": "start-job-submit" }, "Start job");
 
@@ -126,6 +153,46 @@ export function startJobForm(onStarted: (job: TrainingJob) => void): HTMLElement
     return input;
   };
 
+  const fixed: Record<string, HTMLInputElement | HTMLSelectElement> = {
+    backend, name, baseJobName, outputPath, instanceType, roleArn, "algorithm.builtin": builtin, "algorithm.version": version,
+  };
+  /**
+   * The input an API error is about, from extensions.field ("inputs[1].uri", "hyperparameters.eta",
+   * "rules[0].builtin") and extensions.rule (a rule parameter's error names the rule).
+   */
+  const inputFor = (ext: Record<string, unknown>): HTMLInputElement | HTMLSelectElement | null => {
+    const field = typeof ext.field === "string" ? ext.field.replace(/\[(\d+)\]/g, ".$1") : "";
+    if (typeof ext.rule === "string") return rules.inputWhere("builtin", ext.rule, "parameters");
+    if (fixed[field]) return fixed[field];
+    let m = /^hyperparameters\.(.+)$/.exec(field);
+    if (m) return hyper.inputWhere("key", m[1], "value");
+    m = /^inputs\.(\d+)\.(name|uri|contentType)$/.exec(field);
+    if (m) return inputs.input(Number(m[1]), m[2], (r) => Boolean(r.name && r.uri));
+    m = /^(?:debugHookConfig\.)?collectionConfigs\.(\d+)/.exec(field);
+    if (m) return collections.input(Number(m[1]), "name", (r) => Boolean(r.name));
+    m = /^rules\.(\d+)\.(\w+)/.exec(field);
+    if (m) return rules.input(Number(m[1]), m[2] === "parameters" ? "parameters" : "builtin", (r) => Boolean(r.builtin));
+    if (field === "builtin" || field === "rules") return rules.input(0, "builtin");
+    return null;
+  };
+  const clearInvalid = () => {
+    for (const el of form.querySelectorAll("[aria-invalid=true]")) {
+      el.removeAttribute("aria-invalid");
+      el.removeAttribute("aria-describedby");
+    }
+  };
+  const markInvalid = (err: unknown) => {
+    const ext = err instanceof GraphQLRequestError ? err.errors[0]?.extensions ?? {} : {};
+    const target = inputFor(ext);
+    if (!target) return;
+    target.setAttribute("aria-invalid", "true");
+    target.setAttribute("aria-describedby", "start-job-error");
+    // A collapsed section would hide the field at fault.
+    const details = target.closest("details");
+    if (details) details.open = true;
+    target.focus();
+  };
+
   const form = h(
     "form",
     {
@@ -135,6 +202,7 @@ export function startJobForm(onStarted: (job: TrainingJob) => void): HTMLElement
       onsubmit: async (e: Event) => {
         e.preventDefault();
         submit.disabled = true;
+        clearInvalid();
         clear(status, h("span", { class: "muted" }, "Starting…"));
         try {
           const input = buildInput();
@@ -143,7 +211,10 @@ export function startJobForm(onStarted: (job: TrainingJob) => void): HTMLElement
           clear(status, h("span", { class: "ok", "data-testid": "start-job-ok", "data-job-name": job.name }, "Started ", h("a", { href: `#/job?name=${encodeURIComponent(job.name)}` }, job.name)));
           onStarted(job);
         } catch (err) {
-          clear(status, errorBox(err, "start-job-error"));
+          const box = errorBox(err, "start-job-error");
+          box.id = "start-job-error";
+          clear(status, box);
+          markInvalid(err);
         } finally {
           submit.disabled = false;
         }
@@ -158,9 +229,15 @@ export function startJobForm(onStarted: (job: TrainingJob) => void): HTMLElement
       field("Algorithm", builtin),
       field("Version", version),
     ),
-    h("div", { class: "grid-2" }, hyper.element, h("div", {}, inputs.element, collections.element, rules.element)),
+    h("div", { class: "grid-2" }, hyper.element, collections.element),
+    inputs.element,
+    rules.element,
     h("details", { class: "advanced" }, h("summary", {}, "SageMaker options"), h("div", { class: "form-grid" }, field("Output path", outputPath), field("Instance type", instanceType), field("Role ARN", roleArn))),
     h("div", { class: "form-actions" }, submit, status),
   );
+  form.addEventListener("input", (e) => {
+    const el = e.target as HTMLElement;
+    if (el.getAttribute("aria-invalid") === "true") el.removeAttribute("aria-invalid");
+  });
   return form;
 }

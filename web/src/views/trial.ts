@@ -1,9 +1,10 @@
 // The trial panels (metrics, feature importance by type, average SHAP, importance ranking,
 // tensor explorer), used by the trial page and the job page.
 import { gql, onConnected, subscribe } from "../api.js";
-import { LineChart, barList, paletteColor, type LineSeriesInput, type StepRange } from "../chart.js";
+import { LineChart, barList, type LineSeriesInput, type RuleMarker, type StepRange } from "../chart.js";
+import { axisLabel } from "../../../src/report/plot-style.js";
 import { h, clear, badge, errorBox, formatNumber, showGlobalError, testidPart } from "../dom.js";
-import { seriesFields, stepsAddedSubscription, type CollectionSeries, type StepsAddedEvent, type TensorSeries, type NonFinite } from "../queries.js";
+import { seriesFields, stepsAddedSubscription, type CollectionSeries, type RuleSummary, type StepsAddedEvent, type TensorSeries, type NonFinite } from "../queries.js";
 import type { View } from "../router.js";
 
 /** Points per series when showing a whole run; the server downsamples, keeping first and last. */
@@ -61,8 +62,20 @@ function stripPrefix(name: string, prefix: string): string {
   return name.startsWith(prefix) ? name.slice(prefix.length) : name;
 }
 
+/** One line per tensor; colours and dashes come from the chart's palette by position. */
 function toLines(tensors: TensorSeries[], label: (t: TensorSeries) => string): LineSeriesInput[] {
-  return tensors.map((t, i) => ({ label: label(t), steps: t.series.steps, values: t.series.values, color: paletteColor(i) }));
+  // f2 before f10: features in their natural order, so colours follow it too.
+  return byNaturalName(tensors).map((t) => ({ label: label(t), title: t.name, tensor: t.name, steps: t.series.steps, values: t.series.values }));
+}
+
+/** Sorted by name with numbers compared as numbers ("f2" < "f10"). */
+export function byNaturalName<T extends { name: string }>(items: readonly T[]): T[] {
+  return items.slice().sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
+}
+
+/** Every finding of every rule, as markers for the charts of the tensors it names. */
+export function ruleMarkers(rules: readonly RuleSummary[]): RuleMarker[] {
+  return rules.flatMap((r) => (r.findings ?? []).map((f) => ({ rule: r.ruleConfigurationName, step: f.step, tensors: f.tensorNames, message: f.message })));
 }
 
 function meta(tensors: TensorSeries[]): { sampled: boolean; nonFiniteCount: number } {
@@ -102,9 +115,9 @@ export class TrialPanels {
   private timer: number | undefined;
 
   constructor(readonly path: string, private readonly opts: TrialPanelsOptions = {}) {
-    this.metricsChart = new LineChart({ title: "Metrics", testid: "metrics-chart", onZoom: (r) => this.zoom("m", r), emptyText: "No metrics saved yet." });
+    this.metricsChart = new LineChart({ title: "Metrics", testid: "metrics-chart", onZoom: (r) => this.zoom("m", r), emptyText: "No metrics saved yet.", yLabel: "metric value", runMarkers: true });
     this.importanceChart = new LineChart({ title: "Feature importance", testid: "importance-chart", onZoom: (r) => this.zoom("f", r), emptyText: "No feature importance saved yet." });
-    this.shapChart = new LineChart({ title: "Average SHAP", testid: "shap-chart", onZoom: (r) => this.zoom("s", r), emptyText: "No average SHAP values saved yet." });
+    this.shapChart = new LineChart({ title: "Average SHAP", testid: "shap-chart", onZoom: (r) => this.zoom("s", r), emptyText: "No average SHAP values saved yet.", yLabel: axisLabel("average_shap", []) });
     this.explorer = new TensorExplorer(path);
     this.element = h(
       "section",
@@ -256,6 +269,7 @@ export class TrialPanels {
     );
 
     const metrics = t.metrics?.tensors ?? [];
+    this.metricsChart.setYLabel(axisLabel("metrics", metrics.map((x) => x.name)));
     this.metricsChart.setData(toLines(metrics, (x) => x.name), meta(metrics));
 
     const importance = t.importance?.tensors ?? [];
@@ -271,7 +285,8 @@ export class TrialPanels {
     if (types.length && !types.includes(this.importanceType)) this.importanceType = types[0];
     this.renderTypePicker(types);
     const selected = byType.get(this.importanceType) ?? [];
-    this.importanceChart.element.querySelector("h3")!.textContent = `Feature importance: ${this.importanceType}`;
+    this.importanceChart.setTitle(`Feature importance: ${this.importanceType}`);
+    this.importanceChart.setYLabel(axisLabel("feature_importance", [], this.importanceType));
     this.importanceChart.element.dataset.importanceType = this.importanceType;
     this.importanceChart.setData(toLines(selected, (x) => parseImportanceName(x.name)!.feature), meta(selected));
 
@@ -289,6 +304,12 @@ export class TrialPanels {
 
     const shap = t.shap?.tensors ?? [];
     this.shapChart.setData(toLines(shap, (x) => stripPrefix(x.name, "average_shap/")), meta(shap));
+  }
+
+  /** Marks where the job's rules fired on the charts of the tensors they name. */
+  setRuleFindings(rules: readonly RuleSummary[]): void {
+    const markers = ruleMarkers(rules);
+    for (const c of [this.metricsChart, this.importanceChart, this.shapChart]) c.setMarkers(markers);
   }
 
   private renderTypePicker(types: string[]): void {
@@ -394,7 +415,9 @@ class TensorExplorer {
   }
 
   /** Called on every trial refresh: keep the selection, pick up new collections, tensors and steps. */
-  update(collections: CollectionInfo[]): void {
+  update(all: CollectionInfo[]): void {
+    // A collection the hook configured but never saved a tensor of has nothing to explore.
+    const collections = all.filter((c) => c.tensorNames.length > 0);
     const prevCollections = JSON.stringify(this.collections);
     this.collections = collections;
     if (JSON.stringify(collections) !== prevCollections) {

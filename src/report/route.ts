@@ -1,0 +1,81 @@
+/**
+ * GET /jobs/<name>/report.html: the job report, rendered from one GraphQL query executed in
+ * process through the public schema with the caller's own context (same token, role and rate
+ * limit as /graphql), so it shows exactly what the caller could query. `?download=1` makes it an
+ * attachment. The page loads nothing: its CSP allows only its own inline stylesheet.
+ */
+import type { Request, RequestHandler, Response } from "express";
+import { GraphQLError, execute, parse, type GraphQLSchema } from "graphql";
+import type { Logger } from "pino";
+import { TrialgraphError } from "../errors.js";
+import type { Context } from "../graphql/context.js";
+import { formatError } from "../graphql/errors.js";
+import { JOB_REPORT_QUERY, REPORT_POINTS, type JobReportData, type ReportJob } from "./query.js";
+import { REPORT_STYLE_HASH, renderJobReport } from "./render.js";
+
+export const REPORT_CSP = `default-src 'none'; style-src '${REPORT_STYLE_HASH}'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+
+const STATUS: Record<string, number> = { UNAUTHENTICATED: 401, FORBIDDEN: 403, RATE_LIMITED: 429, NOT_FOUND: 404, BAD_USER_INPUT: 400, LIMIT_EXCEEDED: 400 };
+
+const document = parse(JOB_REPORT_QUERY);
+
+export interface JobReportRouteOptions {
+  schema: GraphQLSchema;
+  /** The request's context, built as for /graphql; throws when the caller may not ask. */
+  context: (req: Request) => Context;
+  log: Logger;
+}
+
+/** A file name that is safe in Content-Disposition whatever the job is called. */
+export function reportFileName(jobName: string): string {
+  return `${jobName.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 120) || "job"}-report.html`;
+}
+
+function sendError(res: Response, code: string, message: string, extra: Record<string, unknown> = {}): void {
+  res.status(STATUS[code] ?? 500).json({ errors: [{ message, extensions: { code, ...extra } }] });
+}
+
+export function jobReportHandler(opts: JobReportRouteOptions): RequestHandler {
+  const format = formatError(opts.log);
+  return async (req, res) => {
+    const name = String(req.params.name ?? "");
+    let contextValue: Context;
+    try {
+      contextValue = opts.context(req);
+    } catch (e) {
+      if (e instanceof TrialgraphError) return sendError(res, e.code, e.message);
+      if (e instanceof GraphQLError) {
+        const { http: _http, code, ...rest } = e.extensions as Record<string, unknown>;
+        return sendError(res, String(code ?? "BAD_REQUEST"), e.message, rest);
+      }
+      throw e;
+    }
+    const result = await execute({ schema: opts.schema, document, contextValue, variableValues: { name, max: REPORT_POINTS } });
+    const errors = (result.errors ?? []).map((e) => format(e.toJSON(), e));
+    const job = (result.data as { trainingJob: ReportJob | null } | null | undefined)?.trainingJob ?? null;
+    if (!job) {
+      const first = errors[0];
+      if (first) return sendError(res, String(first.extensions?.code ?? "INTERNAL_SERVER_ERROR"), first.message);
+      return sendError(res, "NOT_FOUND", `no training job named ${name}`, { field: "name" });
+    }
+    // A part that failed (e.g. the trial's storage) is reported in the page; the rest still renders.
+    const data: JobReportData = {
+      job,
+      generatedAt: new Date(),
+      problems: errors.map((e) => ({ path: (e.path ?? []).join("."), message: e.message, code: String(e.extensions?.code ?? "ERROR") })),
+    };
+    const body = renderJobReport(data);
+    const disposition = req.query.download !== undefined && req.query.download !== "0" ? "attachment" : "inline";
+    res
+      .status(200)
+      .set({
+        "Content-Type": "text/html; charset=utf-8",
+        "Content-Security-Policy": REPORT_CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "Content-Disposition": `${disposition}; filename="${reportFileName(job.name)}"`,
+      })
+      .send(body);
+  };
+}
