@@ -170,6 +170,10 @@ test("in Chromium: the editor loads, the default query runs, and a malformed que
   try {
     const page = await context.newPage();
     page.on("pageerror", (err) => pageErrors.push(String(err)));
+    const elsewhere: string[] = [];
+    page.on("request", (req) => {
+      if (!req.url().startsWith(`${service.base}/`) && !/^(data|blob):/.test(req.url())) elsewhere.push(req.url());
+    });
     const cold = await openPlayground(page);
     const response = await responseText(page);
     assert.match(response, /"data":\s*\{\s*"trial":\s*\{\s*"steps":\s*\[\s*0,/, response.slice(0, 300));
@@ -187,6 +191,7 @@ test("in Chromium: the editor loads, the default query runs, and a malformed que
     assert.match(shown, /"code":\s*"GRAPHQL_PARSE_FAILED"/);
     assert.doesNotMatch(shown, /\bat\s+\S+\s+\(?\S+:\d+:\d+\)?|\.js:\d+|stack/i, `no JavaScript stack in the response pane:\n${shown}`);
     assert.deepEqual(pageErrors, []);
+    assert.deepEqual(elsewhere, [], "offline: every request goes to the service itself (no CDN)");
   } finally {
     await context.close();
   }
