@@ -10,7 +10,8 @@ import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { runServiceUntilExit, startServiceProcess, gqlAt } from "./support/service-process.js";
+import { spawn } from "node:child_process";
+import { PROJECT_ROOT, runServiceUntilExit, serviceCommand, startServiceProcess, gqlAt } from "./support/service-process.js";
 import { freePort } from "./support/net.js";
 import { listen, redactUrl, StartupError } from "../src/startup.js";
 
@@ -136,6 +137,33 @@ test("TRIALGRAPH_XGBOOST_LIB pointing nowhere: one warning at start that local j
     assert.equal(JSON.stringify(body.errors[0]).split(lib).length - 1, 1, `the path once: ${JSON.stringify(body.errors[0])}`);
   } finally {
     assert.equal(await service.stop(), 0);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("LOG_FORMAT=pretty: one readable line per entry, and the start line names the dashboard and the playground", async () => {
+  const dataDir = tempDir();
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), ...NEUTRAL, HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", LOG_FORMAT: "pretty", TRIALGRAPH_DATA_DIR: dataDir };
+  delete env.NODE_TEST_CONTEXT;
+  delete env.NODE_OPTIONS;
+  const proc = spawn(process.execPath, serviceCommand(), { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  try {
+    const start = await new Promise<string>((resolve, reject) => {
+      proc.stdout!.on("data", (c: Buffer) => {
+        stdout += c.toString();
+        const line = stdout.split("\n").find((l) => l.includes("trialgraph listening"));
+        if (line) resolve(line);
+      });
+      proc.once("exit", (code) => reject(new Error(`exited (${code}) before listening:\n${stdout}`)));
+    });
+    // Not a terminal here, so no colours; on one it is the same line in colour.
+    assert.match(start, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: trialgraph listening: dashboard http:\/\/127\.0\.0\.1:(\d+)\/ · GraphQL and playground http:\/\/127\.0\.0\.1:\1\/graphql /);
+    for (const line of stdout.trim().split("\n")) assert.match(line, /^\[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN): /, `one readable line per entry: ${line}`);
+  } finally {
+    const exited = new Promise((resolve) => proc.once("close", resolve));
+    proc.kill("SIGTERM");
+    await exited;
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
