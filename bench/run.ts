@@ -8,6 +8,7 @@ const sections: Record<string, () => Promise<Rows>> = {
   trials: async () => (await import("./trials.js")).runTrialBench(Number(process.env.BENCH_RUNS ?? 5)),
   s3: async () => (await import("./s3.js")).runS3Bench(),
   rules: async () => (await import("./rules.js")).runRulesBench(),
+  stats: async () => (await import("./stats.js")).runStatsBench(),
   hook: async () => (await import("./hook.js")).runHookBench(),
   fanout: async () => (await import("./fanout.js")).runFanoutBench(),
   load: async () => (await import("./load.js")).runLoadBench(),

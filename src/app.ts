@@ -5,7 +5,7 @@
 import path from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
-import { TrialRegistry } from "./trials/trial-registry.js";
+import { checkS3Bucket, TrialRegistry } from "./trials/trial-registry.js";
 import { TrialPaths } from "./trials/trial-paths.js";
 import { ensureExampleTrial, EXAMPLE_TRIAL_PATH } from "./trials/example-trial.js";
 import { EventBus } from "./events/event-bus.js";
@@ -24,6 +24,7 @@ import { S3Source } from "./storage/s3-source.js";
 import { parseS3Uri } from "./storage/s3-client.js";
 import type { Services } from "./graphql/context.js";
 import { checkDataDirWritable, redactUrl } from "./startup.js";
+import { MemoryPool } from "./trials/budget.js";
 
 export interface App {
   services: Services;
@@ -34,12 +35,17 @@ export interface App {
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
   await checkDataDirWritable(config.dataDir);
-  if (await ensureExampleTrial(config.dataDir)) log.info({ path: EXAMPLE_TRIAL_PATH }, "wrote the example trial");
+  try {
+    if (await ensureExampleTrial(config.dataDir)) log.info({ path: EXAMPLE_TRIAL_PATH }, "wrote the example trial");
+  } catch (e) {
+    log.warn({ err: e }, "the example trial was not written");
+  }
 
   const s3 = createS3Client({ endpoint: config.s3Endpoint ?? undefined, region: config.region, maxSockets: config.s3MaxConcurrency, requestTimeoutMs: config.ops.s3TimeoutMs });
   const trials = new TrialRegistry({
     dataDir: config.dataDir,
     valueCacheBytes: config.valueCacheBytes,
+    s3AllowedBuckets: config.exposure.s3AllowedBuckets,
     s3Source: (uri) => {
       const loc = parseS3Uri(uri);
       return new S3Source({ client: s3, bucket: loc.bucket, prefix: loc.prefix });
@@ -77,7 +83,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     : null;
   if (sagemaker) backends.SAGEMAKER = sagemaker;
 
-  const ruleRegistry = await RuleRegistry.load(config.rulesDir);
+  const ruleRegistry = await RuleRegistry.load(config.rulesDir, { evaluationTimeoutMs: config.rules.evaluationTimeoutMs, memoryMb: config.rules.memoryMb });
   for (const e of ruleRegistry.errors) log.warn({ rule: e }, "a custom rule failed to load");
   const rules: JobRules = new JobRules({
     trials,
@@ -86,6 +92,8 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     registry: ruleRegistry.registry,
     log,
     webhookUrl: config.webhookUrl,
+    webhookAllowedHosts: config.exposure.webhookAllowedHosts,
+    customRuleQueries: config.rules.queryWorkers,
     pollIntervalMs: config.pollIntervalMs,
     saveLocalSummaries: async (name, summaries) => {
       await local.setRuleSummaries(name, summaries);
@@ -106,7 +114,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     dataDir: config.dataDir,
     onEvent: (e) => onLocalEvent(e),
     xgboostLibPath: config.xgboostLib,
+    checkS3Input: (uri, field) => checkS3Bucket(uri, config.exposure.s3AllowedBuckets, field),
     fetchS3Object: async (uri) => {
+      checkS3Bucket(uri, config.exposure.s3AllowedBuckets, "inputs.uri");
       const loc = parseS3Uri(uri, "inputs.uri");
       const res = await s3.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.prefix.replace(/\/$/, "") }));
       return Buffer.from(await res.Body!.transformToByteArray());
@@ -160,6 +170,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     rules,
     events,
     log,
+    memory: new MemoryPool(config.limits.maxInflightBytes),
     followTrial: (trial) => follower.follow(trial),
     watchJob,
   };

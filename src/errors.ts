@@ -35,6 +35,13 @@ export class TrialgraphError extends Error {
   }
 }
 
+/** An unexpected failure: answered generically, logged with its cause. */
+export function internalError(message: string, cause: unknown): TrialgraphError {
+  const e = new TrialgraphError("INTERNAL_SERVER_ERROR", message);
+  (e as { cause?: unknown }).cause = cause;
+  return e;
+}
+
 export const badInput = (message: string, field?: string) =>
   new TrialgraphError("BAD_USER_INPUT", message, field ? { field } : {});
 

@@ -21,7 +21,7 @@ import { createLogger } from "./observability/logger.js";
 import { createApp } from "./app.js";
 import { createSchema } from "./graphql/schema.js";
 import { createContext, type Context, type Services } from "./graphql/context.js";
-import { formatError, toGraphQLError } from "./graphql/errors.js";
+import { formatError, isExpectedError, logUnexpected, toGraphQLError, withRequestId } from "./graphql/errors.js";
 import { attachWebSocketServer } from "./graphql/ws.js";
 import { authenticate } from "./graphql/http-auth.js";
 import { checkOperation, rateLimitKey, RateLimiter, relabelTokenLimit } from "./graphql/limits.js";
@@ -30,6 +30,7 @@ import { createMetrics, instrumentS3Client, type Metrics } from "./observability
 import { requestLogging } from "./observability/logging.js";
 import { ReadinessChecker } from "./observability/health.js";
 import { webAssets } from "./web-assets.js";
+import { browserGuard, securityHeaders } from "./graphql/browser-guard.js";
 import { jobReportHandler } from "./report/route.js";
 
 export interface RunningServer {
@@ -45,9 +46,9 @@ export interface RunningServer {
 const WEB_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? "../web" : "../dist/web");
 
 /** Counts, times and limit-checks every HTTP GraphQL operation. */
-function limitsAndMetricsPlugin(config: Config, metrics: Metrics): ApolloServerPlugin<Context> {
+function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger): ApolloServerPlugin<Context> {
   return {
-    async requestDidStart() {
+    async requestDidStart({ contextValue }) {
       const started = process.hrtime.bigint();
       let operation = "anonymous";
       let type = "unknown";
@@ -67,7 +68,15 @@ function limitsAndMetricsPlugin(config: Config, metrics: Metrics): ApolloServerP
             throw e;
           }
         },
+        async didEncounterErrors({ errors }) {
+          for (const e of errors) if (!isExpectedError(e)) logUnexpected(log, contextValue?.requestId ?? "unknown", e);
+        },
         async willSendResponse({ response, errors }) {
+          contextValue?.answered?.();
+          // Generic internal errors name the request id, so a report can be matched with the log.
+          if (response.body.kind === "single" && response.body.singleResult.errors) {
+            response.body.singleResult.errors = withRequestId(response.body.singleResult.errors, contextValue?.requestId ?? "unknown");
+          }
           const first = errors?.[0];
           const code = first ? String((first.extensions?.code as string | undefined) ?? (first.originalError as { code?: string } | undefined)?.code ?? "ERROR") : "ok";
           metrics.graphqlRequests.inc({ operation, type, outcome: code });
@@ -116,7 +125,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   const httpServer = http.createServer(expressApp);
   const ws = attachWebSocketServer(httpServer, schema, services, { metrics, rateLimiter });
   let draining = false;
-  const format = formatError(log);
+  const format = formatError();
 
   const apollo = new ApolloServer<Context>({
     schema,
@@ -133,7 +142,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       ApolloServerPluginLandingPageDisabled(),
       // No HTTP cache hints are used; the plugin would otherwise wrap every field resolver.
       ApolloServerPluginCacheControlDisabled(),
-      limitsAndMetricsPlugin(config, metrics),
+      limitsAndMetricsPlugin(config, metrics, log),
       // Subscriptions go first, so their clients see 1001 Going Away while HTTP requests finish.
       { async serverWillStart() { return { async drainServer() { await ws.dispose(); } }; } },
     ],
@@ -141,6 +150,8 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   await apollo.start();
 
   expressApp.use(requestLogging(log, metrics));
+  // Before any route: security headers everywhere, and no answer to foreign web pages or rebound host names.
+  expressApp.use(securityHeaders(), browserGuard(config.exposure));
   expressApp.get("/healthz", (_req, res) => {
     res.json({ status: draining ? "draining" : "ok", events: services.events.health() });
   });
@@ -177,11 +188,11 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     });
   });
   /** The caller's context: token, then rate limit. Throws TrialgraphError or a LimitError. */
-  const requestContext = (req: Request): Context => {
+  const requestContext = (req: Request, signal?: AbortSignal): Context => {
     try {
       const caller = authenticate(config, req.headers.authorization);
       rateLimiter.check(rateLimitKey(caller, config.apiTokens.length > 0, req.socket.remoteAddress));
-      return createContext(services, caller, req.id);
+      return createContext(services, caller, req.id, signal);
     } catch (e) {
       if (e instanceof GraphQLError && e.extensions.code === "RATE_LIMITED") metrics.limitRejections.inc({ code: "RATE_LIMITED", limit: "rate" });
       throw e;
@@ -191,9 +202,27 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     "/graphql",
     express.json({ limit: config.limits.maxBodyBytes }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
+      context: async ({ req, res }) => {
         try {
-          return requestContext(req);
+          const gone = new AbortController();
+          const context = requestContext(req, gone.signal);
+          // The client left: reads stop and work nobody waits for (custom rules) is cancelled. The
+          // answer's memory goes back to the pool once execution is over and the response is closed.
+          let executed = false;
+          let closed = false;
+          context.answered = () => {
+            executed = true;
+            if (closed) context.budget.release();
+          };
+          res.once("close", () => {
+            closed = true;
+            if (!res.writableFinished) {
+              gone.abort();
+              context.budget.cancel();
+            }
+            if (executed) context.budget.release();
+          });
+          return context;
         } catch (e) {
           throw e instanceof TrialgraphError ? toGraphQLError(e) : e;
         }
@@ -263,9 +292,9 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
 function countRuleEvaluations(services: Services, metrics: Metrics): void {
   const rules = services.rules;
   const evaluate = rules.evaluate.bind(rules);
-  rules.evaluate = async (p, specs) => {
+  rules.evaluate = async (p, specs, opts) => {
     try {
-      const results = await evaluate(p, specs);
+      const results = await evaluate(p, specs, opts);
       for (const r of results) metrics.ruleEvaluations.inc({ outcome: String((r as { status?: string }).status ?? "done") });
       return results;
     } catch (e) {

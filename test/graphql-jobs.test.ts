@@ -118,7 +118,11 @@ test("evaluateRules over a trial as it stands, and builtinRules with SageMaker's
   assert.ok(fio.evaluatedSteps >= 11);
   const lndDef = body.data.builtinRules.find((r: any) => r.name === "LossNotDecreasing");
   assert.equal(lndDef.parameters.find((p: any) => p.name === "num_steps").default, "10");
-  assert.equal(body.data.builtinRules.length, 12);
+  assert.equal(body.data.builtinRules.length, 20);
+  // The deep-learning rules are listed too, not for XGBoost, with SageMaker's string defaults.
+  const sat = body.data.builtinRules.find((r: any) => r.name === "SaturatedActivation");
+  assert.equal(sat.appliesToXgboost, false);
+  assert.equal(sat.parameters.find((p: any) => p.name === "threshold_tanh").default, "(-9.4999, 9.4999)");
   const allZero = body.data.builtinRules.find((r: any) => r.name === "AllZero");
   assert.deepEqual(allZero.parameters.map((p: any) => [p.name, p.required, p.requiredOneOf]), [
     ["collection_names", false, ["collection_names", "tensor_regex"]],

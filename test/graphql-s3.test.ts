@@ -2,7 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "./support/server.js";
 import { createBucket, createTestClient, start, uploadDirectory, type S3TestServer } from "./support/s3-server.js";
-import { ABALONE_TRIAL, flattenGolden, goldenNumber, loadGolden } from "./support/fixtures.js";
+import { ABALONE_TRIAL, DIGITS_TRIAL, flattenGolden, goldenNumber, loadDigitsGolden, loadGolden } from "./support/fixtures.js";
 import { S3RVER_CREDENTIALS } from "./support/s3-server.js";
 
 const golden = loadGolden();
@@ -16,6 +16,7 @@ before(async () => {
   const client = createTestClient(s3);
   await createBucket(client, BUCKET);
   await uploadDirectory(client, BUCKET, "lab-job/debug-output", ABALONE_TRIAL);
+  await uploadDirectory(client, BUCKET, "dl-job/debug-output", DIGITS_TRIAL);
   client.destroy();
   // The SDK's standard credential chain reads the environment.
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey });
@@ -54,6 +55,28 @@ test("an S3 trial answers like the golden; one GraphQL request reads each event 
   assert.equal(r.body.errors, undefined);
   assert.equal(s3.requests({ operation: "GetObject" }).filter((g) => g.key.includes("/index/")).length, 0);
   assert.equal(s3.requests({ operation: "GetObject" }).filter((g) => g.key.includes("/events/")).length, 0, "decoded values are cached for S3 trials");
+});
+
+test("statistics of every weight and gradient over steps: one GET per event file, then none (cached statistics)", async () => {
+  const digits = loadDigitsGolden();
+  const stats = `{ trial(path: "s3://${BUCKET}/dl-job/debug-output") { tensors(regex: "weight$") { name statsSeries { steps max } } } }`;
+  s3.resetLog();
+  let r = await server.gql(stats);
+  assert.equal(r.body.errors, undefined, JSON.stringify(r.body.errors));
+  const tensors = r.body.data.trial.tensors;
+  assert.equal(tensors.length, 6);
+  for (const t of tensors) {
+    const g = digits.tensors[t.name];
+    assert.deepEqual(t.statsSeries.steps, g.steps);
+    assert.deepEqual(t.statsSeries.max, g.steps.map((s) => g.values[String(s)].stats!.max));
+  }
+  const eventGets = s3.requests({ operation: "GetObject" }).filter((g) => g.key.includes("/events/"));
+  assert.equal(eventGets.length, 18, "each of the 18 event files read once for 6 tensors × their steps");
+  assert.equal(new Set(eventGets.map((g) => g.key)).size, 18);
+  s3.resetLog();
+  r = await server.gql(stats);
+  assert.equal(r.body.errors, undefined);
+  assert.equal(s3.requests({ operation: "GetObject" }).filter((g) => g.key.includes("/events/")).length, 0, "statistics are cached by record");
 });
 
 test("nothing under the prefix or no such bucket: a null trial", async () => {

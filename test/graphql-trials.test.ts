@@ -93,7 +93,6 @@ test("bad input: unknown trial is null, escapes are FORBIDDEN_PATH, bad regex BA
   await fs.symlink("/etc", path.join(server.dataDir, "trials/escape"));
   r = await server.gql(`{ trial(path: "trials/escape") { path } }`);
   assert.equal(r.body.errors?.[0].extensions.code, "FORBIDDEN_PATH", "a symlink out of the data dir");
-  assert.equal(r.body.errors?.[0].message, 'path "trials/escape" is a link to a place outside the service\'s data directory');
   r = await server.gql(`{ trial(path: "trials/abalone") { tensorNames(regex: "([") } }`);
   assert.equal(r.body.errors?.[0].extensions.code, "BAD_USER_INPUT");
   r = await server.gql(`{ trial(path: "trials/abalone") { tensor(name: "train-rmse") { value(step: 7) { data } } } }`);

@@ -122,7 +122,7 @@ test("a stop request is honoured before the next boosting round", async () => {
   const dir = dataDir();
   const spec: TrainSpec = {
     jobName: "x",
-    train: { path: path.join(dir, "lab/abalone.train.libsvm"), format: "libsvm", displayName: "train" },
+    train: { path: path.join(dir, "lab/abalone.train.libsvm"), format: "libsvm", displayName: "train", confineTo: dir },
     validation: null,
     hyperparameters: { ...LAB, num_round: "40" },
     debugHookConfig: null,

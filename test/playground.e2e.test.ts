@@ -170,6 +170,11 @@ test("in Chromium: the editor loads, the default query runs, and a malformed que
   try {
     const page = await context.newPage();
     page.on("pageerror", (err) => pageErrors.push(String(err)));
+    // The service's Content-Security-Policy (same-origin scripts only) must not block anything.
+    const blocked: string[] = [];
+    page.on("console", (m) => {
+      if (/Content Security Policy/i.test(m.text())) blocked.push(m.text());
+    });
     const elsewhere: string[] = [];
     page.on("request", (req) => {
       if (!req.url().startsWith(`${service.base}/`) && !/^(data|blob):/.test(req.url())) elsewhere.push(req.url());
@@ -192,6 +197,7 @@ test("in Chromium: the editor loads, the default query runs, and a malformed que
     assert.doesNotMatch(shown, /\bat\s+\S+\s+\(?\S+:\d+:\d+\)?|\.js:\d+|stack/i, `no JavaScript stack in the response pane:\n${shown}`);
     assert.deepEqual(pageErrors, []);
     assert.deepEqual(elsewhere, [], "offline: every request goes to the service itself (no CDN)");
+    assert.deepEqual(blocked, [], "nothing refused by the page's Content-Security-Policy");
   } finally {
     await context.close();
   }

@@ -125,15 +125,22 @@ test("builtinRules lists every rule with the documented defaults (facts JSON)", 
   const facts = JSON.parse(readFileSync(path.join(FIXTURES, "../spec/smdebug-format-facts.json"), "utf8"));
   const listed = builtinRules();
   const expectedNames = ["LossNotDecreasing", "Overfit", "Overtraining", "StalledTrainingRule", "AllZero", "ClassImbalance", "Confusion",
-    "SimilarAcrossRuns", "UnchangedTensor", "TensorVariance", "TreeDepth", "FeatureImportanceOverweight"];
+    "SimilarAcrossRuns", "UnchangedTensor", "TensorVariance", "TreeDepth", "FeatureImportanceOverweight",
+    "VanishingGradient", "ExplodingTensor", "WeightUpdateRatio", "DeadRelu", "SaturatedActivation", "PoorWeightInitialization",
+    "CheckInputImages", "NLPSequenceRatio"];
   assert.deepEqual(listed.map((r) => r.name).sort(), [...expectedNames].sort());
-  const show = (v: unknown): string | null => (v === null || v === "REQUIRED" ? null : typeof v === "boolean" ? (v ? "True" : "False") : String(v));
+  // Every rule of rulesconfig's groups (CreateXgboostReport, a report generator, is in none).
+  const groups = Object.values(facts.rule_groups_rulesconfig as Record<string, string[]>).flat();
+  assert.deepEqual([...new Set(groups)].sort(), [...expectedNames].sort());
+  // Defaults as SageMaker shows them: booleans True/False, tuples (a, b), lists comma-separated.
+  const show = (v: unknown): string | null =>
+    v === null || v === "REQUIRED" ? null : typeof v === "boolean" ? (v ? "True" : "False") : Array.isArray(v) ? `(${v.join(", ")})` : String(v);
   for (const rule of listed) {
     const f = facts.rules.find((x: { name: string }) => x.name === rule.name);
     assert.ok(f, `${rule.name} in the facts`);
     assert.deepEqual(rule.parameters.map((p) => p.name).sort(), Object.keys(f.params).sort(), `${rule.name} parameter names`);
     for (const p of rule.parameters) assert.equal(p.default, show(f.params[p.name]), `${rule.name}.${p.name} default`);
-    assert.equal(rule.appliesToXgboost, true);
+    assert.equal(rule.appliesToXgboost, f.xgboost !== false, `${rule.name} applies to XGBoost`);
   }
 });
 

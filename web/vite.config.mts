@@ -40,7 +40,8 @@ export default defineConfig({
   worker: { format: "es" },
   server: {
     proxy: {
-      "/graphql": { target: apiTarget, ws: true, changeOrigin: true },
+      // The service refuses foreign origins: the dev server speaks as the service's own origin.
+      "/graphql": { target: apiTarget, ws: true, changeOrigin: true, headers: { origin: new URL(apiTarget).origin } },
     },
   },
 });

@@ -7,9 +7,14 @@ import type { JobService } from "../jobs/job-service.js";
 import type { TrialRegistry } from "../trials/trial-registry.js";
 import type { TrialPaths } from "../trials/trial-paths.js";
 import type { RuleService } from "../jobs/rule-service.js";
-import { createSeriesLoader, createStepValuesLoader, createValueLoader, type SeriesKey, type StepValuesKey, type ValueKey } from "./loaders.js";
+import {
+  createHistogramLoader, createReductionLoader, createReductionSeriesLoader, createSeriesLoader, createStatsSeriesLoader,
+  createStepValuesLoader, createValueLoader, type SeriesKey, type StepValuesKey, type ValueKey,
+} from "./loaders.js";
 import type { TensorData } from "../format/tensor.js";
 import type { ScalarSeries, Trial } from "../trials/trial.js";
+import { ReadBudget, type MemoryPool } from "../trials/budget.js";
+import { TrialgraphError } from "../errors.js";
 
 /** Long-lived services, made once at start. */
 export interface Services {
@@ -21,6 +26,8 @@ export interface Services {
   rules: RuleService;
   events: EventBus;
   log: Logger;
+  /** Memory all requests in flight may hold together (TRIALGRAPH_MAX_INFLIGHT_MB). */
+  memory: MemoryPool;
   /** Follows a growing trial while subscribed; returns the release function. */
   followTrial: (trial: Trial) => () => void;
   /** Keeps a job watched while subscribed (SageMaker polling); returns the release function. */
@@ -40,20 +47,57 @@ export interface Context {
   stepValues: DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey>;
   /** Batches whole scalar series of this request. */
   series: DataLoader<SeriesKey, ScalarSeries, string>;
-  /** Tensor elements this request may still return (TRIALGRAPH_MAX_VALUES). */
-  valueBudget: { remaining: number };
+  /** Statistics over steps, reductions and histograms, computed on the server (charged to readBudget). */
+  statsSeries: ReturnType<typeof createStatsSeriesLoader>;
+  reductions: ReturnType<typeof createReductionLoader>;
+  reductionSeries: ReturnType<typeof createReductionSeriesLoader>;
+  histograms: ReturnType<typeof createHistogramLoader>;
+  /**
+   * What this request may still return: tensor elements (TRIALGRAPH_MAX_VALUES) and the estimated
+   * memory of the answer (TRIALGRAPH_MAX_REQUEST_MB, within TRIALGRAPH_MAX_INFLIGHT_MB). Released
+   * when the answer is sent.
+   */
+  budget: ReadBudget;
+  /**
+   * Tensor elements this request may still read to compute statistics, histograms and reductions
+   * (TRIALGRAPH_MAX_ELEMENTS_READ), counted whether cached or not, so the answer does not depend on
+   * the cache; a computation over budget stops reading.
+   */
+  readBudget: { remaining: number };
   caller: Caller;
   requestId: string;
+  /** Aborted when nobody waits for the answer any more (the client went away). */
+  signal: AbortSignal;
+  /** Called once execution has produced the answer (HTTP: the budget is released once it is also sent). */
+  answered?: () => void;
 }
 
-export function createContext(services: Services, caller: Caller, requestId: string): Context {
+export function createContext(services: Services, caller: Caller, requestId: string, signal: AbortSignal = new AbortController().signal): Context {
+  const { limits } = services.config;
+  const budget = new ReadBudget({ maxElements: limits.maxValues, maxBytes: limits.maxRequestBytes }, services.memory);
+  const max = limits.maxElementsRead;
+  const readBudget = { remaining: max };
+  const compute = {
+    charge: (elements: number) => {
+      readBudget.remaining -= elements;
+      if (readBudget.remaining < 0) {
+        throw new TrialgraphError("LIMIT_EXCEEDED", `this request reads more than ${max} tensor elements to compute statistics, histograms or reductions; narrow the steps (fromStep/toStep) or the tensors`, { limit: "elementsRead", max });
+      }
+    },
+  };
   return {
     services,
-    values: createValueLoader(),
-    series: createSeriesLoader(),
-    stepValues: createStepValuesLoader(),
-    valueBudget: { remaining: services.config.limits.maxValues },
+    values: createValueLoader(budget),
+    series: createSeriesLoader(budget),
+    stepValues: createStepValuesLoader(budget),
+    statsSeries: createStatsSeriesLoader(compute),
+    reductions: createReductionLoader(compute),
+    reductionSeries: createReductionSeriesLoader(compute),
+    histograms: createHistogramLoader(compute),
+    budget,
+    readBudget,
     caller,
     requestId,
+    signal,
   };
 }

@@ -29,6 +29,8 @@ export const ASSUMED = {
   pageSize: 20,
   /** Cost of one rule evaluation over a trial (the engine reads every step). */
   ruleEvaluation: 1_000,
+  /** Workers of a trial, for the view across workers. */
+  workers: 8,
 } as const;
 
 export class LimitError extends GraphQLError {
@@ -47,17 +49,36 @@ function stepsRequested(args: Record<string, unknown>): number {
   return ASSUMED.steps;
 }
 
+/** Points a series returns: its steps, or maxPoints when fewer. */
+function pointsRequested(args: Record<string, unknown>): number {
+  const max = int(args.maxPoints);
+  return max !== null && max > 0 ? Math.min(max, stepsRequested(args)) : stepsRequested(args);
+}
+
+/** Bins of a histogram (default 50; the resolver rejects more than 1000). */
+function binsRequested(args: Record<string, unknown>): number {
+  const bins = int(args.bins);
+  return bins !== null && bins > 0 ? Math.min(bins, 1_000) : 50;
+}
+
 /** Lists cost their expected length times what each item selects; the rest falls back to 1 + children. */
 export const sizeEstimator: ComplexityEstimator = ({ type, field, args, childComplexity }) => {
   const child = Math.max(1, childComplexity);
   switch (`${type.name}.${field.name}`) {
     case "Tensor.values":
       return 1 + stepsRequested(args) * child;
-    case "Tensor.series": {
-      const max = int(args.maxPoints);
-      const points = max !== null && max > 0 ? Math.min(max, stepsRequested(args)) : stepsRequested(args);
-      return 1 + points * child;
-    }
+    case "Tensor.series":
+    case "Tensor.statSeries":
+    case "Tensor.reductionSeries":
+      return 1 + pointsRequested(args) * child;
+    case "Tensor.workerSeries":
+      return 1 + ASSUMED.workers * pointsRequested(args) * child;
+    case "Tensor.statsSeries":
+      return 1 + stepsRequested(args) * child;
+    case "Tensor.histogramSeries":
+      return 1 + stepsRequested(args) * (binsRequested(args) + child);
+    case "TensorValue.histogram":
+      return 1 + binsRequested(args) + child;
     case "Tensor.value":
       return 1 + child;
     case "Trial.tensors":

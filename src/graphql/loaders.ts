@@ -1,7 +1,10 @@
 /** Per-request DataLoaders: many tensor fields of one query become few reads. */
 import DataLoader from "dataloader";
 import type { Mode, TensorData } from "../format/tensor.js";
-import type { ScalarSeries, Trial } from "../trials/trial.js";
+import type { ReductionName } from "../format/reductions.js";
+import type { ComputeOptions, ReductionValue, ScalarSeries, Trial } from "../trials/trial.js";
+import type { Histogram, TensorStats } from "../trials/tensor-stats.js";
+import type { ReadBudget } from "../trials/budget.js";
 
 /** Runs one batch per trial and puts each result back at its key's position. */
 async function perTrial<K extends { trial: Trial }, R>(keys: readonly K[], run: (trial: Trial, keys: K[]) => Promise<R[]>): Promise<R[]> {
@@ -30,10 +33,19 @@ export interface ValueKey {
   worker: string | null;
 }
 
-export function createValueLoader(): DataLoader<ValueKey, TensorData, string> {
+/**
+ * Charges the objects of `values` answers before reading them: a query asking for millions of
+ * values (aliases of whole trials) is refused before one of them is read. Elements are charged by
+ * the trial as it decodes.
+ */
+function precharge<K>(budget: ReadBudget, keys: readonly K[], values: number): Promise<Error[]> | null {
+  return budget.take(values, 0) ? null : Promise.resolve(keys.map(() => budget.error()));
+}
+
+export function createValueLoader(budget: ReadBudget): DataLoader<ValueKey, TensorData, string> {
   return new DataLoader<ValueKey, TensorData, string>(
     // Each trial turns its batch into one ranged read per event file.
-    (keys) => perTrial(keys, (trial, mine) => trial.values(mine)),
+    (keys) => precharge(budget, keys, keys.length) ?? perTrial(keys, (trial, mine) => trial.values(mine, { budget })),
     {
       cacheKeyFn: (k) => `${k.trial.path}\u0000${k.name}\u0000${k.step}\u0000${k.mode ?? "GLOBAL"}\u0000${k.worker ?? ""}`,
       maxBatchSize: 1_000_000,
@@ -45,13 +57,82 @@ export interface SeriesKey {
   trial: Trial;
   name: string;
   mode: Mode | null;
+  /** One worker's steps and values; null: each step's first worker. */
+  worker?: string | null;
 }
 
+const seriesCacheKey = (k: SeriesKey) => `${k.trial.path}\u0000${k.name}\u0000${k.mode ?? "GLOBAL"}\u0000${k.worker ?? ""}`;
+
 /** Whole scalar series, batched per trial: the bulk path for plots and analysis. */
-export function createSeriesLoader(): DataLoader<SeriesKey, ScalarSeries, string> {
+export function createSeriesLoader(budget: ReadBudget): DataLoader<SeriesKey, ScalarSeries, string> {
   return new DataLoader<SeriesKey, ScalarSeries, string>(
-    (keys) => perTrial(keys, (trial, mine) => trial.scalarSeries(mine)),
-    { cacheKeyFn: (k) => `${k.trial.path}\u0000${k.name}\u0000${k.mode ?? "GLOBAL"}`, maxBatchSize: 100_000 },
+    // A whole series is read (8 bytes a step) before maxPoints picks what is returned (charged then).
+    (keys) => precharge(budget, keys, 0) ?? (budget.take(0, 0, keys.reduce((n, k) => n + 8 * k.trial.tensorSteps(k.name, k.mode).length, 0))
+      ? perTrial(keys, (trial, mine) => trial.scalarSeries(mine, budget))
+      : Promise.resolve(keys.map(() => budget.error()))),
+    { cacheKeyFn: seriesCacheKey, maxBatchSize: 100_000 },
+  );
+}
+
+export interface RangeKey extends SeriesKey {
+  fromStep: number | null;
+  toStep: number | null;
+}
+
+const rangeCacheKey = (k: RangeKey) => `${seriesCacheKey(k)}\u0000${k.fromStep ?? ""}\u0000${k.toStep ?? ""}`;
+
+/**
+ * Statistics of tensors over steps, batched per trial: every tensor of a request is computed in one
+ * pass over the records (cached ones are not read). Several statistics of one tensor share a key.
+ */
+export function createStatsSeriesLoader(opts: ComputeOptions): DataLoader<RangeKey, { steps: number[]; stats: TensorStats[] }, string> {
+  return new DataLoader<RangeKey, { steps: number[]; stats: TensorStats[] }, string>(
+    (keys) => perTrial(keys, (trial, mine) => trial.statsSeries(mine, opts)),
+    { cacheKeyFn: rangeCacheKey, maxBatchSize: 10_000 },
+  );
+}
+
+export interface ReductionKey extends ValueKey {
+  reduction: ReductionName;
+  abs: boolean;
+}
+
+/** Reductions at a step: saved ones read as scalars, the others computed from raw values, per trial in one batch. */
+export function createReductionLoader(opts: ComputeOptions): DataLoader<ReductionKey, ReductionValue, string> {
+  return new DataLoader<ReductionKey, ReductionValue, string>(
+    (keys) => perTrial(keys, (trial, mine) => trial.reductionValues(mine, opts)),
+    {
+      cacheKeyFn: (k) => `${k.trial.path}\u0000${k.name}\u0000${k.step}\u0000${k.mode ?? "GLOBAL"}\u0000${k.worker ?? ""}\u0000${k.reduction}\u0000${k.abs}`,
+      maxBatchSize: 100_000,
+    },
+  );
+}
+
+export interface ReductionSeriesKey extends RangeKey {
+  reduction: ReductionName;
+  abs: boolean;
+}
+
+export function createReductionSeriesLoader(opts: ComputeOptions): DataLoader<ReductionSeriesKey, { steps: number[]; values: Float64Array }, string> {
+  return new DataLoader<ReductionSeriesKey, { steps: number[]; values: Float64Array }, string>(
+    (keys) => perTrial(keys, (trial, mine) => trial.reductionSeries(mine, opts)),
+    { cacheKeyFn: (k) => `${rangeCacheKey(k)}\u0000${k.reduction}\u0000${k.abs}`, maxBatchSize: 10_000 },
+  );
+}
+
+export interface HistogramKey extends ValueKey {
+  bins: number;
+  range: [number, number] | null;
+}
+
+/** Histograms of values, batched per trial (read in bounded chunks). */
+export function createHistogramLoader(opts: ComputeOptions): DataLoader<HistogramKey, Histogram, string> {
+  return new DataLoader<HistogramKey, Histogram, string>(
+    (keys) => perTrial(keys, (trial, mine) => trial.histograms(mine, opts)),
+    {
+      cacheKeyFn: (k) => `${k.trial.path}\u0000${k.name}\u0000${k.step}\u0000${k.mode ?? "GLOBAL"}\u0000${k.worker ?? ""}\u0000${k.bins}\u0000${k.range ?? ""}`,
+      maxBatchSize: 100_000,
+    },
   );
 }
 
@@ -67,11 +148,12 @@ export interface StepValuesKey {
  * Many steps of one tensor per key (Tensor.values): one key per tensor instead of one per value,
  * and every key of a request read in one batch per trial.
  */
-export function createStepValuesLoader(): DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey> {
+export function createStepValuesLoader(budget: ReadBudget): DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey> {
   return new DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey>(
     (keys) =>
+      precharge(budget, keys, keys.reduce((n, k) => n + k.steps.length, 0)) ??
       perTrial(keys, async (trial, mine) => {
-        const results = await trial.values(mine.flatMap((k) => k.steps.map((step) => ({ name: k.name, step, mode: k.mode, worker: k.worker }))));
+        const results = await trial.values(mine.flatMap((k) => k.steps.map((step) => ({ name: k.name, step, mode: k.mode, worker: k.worker }))), { budget });
         let at = 0;
         return mine.map((k) => k.steps.map(() => results[at++]));
       }),

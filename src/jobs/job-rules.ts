@@ -5,6 +5,8 @@
  */
 import type { Logger } from "pino";
 import { TrialgraphError } from "../errors.js";
+import { urlHostAllowed } from "../host-allow-list.js";
+import { ConcurrencyLimiter } from "../storage/concurrency.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { TrialRegistry } from "../trials/trial-registry.js";
 import type { TrialPaths } from "../trials/trial-paths.js";
@@ -43,6 +45,10 @@ export interface JobRulesOptions {
   registry: RuleRegistry;
   log: Logger;
   webhookUrl: string | null;
+  /** Hosts a rule's own webhook URL may target (TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS); webhookUrl's host always may. */
+  webhookAllowedHosts?: readonly string[];
+  /** evaluateRules queries with custom rules running at once (each custom rule is a worker thread); others wait. */
+  customRuleQueries?: number;
   /** How often SageMaker jobs' S3 trials are re-read for new steps (ms). */
   pollIntervalMs: number;
   /** Persists a local job's SERVICE rule summaries on its record. */
@@ -56,10 +62,13 @@ export interface JobRulesOptions {
 
 export class JobRules implements RuleService {
   private sessions = new Map<string, JobSession>();
+  private readonly customRuleQueries: ConcurrencyLimiter;
   private jobs!: JobService;
   private statusWatch: AsyncIterableIterator<unknown> | null = null;
 
-  constructor(private readonly options: JobRulesOptions) {}
+  constructor(private readonly options: JobRulesOptions) {
+    this.customRuleQueries = new ConcurrencyLimiter(options.customRuleQueries ?? 2);
+  }
 
   /** Wires the job service (they need each other: jobs start sessions, rules stop jobs). */
   attachJobService(jobs: JobService): void {
@@ -86,20 +95,48 @@ export class JobRules implements RuleService {
     }));
   }
 
-  /** Throws BAD_USER_INPUT naming the rule parameter at fault. */
+  /** Throws BAD_USER_INPUT naming the rule parameter at fault, or a webhook URL not on the allow-list. */
   validate(specs: RuleSpec[]): void {
-    validateRuleSpecs(specs, this.options.registry);
+    const configured = validateRuleSpecs(specs, this.options.registry);
+    for (const c of configured) {
+      const urls = [c.webhookUrl, ...c.actions.map((a) => (a.kind === "notify" ? a.url : null))].filter((u): u is string => !!u);
+      for (const url of urls) {
+        if (!this.webhookAllowed(url)) {
+          throw new TrialgraphError(
+            "BAD_USER_INPUT",
+            `rule ${c.configurationName}: webhook ${new URL(url).host} is not an allowed target (TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS lists the hosts rules may call)`,
+            { field: "rules", rule: c.configurationName },
+          );
+        }
+      }
+    }
   }
 
-  async evaluate(path: string, rules: RuleSpec[]): Promise<RuleEvaluationResult[]> {
-    this.validate(rules);
+  /** The global webhook (trusted configuration) and the listed hosts may be called. */
+  private webhookAllowed = (url: string): boolean => {
+    const global = this.options.webhookUrl;
+    if (global && url === global) return true;
+    const allowed = [...(this.options.webhookAllowedHosts ?? [])];
+    if (global) {
+      const g = new URL(global);
+      allowed.push(`${g.hostname}:${g.port || (g.protocol === "https:" ? "443" : "80")}`);
+    }
+    return urlHostAllowed(url, allowed);
+  };
+
+  async evaluate(path: string, rules: RuleSpec[], opts: { signal?: AbortSignal } = {}): Promise<RuleEvaluationResult[]> {
+    // Actions never run here (a query has no side effects), so webhook targets need not be allowed.
+    const configured = validateRuleSpecs(rules, this.options.registry);
     const trial = await this.options.trials.resolve(path);
     if (!trial) throw this.options.trialPaths ? await this.options.trialPaths.notFound(path) : new TrialgraphError("NOT_FOUND", `no trial at ${path}`, { field: "path" });
-    const results = await evaluateRules(trial, rules, {
+    const run = () => evaluateRules(trial, rules, {
       registry: this.options.registry,
       otherTrialOpener: (p) => this.options.trials.resolve(p),
       webhookUrl: null,
+      signal: opts.signal,
     });
+    // Custom rules run in worker threads: only so many queries may run them at once.
+    const results = configured.some((c) => c.definition.source === "custom") ? await this.customRuleQueries.run(run) : await run();
     return results.map(({ ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails, findings }) => ({
       ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails, findings,
     }));
@@ -195,6 +232,7 @@ export class JobRules implements RuleService {
       registry: this.options.registry,
       otherTrialOpener: (p) => this.options.trials.resolve(p),
       webhookUrl: this.options.webhookUrl,
+      webhookAllowed: this.webhookAllowed,
       onStatusChange: (summary, previousStatus) => {
         this.options.events.publish("ruleStatus", { jobName: s.jobName, rule: summary, previousStatus });
         void this.persist(s);
@@ -246,6 +284,7 @@ export class JobRules implements RuleService {
     for (const s of this.sessions.values()) {
       if (s.timer) clearTimeout(s.timer);
       s.releaseWatch?.();
+      for (const g of s.groups) g.session?.close();
     }
     await this.statusWatch?.return?.();
   }

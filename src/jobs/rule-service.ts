@@ -33,7 +33,7 @@ export interface RuleEvaluationResult {
 export interface RuleService {
   builtinRules(): RuleDefinitionInfo[];
   /** Runs the rules now over the trial at `path` as it stands. */
-  evaluate(path: string, rules: RuleSpec[]): Promise<RuleEvaluationResult[]>;
+  evaluate(path: string, rules: RuleSpec[], opts?: { signal?: AbortSignal }): Promise<RuleEvaluationResult[]>;
   /** Has the engine follow a running job's trial with these rules. */
   attach(jobName: string, rules: RuleSpec[]): Promise<TrainingJobRecord>;
 }

@@ -9,7 +9,7 @@ import { GraphQLError, execute, parse, type GraphQLSchema } from "graphql";
 import type { Logger } from "pino";
 import { TrialgraphError } from "../errors.js";
 import type { Context } from "../graphql/context.js";
-import { formatError } from "../graphql/errors.js";
+import { formatError, isExpectedError, logUnexpected, withRequestId } from "../graphql/errors.js";
 import { JOB_REPORT_QUERY, REPORT_POINTS, type JobReportData, type ReportJob } from "./query.js";
 import { REPORT_STYLE_HASH, renderJobReport } from "./render.js";
 
@@ -36,7 +36,7 @@ function sendError(res: Response, code: string, message: string, extra: Record<s
 }
 
 export function jobReportHandler(opts: JobReportRouteOptions): RequestHandler {
-  const format = formatError(opts.log);
+  const format = formatError();
   return async (req, res) => {
     const name = String(req.params.name ?? "");
     let contextValue: Context;
@@ -50,8 +50,14 @@ export function jobReportHandler(opts: JobReportRouteOptions): RequestHandler {
       }
       throw e;
     }
-    const result = await execute({ schema: opts.schema, document, contextValue, variableValues: { name, max: REPORT_POINTS } });
-    const errors = (result.errors ?? []).map((e) => format(e.toJSON(), e));
+    let result;
+    try {
+      result = await execute({ schema: opts.schema, document, contextValue, variableValues: { name, max: REPORT_POINTS } });
+    } finally {
+      contextValue.budget.release();
+    }
+    for (const e of result.errors ?? []) if (!isExpectedError(e)) logUnexpected(opts.log, contextValue.requestId, e);
+    const errors = withRequestId((result.errors ?? []).map((e) => format(e.toJSON(), e)), contextValue.requestId);
     const job = (result.data as { trainingJob: ReportJob | null } | null | undefined)?.trainingJob ?? null;
     if (!job) {
       const first = errors[0];

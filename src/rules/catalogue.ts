@@ -1,5 +1,9 @@
 /** The rule catalogue: built-in rules (spec §8.2) plus custom rules from TRIALGRAPH_RULES_DIR. */
 import { classImbalance, confusion } from "./builtin/classification.js";
+import {
+  checkInputImages, deadRelu, explodingTensor, nlpSequenceRatio, poorWeightInitialization, saturatedActivation, vanishingGradient,
+  weightUpdateRatio,
+} from "./builtin/deep-learning.js";
 import { lossNotDecreasing, overfit, overtraining } from "./builtin/losses.js";
 import { allZero, similarAcrossRuns, tensorVariance, unchangedTensor } from "./builtin/tensors.js";
 import { featureImportanceOverweight, stalledTrainingRule, treeDepth } from "./builtin/xgboost.js";
@@ -20,6 +24,14 @@ export const BUILTIN_RULES: readonly RuleDefinition[] = [
   tensorVariance,
   treeDepth,
   featureImportanceOverweight,
+  vanishingGradient,
+  explodingTensor,
+  weightUpdateRatio,
+  deadRelu,
+  saturatedActivation,
+  poorWeightInitialization,
+  checkInputImages,
+  nlpSequenceRatio,
 ];
 
 /** As the GraphQL RuleDefinition type shows it. */
@@ -66,11 +78,13 @@ export class RuleRegistry {
    */
   static async load(
     dir: string | null | undefined = process.env.TRIALGRAPH_RULES_DIR,
-    opts: { timeoutMs?: number } = {},
+    opts: { timeoutMs?: number; evaluationTimeoutMs?: number; memoryMb?: number } = {},
   ): Promise<{ registry: RuleRegistry; errors: CustomRuleLoadError[] }> {
     if (!dir) return { registry: new RuleRegistry(), errors: [] };
     const { definitions, errors } = await loadCustomRules(dir, {
       timeoutMs: opts.timeoutMs ?? stepTimeoutFromEnv(),
+      evaluationTimeoutMs: opts.evaluationTimeoutMs,
+      memoryMb: opts.memoryMb,
       reservedNames: BUILTIN_RULES.map((d) => d.name),
     });
     return { registry: new RuleRegistry([...BUILTIN_RULES, ...definitions]), errors };

@@ -5,12 +5,14 @@
  * ERROR. A growing trial evaluated step by step gives the same result as the whole trial at once,
  * because rules only see steps up to the one being evaluated.
  */
-import { TrialgraphError } from "../errors.js";
+import { internalError, TrialgraphError } from "../errors.js";
 import type { Mode, TensorData } from "../format/tensor.js";
 import {
   MAX_RULE_FINDINGS, type ParameterValue, type RuleEvaluationStatus, type RuleFinding, type RuleSpec, type RuleSummaryRecord,
 } from "../jobs/types.js";
-import type { Trial } from "../trials/trial.js";
+import type { SavedReduction, Trial } from "../trials/trial.js";
+import type { ReductionName } from "../format/reductions.js";
+import { computeReduction, hasNumericElements } from "../trials/tensor-stats.js";
 import { parseActionJson, postWebhook, type WebhookOptions, type WebhookOutcome } from "./actions.js";
 import { DEFAULT_REGISTRY, type RuleRegistry } from "./catalogue.js";
 import { missingAlternatives, parseParameters } from "./params.js";
@@ -152,6 +154,11 @@ class TrialCache {
     const g = this.globalOf(step, mode);
     return g !== null && this.namesAtStep(g).has(name);
   }
+
+  /** Whether the raw value exists at the step (present, and not only as reductions or a shape). */
+  hasValue(name: string, step: number, mode: Mode | null | undefined): boolean {
+    return this.has(name, step, mode) && this.trial.hasValue(name, step, mode);
+  }
 }
 
 /** A TrialView bounded at the step being evaluated (global step `bound`). */
@@ -218,6 +225,16 @@ class BoundView implements TrialView {
     let end = countAtOrBefore(all, step);
     if (!mode || mode === "GLOBAL") end = Math.min(end, countAtOrBefore(all, this.bound));
     return all.slice(Math.max(0, end - n), end);
+  }
+
+  hasValue(name: string, step: number, mode?: Mode | null): boolean {
+    const g = this.c.globalOf(step, mode);
+    return g !== null && g <= this.bound && this.c.hasValue(name, step, mode);
+  }
+
+  savedReductions(name: string, step: number, mode?: Mode | null): SavedReduction[] {
+    const g = this.c.globalOf(step, mode);
+    return g !== null && g <= this.bound ? this.c.trial.savedReductions(name, step, mode) : [];
   }
 
   select(sel: TensorSelector, step?: number | null, mode?: Mode | null): string[] {
@@ -288,6 +305,13 @@ export interface RuleSessionOptions {
   onActionOutcome?: (outcome: ActionOutcome) => void;
   /** Following a running job (default true): missing data may still come. */
   live?: boolean;
+  /**
+   * Whether firing rules run their actions (stop training, webhooks). Default true for job rules;
+   * a one-shot evaluation (the evaluateRules query) never acts: queries have no side effects.
+   */
+  actions?: boolean;
+  /** Whether a rule's own webhook URL may be called (TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS); the session's webhookUrl always may. */
+  webhookAllowed?: (url: string) => boolean;
   /** Clock (ms) for StalledTrainingRule. */
   now?: () => number;
   /** Evaluated steps whose values are kept for earlier-step reads (UnchangedTensor, LossNotDecreasing); default 8. */
@@ -360,6 +384,11 @@ class ValueStore {
   }
 }
 
+/** Where a saved reduction is kept in the ValueStore (a control character: never a tensor name). */
+function savedReductionKey(name: string, reduction: ReductionName, abs: boolean): string {
+  return `\u0002${abs ? "abs_" : ""}${reduction}\u0002${name}`;
+}
+
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -402,6 +431,13 @@ class ValuesView implements StepValues {
     const v = this.get(name, step, opts)?.values;
     return v && v.length === 1 ? v[0] : undefined;
   }
+
+  reduction(name: string, reduction: ReductionName, abs: boolean, step?: number, opts?: { mode?: Mode | null; trial?: number }): number | undefined {
+    const saved = this.scalar(savedReductionKey(name, reduction, abs), step, opts);
+    if (saved !== undefined) return saved;
+    const raw = this.get(name, step, opts);
+    return raw && hasNumericElements(raw) && raw.values!.length > 0 ? computeReduction(raw.values!, reduction, abs) : undefined;
+  }
 }
 
 const NOT_YET = /not (completely written|available) yet|does not exist \(yet\)/;
@@ -418,6 +454,7 @@ export class RuleSession {
   private pending = new Set<Promise<unknown>>();
   private readonly live: boolean;
   private readonly now: () => number;
+  private closed = false;
 
   private constructor(
     readonly trial: Trial,
@@ -471,7 +508,7 @@ export class RuleSession {
           }
           state.otherIdx.push(idx);
         }
-        state.instance = config.definition.create(config.params);
+        state.instance = await config.definition.create(config.params);
       } catch (e) {
         state.status = "ERROR";
         state.statusDetails = describe(e);
@@ -523,6 +560,7 @@ export class RuleSession {
       for (const r of this.rules) {
         if (r.finalized) continue;
         r.finalized = true;
+        this.release(r);
         if (r.status === "IN_PROGRESS") this.setStatus(r, "STOPPED", `the training job ended before the rule finished (${r.evaluatedSteps} steps evaluated)`);
       }
     });
@@ -590,6 +628,26 @@ export class RuleSession {
   private fail(r: RuleState, reason: string): void {
     r.finalized = true;
     this.setStatus(r, "ERROR", reason);
+    this.release(r);
+  }
+
+  /** A finalized rule's instance is no longer needed (a custom rule's worker ends). */
+  private release(r: RuleState): void {
+    try {
+      r.instance?.dispose?.();
+    } catch {
+      // best effort
+    }
+  }
+
+  /**
+   * Nobody waits for this session any more (the client left, the job's rules were closed): every
+   * instance is released and advances stop at the next step.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const r of this.rules) this.release(r);
   }
 
   private async doAdvance(final: boolean): Promise<void> {
@@ -613,17 +671,19 @@ export class RuleSession {
     if (active.length && steps.length) {
       const minCursor = Math.min(...active.map((r) => r.cursor));
       for (let i = countAtOrBefore(steps, minCursor); i < steps.length; i++) {
+        if (this.closed) return;
         const step = steps[i];
         const participants = active.filter((r) => !r.finalized && !r.blocked && r.cursor < step);
         if (participants.length) await this.evaluateStep(step, participants);
       }
     }
     const ended = this.trial.trainingEnded;
-    if (this.live && !final && !ended) this.checkIdle(now);
+    if (this.live && !final && !ended) await this.checkIdle(now);
     if (final || ended) {
       for (const r of this.rules) {
         if (r.finalized || r.blocked) continue;
         r.finalized = true;
+        this.release(r);
         if (r.status !== "IN_PROGRESS") continue;
         if (!r.everChecked) {
           const why = r.instance?.missingRequirement?.() ?? "its required tensors were never found";
@@ -651,6 +711,7 @@ export class RuleSession {
       let req;
       try {
         req = r.instance!.requiredTensors(ctx);
+        if (isPromise(req)) req = await req;
       } catch (e) {
         this.fail(r, `rule ${r.ruleName} failed at step ${step}: ${describe(e)}`);
         continue;
@@ -671,7 +732,9 @@ export class RuleSession {
       let failed: TrialgraphError | undefined;
       if (errors.size) {
         for (const q of reqs) {
-          failed = errors.get(ValueStore.errorKey(q.trial ? r.otherIdx[q.trial - 1] ?? -1 : 0, q.name, q.step, q.mode));
+          const t = q.trial ? r.otherIdx[q.trial - 1] ?? -1 : 0;
+          failed = errors.get(ValueStore.errorKey(t, q.name, q.step, q.mode))
+            ?? (q.reduction ? errors.get(ValueStore.errorKey(t, savedReductionKey(q.name, q.reduction, !!q.abs), q.step, q.mode)) : undefined);
           if (failed) break;
         }
       }
@@ -691,7 +754,8 @@ export class RuleSession {
       r.retries = 0;
       let result: StepResult;
       try {
-        result = normalizeResult(r.instance!.invokeAtStep(ctx, new ValuesView(this.store, step, r.otherIdx)));
+        const out = r.instance!.invokeAtStep(ctx, new ValuesView(this.store, step, r.otherIdx));
+        result = normalizeResult(isPromise(out) ? await out : out);
       } catch (e) {
         this.fail(r, `rule ${r.ruleName} failed at step ${step}: ${describe(e)}`);
         continue;
@@ -708,16 +772,25 @@ export class RuleSession {
   private async fetch(plans: { r: RuleState; reqs: TensorRequest[] }[]): Promise<void> {
     this.store.errors = new Map();
     this.store.trim(this.opts.recentSteps ?? 16);
-    const pending = new Map<number, TensorRequest[]>();
+    // What each request reads: the raw value, or the record of a saved reduction (kept under its own key).
+    const pending = new Map<number, { name: string; storeAs: string; step: number; mode?: Mode | null }[]>();
     for (const { r, reqs } of plans) {
       for (const q of reqs) {
         const t = q.trial ? r.otherIdx[q.trial - 1] ?? -1 : 0;
         const cache = this.caches[t];
-        if (!cache || !cache.has(q.name, q.step, q.mode)) continue;
-        if (this.store.get(t, q.name, q.step, q.mode)) continue;
+        if (!cache) continue;
+        let name = q.name;
+        let storeAs = q.name;
+        const record = q.reduction ? cache.trial.savedReductionRecord(q.name, q.step, q.mode, q.reduction, !!q.abs) : null;
+        if (record) {
+          if (!cache.has(q.name, q.step, q.mode)) continue;
+          name = record;
+          storeAs = savedReductionKey(q.name, q.reduction!, !!q.abs);
+        } else if (!cache.hasValue(q.name, q.step, q.mode)) continue; // absent, or only reductions or a shape
+        if (this.store.get(t, storeAs, q.step, q.mode)) continue;
         let list = pending.get(t);
         if (!list) pending.set(t, (list = []));
-        list.push(q);
+        list.push({ name, storeAs, step: q.step, mode: q.mode });
       }
     }
     await Promise.all([...pending].map(async ([t, list]) => {
@@ -729,38 +802,39 @@ export class RuleSession {
         if (!bySteps) seen.set(mode, (bySteps = new Map()));
         let names = bySteps.get(q.step);
         if (!names) bySteps.set(q.step, (names = new Set()));
-        if (names.has(q.name)) return false;
-        names.add(q.name);
+        if (names.has(q.storeAs)) return false;
+        names.add(q.storeAs);
         return true;
       });
       let values: (TensorData | TrialgraphError)[];
       try {
         values = await this.caches[t].trial.values(unique.map((q) => ({ name: q.name, step: q.step, mode: q.mode ?? null })));
       } catch (e) {
-        const err = e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", describe(e));
+        const err = e instanceof TrialgraphError ? e : internalError("reading a rule's tensors failed", e);
         values = unique.map(() => err);
       }
       for (let i = 0; i < unique.length; i++) {
         const q = unique[i];
         const v = values[i];
-        if (v instanceof Error) this.store.errors.set(ValueStore.errorKey(t, q.name, q.step, q.mode), v);
-        else this.store.set(t, q.name, q.step, q.mode, v);
+        if (v instanceof Error) this.store.errors.set(ValueStore.errorKey(t, q.storeAs, q.step, q.mode), v);
+        else this.store.set(t, q.storeAs, q.step, q.mode, v);
       }
     }));
   }
 
-  private checkIdle(now: number): void {
+  private async checkIdle(now: number): Promise<void> {
     for (const r of this.rules) {
       if (r.finalized || !r.instance?.checkIdle || r.status !== "IN_PROGRESS" || r.idleFired) continue;
       let res: StepResult | boolean | null;
       try {
-        res = r.instance.checkIdle({
+        const out = r.instance.checkIdle({
           now,
           idleSeconds: (now - this.lastProgressAt) / 1000,
           lastStep: this.lastSeenStep,
           trainingEnded: this.trial.trainingEnded,
           params: r.config!.params,
         });
+        res = isPromise(out) ? await out : out;
       } catch (e) {
         this.fail(r, `rule ${r.ruleName} failed while checking for a stall: ${describe(e)}`);
         continue;
@@ -794,6 +868,7 @@ export class RuleSession {
 
   /** Actions run once per rule, on its first firing, in the background. */
   private runActions(r: RuleState, step: number | null, result: StepResult): void {
+    if (this.opts.actions === false) return;
     const config = r.config!;
     const jobName = this.opts.trainingJobName ?? null;
     const report = (o: ActionOutcome) => {
@@ -856,6 +931,10 @@ export class RuleSession {
       notify: notifications.map((a) => ({ name: a.channel, endpoint: a.endpoint })),
     };
     for (const url of urls) {
+      if (url !== fallback && this.opts.webhookAllowed && !this.opts.webhookAllowed(url)) {
+        report({ kind: "webhook", ruleConfigurationName: r.configurationName, url, ok: false, attempts: 0, status: null, error: "the URL's host is not in TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS" });
+        continue;
+      }
       this.track(postWebhook(url, body, this.opts.webhook).then((o) => report({ kind: "webhook", ruleConfigurationName: r.configurationName, ...o })));
     }
   }
@@ -866,15 +945,27 @@ export { RuleSession as RuleWatch };
 
 /**
  * One-shot evaluation of rules over a trial as it stands: every complete step, in order, then the
- * final status (the trial is taken as finished even without an end marker).
+ * final status (the trial is taken as finished even without an end marker). It only reports: a
+ * firing rule's actions (stop training, webhooks) never run.
  */
 export async function evaluateRules(
   trial: Trial,
   specs: readonly RuleSpec[],
-  opts: Omit<RuleSessionOptions, "live" | "onStatusChange"> = {},
+  opts: Omit<RuleSessionOptions, "live" | "onStatusChange" | "actions"> & { signal?: AbortSignal } = {},
 ): Promise<RuleEvaluationResult[]> {
-  const session = await RuleSession.create(trial, specs, { ...opts, live: false });
-  await session.advance({ final: true });
-  await session.whenActionsSettled();
-  return session.results();
+  const session = await RuleSession.create(trial, specs, { ...opts, live: false, actions: false });
+  // The client left: custom rules' workers end now, and no further step is evaluated.
+  const stop = () => session.close();
+  opts.signal?.addEventListener("abort", stop, { once: true });
+  try {
+    if (!opts.signal?.aborted) await session.advance({ final: true });
+    return session.results();
+  } finally {
+    opts.signal?.removeEventListener("abort", stop);
+    session.close();
+  }
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === "function";
 }

@@ -4,7 +4,7 @@
  * "None" for Python's None (spec §8.1, §8.2). Numbers and booleans given directly are accepted too.
  */
 import { TrialgraphError } from "../errors.js";
-import { compilePythonRegex } from "../format/collections-file.js";
+import { cachedPythonRegex } from "../format/python-regex.js";
 import type { Mode } from "../format/tensor.js";
 import type { ParameterSpec, ParamValue, ParsedParameters } from "./types.js";
 
@@ -101,7 +101,7 @@ export function parseOne(rule: string, spec: ParameterSpec, v: RawParameterValue
       const list = parseListParam(v);
       for (const p of list) {
         try {
-          compilePythonRegex(p);
+          cachedPythonRegex(p);
         } catch (e) {
           throw paramError(rule, spec.name, `has an invalid regular expression ${JSON.stringify(p)}: ${(e as Error).message}`);
         }
@@ -110,6 +110,20 @@ export function parseOne(rule: string, spec: ParameterSpec, v: RawParameterValue
     }
     case "mode":
       return parseModeParam(rule, spec.name, v);
+    case "numberList": {
+      const list = parseListParam(typeof v === "number" ? String(v) : v).map((x) => parseNumberParam(rule, spec.name, x));
+      for (const n of list) checkRange(rule, spec, n);
+      return list.length ? list : null;
+    }
+    case "range": {
+      // A Python tuple or list as SageMaker passes it: "(-9.4999, 9.4999)", "[-23, 17]" or "-23, 17".
+      const body = String(v).trim().replace(/^[([]\s*/, "").replace(/\s*[)\]]$/, "");
+      const pair = parseListParam(body).map((x) => parseNumberParam(rule, spec.name, x));
+      if (pair.length !== 2 || !(pair[0] < pair[1])) {
+        throw paramError(rule, spec.name, `must be two numbers (min, max) with min < max, got ${JSON.stringify(v)}`);
+      }
+      return pair;
+    }
     case "json":
     case "string":
     default:
@@ -137,7 +151,7 @@ export function formatDefault(spec: ParameterSpec): string | null {
   const d = spec.default;
   if (d === null || d === undefined) return null;
   if (typeof d === "boolean") return d ? "True" : "False";
-  if (Array.isArray(d)) return d.join(",");
+  if (Array.isArray(d)) return spec.type === "range" ? `(${d.join(", ")})` : d.join(",");
   return String(d);
 }
 
@@ -196,7 +210,7 @@ export function parseParameters(
     throw paramError(rule, key, `is not a parameter of this rule (known: ${known})`);
   }
   indexedOthers.sort((a, b) => a[0] - b[0]);
-  const listedOthers = Array.isArray(params.other_trials) ? params.other_trials : [];
+  const listedOthers = Array.isArray(params.other_trials) ? params.other_trials.map(String) : [];
   engine.otherTrials = [...listedOthers, ...indexedOthers.map(([, p]) => p)];
   if (specs.some((s) => s.name === "other_trials") && engine.otherTrials.length) {
     params.other_trials = engine.otherTrials;

@@ -6,10 +6,13 @@
  * (smdebug's req_tensors.fetch), then calls the synchronous step handler (`invokeAtStep`).
  */
 import type { Mode, TensorData } from "../format/tensor.js";
+import type { ReductionName } from "../format/reductions.js";
+import type { SavedReduction } from "../trials/trial.js";
 
-export type ParamType = "number" | "integer" | "boolean" | "string" | "list" | "regexList" | "mode" | "json";
+/** numberList: "0, 3" → [0, 3]; range: "(-9.5, 9.5)" (a Python tuple as SageMaker passes it) → [-9.5, 9.5]. */
+export type ParamType = "number" | "integer" | "boolean" | "string" | "list" | "regexList" | "mode" | "json" | "numberList" | "range";
 /** A parsed parameter: null is Python's None. */
-export type ParamValue = number | boolean | string | string[] | null;
+export type ParamValue = number | boolean | string | string[] | number[] | null;
 export type ParsedParameters = Record<string, ParamValue>;
 
 export interface ParameterSpec {
@@ -35,6 +38,12 @@ export interface TensorRequest {
   mode?: Mode | null;
   /** 0 = the base trial (default), i = other trial i-1. */
   trial?: number;
+  /**
+   * A reduction of the tensor instead of its value (read it with StepValues.reduction): the one the
+   * hook saved when there is one, else computed from the raw value — smdebug's reduction_value.
+   */
+  reduction?: ReductionName;
+  abs?: boolean;
 }
 
 export interface TensorNamesQuery {
@@ -71,6 +80,10 @@ export interface TrialView {
   lastSteps(name: string, step: number, n: number, mode?: Mode | null): number[];
   /** Union of collection members, regex matches and plain names, saved at `step` (any step if omitted). */
   select(sel: TensorSelector, step?: number | null, mode?: Mode | null): string[];
+  /** Whether the tensor's raw value was saved at the step (not only its reductions or shape). */
+  hasValue(name: string, step: number, mode?: Mode | null): boolean;
+  /** Reductions the hook saved for the tensor at the step. */
+  savedReductions(name: string, step: number, mode?: Mode | null): SavedReduction[];
 }
 
 export interface StepContext {
@@ -90,6 +103,11 @@ export interface StepValues {
   get(name: string, step?: number, opts?: { mode?: Mode | null; trial?: number }): TensorData | undefined;
   /** The single element of a numeric tensor, or undefined when absent or not a scalar. */
   scalar(name: string, step?: number, opts?: { mode?: Mode | null; trial?: number }): number | undefined;
+  /**
+   * A reduction requested with TensorRequest.reduction: the saved one, else computed from the raw
+   * value; undefined when neither was read.
+   */
+  reduction(name: string, reduction: ReductionName, abs: boolean, step?: number, opts?: { mode?: Mode | null; trial?: number }): number | undefined;
 }
 
 export interface StepResult {
@@ -118,13 +136,18 @@ export interface IdleContext {
   params: ParsedParameters;
 }
 
+/** Built-in rules answer synchronously; custom rules (run in a worker thread) answer with promises. */
+export type MaybePromise<T> = T | Promise<T>;
+
 export interface RuleInstance {
-  requiredTensors(ctx: StepContext): RequiredTensors;
-  invokeAtStep(ctx: StepContext, values: StepValues): StepResult | boolean;
+  requiredTensors(ctx: StepContext): MaybePromise<RequiredTensors>;
+  invokeAtStep(ctx: StepContext, values: StepValues): MaybePromise<StepResult | boolean>;
   /** Wall-clock checks between steps (StalledTrainingRule), called on every advance of a live watch. */
-  checkIdle?(ctx: IdleContext): StepResult | boolean | null;
+  checkIdle?(ctx: IdleContext): MaybePromise<StepResult | boolean | null>;
   /** What was required, for the ERROR raised when nothing was ever checked. */
   missingRequirement?(): string;
+  /** Frees what the instance holds (a custom rule's worker) once nobody needs it. */
+  dispose?(): void;
 }
 
 /** What happens when a rule fires (smdebug's action_json, spec §8.1). */
@@ -144,7 +167,7 @@ export interface RuleDefinition {
   requiredOneOf?: readonly (readonly string[])[];
   /** Checks across parameters; returns an error message or null. */
   validate?(params: ParsedParameters): string | null;
-  create(params: ParsedParameters): RuleInstance;
+  create(params: ParsedParameters): MaybePromise<RuleInstance>;
   /** Actions implied by the rule's own parameters (StalledTrainingRule's stop_training_on_fire). */
   actions?(params: ParsedParameters): RuleAction[];
   source: "builtin" | "custom";

@@ -104,6 +104,13 @@ export class TensorIndex {
     return out;
   }
 
+  /** Whether `worker` (an id) wrote the step. */
+  hasWorker(step: number, worker: number): boolean {
+    const at = this.indexOf(step);
+    for (let slot = at < 0 ? -1 : this.firstSlot[at]; slot >= 0; slot = this.nextSlot[slot]) if (this.worker[slot] === worker) return true;
+    return false;
+  }
+
   /**
    * The slot to read for a step: the given worker's, or else the one whose name sorts first
    * (smdebug's choice). -1 when the step is unknown, -2 when that worker did not write it.

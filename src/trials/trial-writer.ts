@@ -11,6 +11,8 @@ import { frameRecord } from "../format/tfrecord.js";
 import { serializeIndexFile, type IndexEntry } from "../format/index-file.js";
 import { serializeCollectionsFile, type SaveConfigMode } from "../format/collections-file.js";
 import { collectionsFileKey, DEFAULT_WORKER, END_OF_TRAINING, eventFileKey, indexFileKey } from "../format/locations.js";
+import { reductionTensorName, type ReductionName } from "../format/reductions.js";
+import { computeReduction } from "./tensor-stats.js";
 
 export type SaveConfigSpec = SaveConfigMode;
 
@@ -20,6 +22,28 @@ export interface CollectionSpec {
   tensorNames?: string[];
   saveConfig?: SaveConfigSpec | null;
   saveHistogram?: boolean;
+  /** As the hook's reduction_config: reductions "min,max,l2_norm,abs_mean,…" and whether raw tensors are saved too. */
+  reductionConfig?: { reductions: string; saveRawTensor: boolean };
+}
+
+/**
+ * A tensor as a hook with a reduction config saves it: its reductions as float32 scalars named
+ * smdebug/reductions/…, then (with saveRaw) the raw tensor itself.
+ */
+export function withReductions(
+  t: TensorInput,
+  reductions: readonly { reduction: ReductionName; abs: boolean }[],
+  opts: { saveRaw?: boolean } = {},
+): TensorInput[] {
+  const values = Float64Array.from(t.values ?? []);
+  const out: TensorInput[] = reductions.map((r) => ({
+    name: reductionTensorName(t.name, r.reduction, r.abs),
+    dtype: "float32",
+    shape: [],
+    values: [computeReduction(values, r.reduction, r.abs)],
+  }));
+  if (opts.saveRaw ?? true) out.push(t);
+  return out;
 }
 
 /**
@@ -75,7 +99,9 @@ export class TrialWriter {
         includeRegex: c.includeRegex,
         tensorNames: c.tensorNames ?? [],
         saveConfig: modes(c),
-        reductionConfig: { save_raw_tensor: true, reductions: "", save_shape: false },
+        reductionConfig: {
+          save_raw_tensor: c.reductionConfig?.saveRawTensor ?? true, reductions: c.reductionConfig?.reductions ?? "", save_shape: false,
+        },
         saveHistogram: c.saveHistogram ?? true,
       })),
     });

@@ -6,20 +6,27 @@
  * event file, and every read of one batch that hits the same event file becomes one read.
  */
 import type { ByteSource } from "../storage/byte-source.js";
-import { TrialgraphError } from "../errors.js";
+import { internalError, TrialgraphError } from "../errors.js";
 import type { Mode, TensorData } from "../format/tensor.js";
 import { MODES } from "../format/tensor.js";
 import { parseIndexFile, type ParsedIndexFile } from "../format/index-file.js";
-import { compilePythonRegex, parseCollectionsFile, type CollectionInfo } from "../format/collections-file.js";
+import { parseCollectionsFile, type CollectionInfo } from "../format/collections-file.js";
+import { cachedPythonRegex, PythonRegexError, type PatternMatcher } from "../format/python-regex.js";
 import {
   COLLECTIONS_PREFIX, END_OF_TRAINING, INDEX_PREFIX, indexFileKey, parseCollectionsKey, parseIndexKey,
 } from "../format/locations.js";
 import { recordPayloadEnd, RecordError } from "../format/tfrecord.js";
 import { coalesceRanges } from "../storage/ranges.js";
-import { decodeEventTensor, decodeScalarEvent, EventDecodeError } from "../format/event.js";
+import { decodeEventTensor, decodeScalarEvent, EventDecodeError, TensorTooLargeError } from "../format/event.js";
+import { ELEMENT_BYTES, type ReadBudget } from "./budget.js";
 import { ProtoError } from "../format/protobuf.js";
+import { parseReductionTensorName, REDUCTIONS_PREFIX, type ReductionName } from "../format/reductions.js";
 import type { ValueCache } from "./value-cache.js";
 import { TensorIndex, type RecordRef } from "./tensor-index.js";
+import {
+  computeReduction, computeStats, finiteRange, hasNumericElements, histogram, packStats, unpackStats,
+  type Histogram, type TensorStats,
+} from "./tensor-stats.js";
 
 /** Records to read from one event file, as parallel columns (no object per record). */
 class RecordBatch {
@@ -53,6 +60,44 @@ export interface ScalarSeries {
   values: Float64Array;
 }
 
+export interface SeriesRequest {
+  name: string;
+  mode?: Mode | null;
+  /** One worker's values (its steps only); by default each step's first worker. */
+  worker?: string | null;
+}
+
+/** A reduction saved by the hook (smdebug/reductions/…), or one to compute from the raw value. */
+export interface SavedReduction {
+  reduction: ReductionName;
+  abs: boolean;
+}
+
+export interface ReductionRequest extends ValueRequest {
+  reduction: ReductionName;
+  abs: boolean;
+}
+
+export interface ReductionValue {
+  value: number;
+  /** True when the hook saved it; false when it was computed from the raw value. */
+  saved: boolean;
+}
+
+/**
+ * Accounts for the elements a computation covers (cached or read); throwing stops the computation
+ * (a request over its budget reads no further).
+ */
+export interface ComputeOptions {
+  charge?: (elements: number) => void;
+}
+
+export interface HistogramRequest extends ValueRequest {
+  bins: number;
+  /** Null: the value's own finite min and max. */
+  range: [number, number] | null;
+}
+
 export interface TensorNamesQuery {
   regex?: string | string[] | null;
   collection?: string | null;
@@ -78,34 +123,45 @@ export interface TrialOptions {
 }
 
 const COLLECTIONS_FILE = /_?collections\.json$/;
+/**
+ * Readers without a request budget (rules, statistics) still never allocate more than this for one
+ * tensor whose few bytes declare a large shape ("fill" form); real tensors are bounded by their bytes.
+ */
+const UNBUDGETED_MAX_ELEMENTS = 1 << 26;
+/** Why a record could not be read from its event file (wording the rule engine also recognizes as "not yet"). */
+const MISSING_FILE = "its event file does not exist (yet)";
+const SHORT_FILE = "its event file is not completely written yet";
 /** Records of one event file closer than this are read as one span (a page-cache or S3 read costs about this much). */
 const SPAN_GAP = 64 * 1024;
+/**
+ * Statistics and distributions read values in chunks of about this many record bytes, so a request
+ * over every step of large tensors holds a bounded amount of decoded data at a time.
+ */
+const COMPUTE_CHUNK_BYTES = 32 * 1024 * 1024;
 
-export function badRegex(pattern: string): TrialgraphError {
-  return new TrialgraphError("BAD_USER_INPUT", `invalid regular expression: ${pattern}`, { field: "regex" });
+const reductionKey = (reduction: string, abs: boolean) => (abs ? `abs_${reduction}` : reduction);
+
+export function badRegex(pattern: string, why?: string): TrialgraphError {
+  return new TrialgraphError("BAD_USER_INPUT", `invalid regular expression ${JSON.stringify(pattern)}${why ? `: ${why}` : ""}`, { field: "regex" });
 }
 
-/** Compiled patterns: queries and rules ask for the same few regexes over and over. */
-const compiled = new Map<string, RegExp | null>();
-
-function compileCached(pattern: string): RegExp | null {
-  let r = compiled.get(pattern);
-  if (r === undefined) {
-    try {
-      r = compilePythonRegex(pattern);
-    } catch {
-      r = null;
-    }
-    if (compiled.size > 1000) compiled.clear();
-    compiled.set(pattern, r);
+/** A user's pattern, compiled for linear-time search (BAD_USER_INPUT when it cannot run). */
+export function compileUserRegex(pattern: string): PatternMatcher {
+  try {
+    return cachedPythonRegex(pattern);
+  } catch (e) {
+    if (e instanceof PythonRegexError) throw badRegex(pattern, e.message);
+    throw e;
   }
-  return r;
 }
 
-export function compileUserRegex(pattern: string): RegExp {
-  const r = compileCached(pattern);
-  if (!r) throw badRegex(pattern);
-  return r;
+/** A collections file's pattern: one that cannot run matches nothing rather than failing every query. */
+function fileRegex(pattern: string): PatternMatcher | null {
+  try {
+    return cachedPythonRegex(pattern);
+  } catch {
+    return null;
+  }
 }
 
 function unavailable(name: string, step: number, mode: Mode, why: string): TrialgraphError {
@@ -152,6 +208,16 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return out;
 }
 
+/** The steps within [from, to] (either end open when null). */
+export function inRange(steps: number[], from?: number | null, to?: number | null): number[] {
+  if ((from === undefined || from === null) && (to === undefined || to === null)) return steps;
+  return steps.filter((s) => (from == null || s >= from) && (to == null || s <= to));
+}
+
+function notNumeric(req: ValueRequest, v: TensorData): TrialgraphError {
+  return new TrialgraphError("BAD_USER_INPUT", `tensor ${req.name} is ${v.dtype} with shape [${v.shape}] at step ${req.step}: this needs a real numeric tensor`, { field: "name" });
+}
+
 let nextTrialSerial = 0;
 
 export class Trial {
@@ -166,9 +232,13 @@ export class Trial {
   private readIndexKeys = new Set<string>();
   /** Index files listed but not readable yet (half-uploaded or corrupt): retried on every refresh. */
   private pendingIndexKeys = new Set<string>();
+  /** Index files still unreadable once training ended: damage, by global step. */
+  private corruptIndex = new Map<number, string>();
   private indexToken: string | undefined;
 
   private tensorsByName = new Map<string, TensorIndex>();
+  /** Saved reductions (smdebug/reductions/…) by base tensor, then "abs_max", "l2", …: not tensor names. */
+  private reductionsByTensor = new Map<string, Map<string, TensorIndex>>();
   /** Worker names by id (the index stores ids). */
   private workerNames: string[] = [];
   private workerIds = new Map<string, number>();
@@ -240,6 +310,12 @@ export class Trial {
     if (ended) {
       await this.readNewIndexFiles();
       this.loadedAllSteps = true;
+      // Nothing more will be written: an index file that still does not parse is corrupt, and its step is named
+      // wherever it is asked for rather than vanishing.
+      for (const key of this.pendingIndexKeys) {
+        const parsed = parseIndexKey(key);
+        if (parsed && !this.corruptIndex.has(parsed.step)) this.corruptIndex.set(parsed.step, key);
+      }
       const maxStep = Math.max(-1, ...this.stepsInfo.keys());
       if (maxStep > this._lastCompleteStep) this._lastCompleteStep = maxStep;
     }
@@ -337,10 +413,20 @@ export class Trial {
     }
     const modeNames = f.mode === "GLOBAL" ? null : this.namesOfMode(f.mode);
     for (const t of f.tensors) {
+      const red = t.tensorname.includes(REDUCTIONS_PREFIX) ? parseReductionTensorName(t.tensorname) : null;
+      if (red) {
+        // As smdebug: the reduction belongs to its base tensor, which exists at the step even when
+        // only reductions were saved (a slot without a location until a raw record comes).
+        this.reductionIndexOf(red.tensor, reductionKey(red.reduction, red.abs)).add(step, workerId, fileId, t.start_idx, t.length, null);
+        this.indexOf(red.tensor).add(step, workerId, -1, 0, 0, null);
+        modeNames?.add(red.tensor);
+        continue;
+      }
       this.indexOf(t.tensorname).add(step, workerId, fileId, t.start_idx, t.length, null);
       modeNames?.add(t.tensorname);
     }
     for (const sh of f.shapes) {
+      if (sh.name.includes(REDUCTIONS_PREFIX) && parseReductionTensorName(sh.name)) continue; // shapes are of raw tensors only
       this.indexOf(sh.name).add(step, workerId, -1, 0, 0, sh.shape);
       modeNames?.add(sh.name);
     }
@@ -351,6 +437,22 @@ export class Trial {
     let index = this.tensorsByName.get(name);
     if (!index) this.tensorsByName.set(name, (index = new TensorIndex()));
     return index;
+  }
+
+  private reductionIndexOf(tensor: string, key: string): TensorIndex {
+    let byKey = this.reductionsByTensor.get(tensor);
+    if (!byKey) this.reductionsByTensor.set(tensor, (byKey = new Map()));
+    let index = byKey.get(key);
+    if (!index) byKey.set(key, (index = new TensorIndex()));
+    return index;
+  }
+
+  /** The index of a tensor, or of a reduction tensor by its smdebug/reductions/… name (internal reads). */
+  private indexFor(name: string): TensorIndex | undefined {
+    const index = this.tensorsByName.get(name);
+    if (index || !name.includes(REDUCTIONS_PREFIX)) return index;
+    const red = parseReductionTensorName(name);
+    return red ? this.reductionsByTensor.get(red.tensor)?.get(reductionKey(red.reduction, red.abs)) : undefined;
   }
 
   private namesOfMode(mode: Mode): Set<string> {
@@ -441,7 +543,7 @@ export class Trial {
   private inCollection(c: CollectionInfo, names: Iterable<string>): string[] {
     const listed = new Set(c.tensorNames);
     // A regex JS cannot compile matches nothing rather than failing every query.
-    const regexes = c.includeRegex.map(compileCached).filter((r): r is RegExp => r !== null);
+    const regexes = c.includeRegex.map(fileRegex).filter((r): r is PatternMatcher => r !== null);
     const out: string[] = [];
     for (const n of names) if (listed.has(n) || regexes.some((r) => r.test(n))) out.push(n);
     return out;
@@ -484,14 +586,25 @@ export class Trial {
     return names.sort();
   }
 
-  /** Steps at which the tensor was saved (complete steps only); mode steps for a non-GLOBAL mode. */
-  tensorSteps(name: string, mode?: Mode | null): number[] {
+  /**
+   * Steps at which the tensor (or a reduction of it) was saved, complete steps only; mode steps for
+   * a non-GLOBAL mode. With `worker`, the steps that worker wrote; with `withValue`, only steps whose
+   * raw value was saved (not only reductions or the shape).
+   */
+  tensorSteps(name: string, mode?: Mode | null, opts: { worker?: string | null; withValue?: boolean } = {}): number[] {
     const index = this.tensorsByName.get(name);
     if (!index) return [];
+    const workerId = opts.worker ? this.workerIds.get(opts.worker) : null;
+    if (workerId === undefined) return [];
     const out: number[] = [];
     const global = !mode || mode === "GLOBAL";
     for (const step of index.steps) {
       if (!this.isComplete(step)) continue;
+      if (workerId !== null && !index.hasWorker(step, workerId)) continue;
+      if (opts.withValue) {
+        const slot = index.slotAt(step, workerId, (w) => this.workerNames[w]);
+        if (slot < 0 || index.fileOf(slot) < 0) continue;
+      }
       if (global) out.push(step);
       else {
         const info = this.stepsInfo.get(step)!;
@@ -500,6 +613,70 @@ export class Trial {
     }
     // Global steps are already ascending; mode steps follow them but need not.
     return global ? out : out.sort((a, b) => a - b);
+  }
+
+  /** Throws BAD_USER_INPUT for a worker the trial does not know (null and undefined pass). */
+  checkWorker(worker: string | null | undefined): void {
+    if (worker && !this.workerIds.has(worker) && !this.workerSet.has(worker)) {
+      throw new TrialgraphError("BAD_USER_INPUT", `trial ${this.path} has no worker ${worker} (workers: ${this.workers.join(", ")})`, { field: "worker" });
+    }
+  }
+
+  /** Whether the raw value of the tensor was saved at a (global or mode) step, for the worker or the default one. */
+  hasValue(name: string, step: number, mode?: Mode | null, worker?: string | null): boolean {
+    const index = this.tensorsByName.get(name);
+    const global = !mode || mode === "GLOBAL" ? step : this.globalStep(mode, step);
+    if (!index || global === null) return false;
+    const workerId = worker ? this.workerIds.get(worker) ?? -3 : null;
+    const slot = index.slotAt(global, workerId, (w) => this.workerNames[w]);
+    return slot >= 0 && index.fileOf(slot) >= 0;
+  }
+
+  /**
+   * Reductions the hook saved for the tensor: at a (global or mode) step (for the worker, or any
+   * worker), or at any step. Sorted by name, abs ones after plain ones.
+   */
+  savedReductions(name: string, step?: number | null, mode?: Mode | null, worker?: string | null): SavedReduction[] {
+    const byKey = this.reductionsByTensor.get(name);
+    if (!byKey) return [];
+    let global: number | null = null;
+    if (step !== undefined && step !== null) {
+      global = !mode || mode === "GLOBAL" ? step : this.globalStep(mode, step);
+      if (global === null) return [];
+    }
+    const workerId = worker ? this.workerIds.get(worker) ?? -3 : null;
+    const out: SavedReduction[] = [];
+    for (const [key, index] of byKey) {
+      if (global !== null && (workerId === null ? !index.has(global) : !index.hasWorker(global, workerId))) continue;
+      if (global === null && workerId !== null && !index.steps.some((s) => index.hasWorker(s, workerId))) continue;
+      const abs = key.startsWith("abs_");
+      out.push({ reduction: (abs ? key.slice(4) : key) as ReductionName, abs });
+    }
+    return out.sort((a, b) => Number(a.abs) - Number(b.abs) || (a.reduction < b.reduction ? -1 : a.reduction > b.reduction ? 1 : 0));
+  }
+
+  /**
+   * The name to read a saved reduction by (values() accepts it), or null when the hook did not save
+   * that reduction at the (global or mode) step.
+   */
+  savedReductionRecord(name: string, step: number, mode: Mode | null | undefined, reduction: ReductionName, abs: boolean, worker?: string | null): string | null {
+    const key = reductionKey(reduction, abs);
+    const index = this.reductionsByTensor.get(name)?.get(key);
+    const global = !mode || mode === "GLOBAL" ? step : this.globalStep(mode, step);
+    if (!index || global === null) return null;
+    const workerId = worker ? this.workerIds.get(worker) ?? -3 : null;
+    const slot = index.slotAt(global, workerId, (w) => this.workerNames[w]);
+    return slot >= 0 && index.fileOf(slot) >= 0 ? `${REDUCTIONS_PREFIX}${key}/${name}` : null;
+  }
+
+  /** Whether no step of the tensor has a raw value (only reductions or shapes were saved). */
+  onlyReductions(name: string): boolean {
+    const index = this.tensorsByName.get(name);
+    if (!index || !this.reductionsByTensor.has(name)) return false;
+    return index.steps.every((step) => {
+      for (const w of index.workersAt(step)) if (index.fileOf(index.slotAt(step, w, (id) => this.workerNames[id])) >= 0) return false;
+      return true;
+    });
   }
 
   /** Workers that wrote the tensor at a (global or mode) step. */
@@ -514,9 +691,23 @@ export class Trial {
     return this.tensorsByName.get(name)?.shapeAt(step) ?? null;
   }
 
+  /** CORRUPT_RECORD when the trial ended with an unreadable index file for a global step in [from, to]. */
+  corruptStepError(from: number | null = null, to: number | null = null): TrialgraphError | null {
+    for (const [step, key] of this.corruptIndex) {
+      if ((from === null || step >= from) && (to === null || step <= to)) {
+        return this.corrupt(key, null, `the index file of step ${step} is unreadable (not valid smdebug index JSON), though training ended: the step cannot be read`);
+      }
+    }
+    return null;
+  }
+
   private locate(req: ValueRequest): RecordRef {
     const mode = req.mode ?? "GLOBAL";
-    const index = this.tensorsByName.get(req.name);
+    if (this.corruptIndex.size && (!mode || mode === "GLOBAL")) {
+      const damaged = this.corruptStepError(req.step, req.step);
+      if (damaged && !this.indexFor(req.name)?.has(req.step)) throw damaged;
+    }
+    const index = this.indexFor(req.name);
     if (!index) {
       throw new TrialgraphError("TENSOR_UNAVAILABLE_FOR_STEP", `tensor ${req.name} does not exist in trial ${this.path}`, {
         tensor: req.name, step: req.step, mode,
@@ -536,8 +727,14 @@ export class Trial {
     if (slot < 0) {
       throw new TrialgraphError("BAD_USER_INPUT", `worker ${req.worker} did not write tensor ${req.name} at step ${req.step}`, { field: "worker" });
     }
-    if (index.fileOf(slot) < 0) throw unavailable(req.name, req.step, mode, "only its shape was saved");
+    if (index.fileOf(slot) < 0) throw unavailable(req.name, req.step, mode, this.noValueReason(req.name));
     return index.ref(slot);
+  }
+
+  private noValueReason(name: string): string {
+    return this.reductionsByTensor.has(name)
+      ? "only its reductions were saved (read them with reductionValue)"
+      : "only its shape was saved";
   }
 
   private cacheKey(fileId: number, start: number): string {
@@ -555,10 +752,13 @@ export class Trial {
    * Many values in one batch: requests that hit the same event file become one ranged read.
    * Each result is the value or the error for that request (the batch never fails as a whole).
    */
-  async values(requests: readonly ValueRequest[]): Promise<(TensorData | TrialgraphError)[]> {
+  async values(requests: readonly ValueRequest[], opts: { keep?: boolean; budget?: ReadBudget } = {}): Promise<(TensorData | TrialgraphError)[]> {
+    const budget = opts.budget;
     const out = new Array<TensorData | TrialgraphError>(requests.length);
     const byFile = new Map<number, { index: number[]; records: RecordBatch }>();
     const cache = this.options.cacheValues ? this.options.cache : undefined;
+    // keep: false reads what a computation needs once (statistics of large tensors) without evicting cached values.
+    const keep = opts.keep !== false;
     for (let index = 0; index < requests.length; index++) {
       let entry: RecordRef;
       try {
@@ -569,7 +769,7 @@ export class Trial {
       }
       const cached = cache?.get(this.cacheKey(entry.file, entry.start));
       if (cached) {
-        out[index] = cached;
+        out[index] = budget && !budget.take(0, sizeOf(cached)) ? budget.error() : cached;
         continue;
       }
       let group = byFile.get(entry.file);
@@ -584,18 +784,25 @@ export class Trial {
         const req = requests[i];
         const start = g.records.start[k];
         if (typeof buf === "string") {
-          out[i] = unavailable(req.name, req.step, req.mode ?? "GLOBAL", buf);
+          out[i] = this.unreadable(req.name, req.step, req.mode ?? "GLOBAL", buf, file, start);
           return;
         }
         try {
-          const value = this.decode(buf, at, file, start, g.records.length[k], req.name);
+          // The declared size must fit what the request may still hold before the tensor is allocated.
+          const value = this.decode(buf, at, file, start, g.records.length[k], req.name, budget ? budget.remainingBytes / ELEMENT_BYTES : UNBUDGETED_MAX_ELEMENTS);
+          if (budget && !budget.take(0, sizeOf(value))) {
+            out[i] = budget.error();
+            return;
+          }
           out[i] = value;
-          cache?.set(this.cacheKey(fileId, start), value);
+          if (keep) cache?.set(this.cacheKey(fileId, start), value);
         } catch (e) {
-          out[i] = e as TrialgraphError;
+          out[i] = !(e instanceof TensorTooLargeError) ? (e as TrialgraphError) : budget ? budget.error()
+            : new TrialgraphError("LIMIT_EXCEEDED", `tensor ${req.name} at step ${req.step}: ${e.message}, more than can be read at once (${UNBUDGETED_MAX_ELEMENTS})`, { limit: "elements" });
         }
       },
       (g, error) => g.index.forEach((i) => (out[i] = error)),
+      budget,
     );
     return out;
   }
@@ -606,27 +813,32 @@ export class Trial {
    */
   private async visitRecords<G extends { records: RecordBatch }>(
     byFile: Map<number, G>,
-    visit: (group: G, k: number, buf: Buffer | string, at: number, file: string, fileId: number) => void,
+    visit: (group: G, k: number, buf: Buffer | typeof MISSING_FILE | typeof SHORT_FILE, at: number, file: string, fileId: number) => void,
     failed: (group: G, error: TrialgraphError) => void,
+    budget?: ReadBudget,
   ): Promise<void> {
     await mapLimit([...byFile], this.options.concurrency ?? 16, async ([fileId, g]) => {
       await yieldIfBusy();
+      if (budget?.exhausted) {
+        failed(g, budget.error()); // spent, or the client left: nothing more is read
+        return;
+      }
       const file = this.eventFiles[fileId];
       let read;
       try {
-        read = await this.readRecords(file, g.records);
+        read = await this.readRecords(file, g.records, budget?.remainingBytes);
       } catch (e) {
-        failed(g, e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", `reading ${this.path}/${file} failed`));
+        failed(g, e instanceof TrialgraphError ? e : internalError(`reading ${this.path}/${file} failed`, e));
         return;
       }
       for (let k = 0; k < g.records.size; k++) {
         if (!read) {
-          visit(g, k, "its event file does not exist (yet)", 0, file, fileId);
+          visit(g, k, MISSING_FILE, 0, file, fileId);
           continue;
         }
         const buf = read.buffers[read.span[k]];
         const at = read.offset[k];
-        if (buf.length < at + g.records.length[k]) visit(g, k, "its event file is not completely written yet", at, file, fileId);
+        if (buf.length < at + g.records.length[k]) visit(g, k, SHORT_FILE, at, file, fileId);
         else visit(g, k, buf, at, file, fileId);
       }
     });
@@ -637,7 +849,7 @@ export class Trial {
    * so decoding works on offsets into a handful of buffers instead of one buffer per record.
    * For each entry: its span's buffer and its offset there; null when the file does not exist.
    */
-  private async readRecords(file: string, records: RecordBatch): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
+  private async readRecords(file: string, records: RecordBatch, maxBytes?: number): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
     const n = records.size;
     const span = new Int32Array(n);
     const offset = new Float64Array(n);
@@ -653,14 +865,14 @@ export class Trial {
     }
     // Usually the records asked for fill most of their span: read it whole, no sorting.
     if (hi - lo <= Math.max(SPAN_GAP, 2 * total)) {
-      const buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }]);
+      const buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }], { maxBytes });
       if (!buffers) return null;
       for (let k = 0; k < n; k++) offset[k] = records.start[k] - lo;
       return { buffers, span, offset };
     }
     const ranges = records.start.map((start, k) => ({ start, length: records.length[k] }));
     const groups = coalesceRanges(ranges, SPAN_GAP);
-    const buffers = await this.source.readRanges(file, groups);
+    const buffers = await this.source.readRanges(file, groups, { maxBytes });
     if (!buffers) return null;
     groups.forEach((g, gi) => {
       for (const m of g.members) {
@@ -675,13 +887,16 @@ export class Trial {
    * Scalar tensors over all their (complete) steps, for many tensors in one batch: one read per
    * event file, values decoded straight into one Float64Array per tensor (no object per value).
    */
-  async scalarSeries(requests: readonly { name: string; mode?: Mode | null }[]): Promise<(ScalarSeries | TrialgraphError)[]> {
+  async scalarSeries(requests: readonly SeriesRequest[], budget?: ReadBudget): Promise<(ScalarSeries | TrialgraphError)[]> {
     const out = new Array<ScalarSeries | TrialgraphError>(requests.length);
     const cache = this.options.cache;
     const byFile = new Map<number, { req: number[]; pos: number[]; records: RecordBatch }>();
+    const seriesKey = (req: SeriesRequest, steps: number[]) =>
+      `${this.serial}:s:${req.mode ?? "GLOBAL"}:${req.worker ?? ""}:${steps.length}:${steps[steps.length - 1]}:${req.name}`;
     requests.forEach((req, r) => {
-      const steps = this.tensorSteps(req.name, req.mode);
-      const key = `${this.serial}:s:${req.mode ?? "GLOBAL"}:${steps.length}:${steps[steps.length - 1]}:${req.name}`;
+      const steps = this.tensorSteps(req.name, req.mode, { worker: req.worker });
+      const workerId = req.worker ? this.workerIds.get(req.worker) ?? -3 : null;
+      const key = seriesKey(req, steps);
       const cached = cache?.get(key);
       if (cached) {
         out[r] = { steps, values: cached.values! };
@@ -695,10 +910,10 @@ export class Trial {
       let group: { req: number[]; pos: number[]; records: RecordBatch } | undefined;
       for (let i = 0; i < steps.length; i++) {
         // Steps listed by tensorSteps exist; only mode steps need translating.
-        const slot = index ? index.slotAt(global ? steps[i] : this.globalStep(req.mode!, steps[i]) ?? -1, null, (w) => this.workerNames[w]) : -1;
+        const slot = index ? index.slotAt(global ? steps[i] : this.globalStep(req.mode!, steps[i]) ?? -1, workerId, (w) => this.workerNames[w]) : -1;
         const file = slot >= 0 ? index!.fileOf(slot) : -1;
         if (file < 0) {
-          out[r] = unavailable(req.name, steps[i], req.mode ?? "GLOBAL", "only its shape was saved");
+          out[r] = unavailable(req.name, steps[i], req.mode ?? "GLOBAL", this.noValueReason(req.name));
           return;
         }
         if (file !== lastFile) {
@@ -722,7 +937,7 @@ export class Trial {
         const req = requests[r];
         const step = series.steps[g.pos[k]];
         if (typeof buf === "string") {
-          out[r] = unavailable(req.name, step, req.mode ?? "GLOBAL", buf);
+          out[r] = this.unreadable(req.name, step, req.mode ?? "GLOBAL", buf, file, start);
           return;
         }
         let value: number | undefined;
@@ -734,8 +949,15 @@ export class Trial {
         if (value === undefined) {
           // Not a scalar, or damaged: the full decode says which, precisely.
           try {
-            const full = this.decode(buf, at, file, start, length, req.name);
-            out[r] = new TrialgraphError("BAD_USER_INPUT", `series needs a scalar tensor; ${req.name} has shape [${full.shape}] at step ${step}`, { field: "series" });
+            // Only its shape is needed: a tensor declaring many elements is not allocated to learn it.
+            let shape: number[];
+            try {
+              shape = this.decode(buf, at, file, start, length, req.name, 1 << 20).shape;
+            } catch (e) {
+              if (!(e instanceof TensorTooLargeError)) throw e;
+              shape = e.shape;
+            }
+            out[r] = new TrialgraphError("BAD_USER_INPUT", `series needs a scalar tensor; ${req.name} has shape [${shape}] at step ${step}`, { field: "series" });
           } catch (e) {
             out[r] = e as TrialgraphError;
           }
@@ -744,24 +966,240 @@ export class Trial {
         series.values[g.pos[k]] = value;
       },
       (g, error) => g.req.forEach((r) => (out[r] = error)),
+      budget,
     );
     if (cache) {
       requests.forEach((req, r) => {
         const series = out[r];
         if (series instanceof Error || series.steps.length === 0) return;
-        const key = `${this.serial}:s:${req.mode ?? "GLOBAL"}:${series.steps.length}:${series.steps[series.steps.length - 1]}:${req.name}`;
+        const key = seriesKey(req, series.steps);
         cache.set(key, { dtype: "float64", shape: [series.values.length], values: series.values, strings: null });
       });
     }
     return out;
   }
 
-  /** Decodes the record of `entry`, which starts at `at` in `buf`. */
-  private decode(buf: Buffer, at: number, file: string, start: number, length: number, name: string): TensorData {
-    const corrupt = (why: string, offset: number) =>
-      new TrialgraphError("CORRUPT_RECORD", `corrupt record in ${this.source.location}/${file} at offset ${offset}: ${why}`, {
-        file: `${this.path}/${file}`, offset,
-      });
+  /**
+   * Visits the values of many requests, read in chunks of about COMPUTE_CHUNK_BYTES of records in
+   * event-file order (so a chunk reads each of its files once): a computation over every step of
+   * large tensors holds one chunk of decoded values at a time. The values are not kept in the cache.
+   */
+  private async visitValues(requests: readonly ValueRequest[], visit: (i: number, v: TensorData | TrialgraphError) => void): Promise<void> {
+    const located: { i: number; file: number; start: number; length: number }[] = [];
+    for (let i = 0; i < requests.length; i++) {
+      try {
+        const ref = this.locate(requests[i]);
+        located.push({ i, file: ref.file, start: ref.start, length: ref.length });
+      } catch (e) {
+        visit(i, e as TrialgraphError);
+      }
+    }
+    located.sort((a, b) => a.file - b.file || a.start - b.start);
+    for (let from = 0; from < located.length;) {
+      let to = from;
+      let bytes = 0;
+      while (to < located.length && (to === from || bytes + located[to].length <= COMPUTE_CHUNK_BYTES)) bytes += located[to++].length;
+      const chunk = located.slice(from, to);
+      const values = await this.values(chunk.map((c) => requests[c.i]), { keep: false });
+      for (let k = 0; k < chunk.length; k++) visit(chunk[k].i, values[k]);
+      from = to;
+      await yieldIfBusy();
+    }
+  }
+
+  private statsKey(ref: RecordRef): string {
+    return `${this.serial}:t:${ref.file}:${ref.start}`;
+  }
+
+  private cachedStats(key: string): TensorStats | null {
+    const hit = this.options.cache?.get(key);
+    return hit?.values ? unpackStats(hit.values) : null;
+  }
+
+  private rememberStats(key: string, s: TensorStats): void {
+    this.options.cache?.set(key, { dtype: "float64", shape: [12], values: packStats(s), strings: null });
+  }
+
+  /**
+   * Statistics of many values (tensor, step, worker), each computed once: they are cached by the
+   * record they come from, so a later request (another statistic, another series) reads nothing.
+   */
+  async stats(requests: readonly ValueRequest[], opts: ComputeOptions = {}): Promise<(TensorStats | TrialgraphError)[]> {
+    const out = new Array<TensorStats | TrialgraphError>(requests.length);
+    const keys = new Array<string>(requests.length);
+    const misses: number[] = [];
+    for (let i = 0; i < requests.length; i++) {
+      let ref: RecordRef;
+      try {
+        ref = this.locate(requests[i]);
+      } catch (e) {
+        out[i] = e as TrialgraphError;
+        continue;
+      }
+      keys[i] = this.statsKey(ref);
+      const hit = this.cachedStats(keys[i]);
+      if (hit) {
+        opts.charge?.(hit.size);
+        out[i] = hit;
+      } else misses.push(i);
+    }
+    await this.visitValues(misses.map((i) => requests[i]), (k, v) => {
+      const i = misses[k];
+      if (v instanceof Error) {
+        out[i] = v;
+        return;
+      }
+      if (!hasNumericElements(v)) {
+        out[i] = notNumeric(requests[i], v);
+        return;
+      }
+      opts.charge?.(v.values!.length);
+      const s = computeStats(v.values!);
+      this.rememberStats(keys[i], s);
+      out[i] = s;
+    });
+    return out;
+  }
+
+  /**
+   * Statistics of a value already read (TensorValue.stats): from the cache when computed before, else
+   * computed from it and cached for later series.
+   */
+  statsOf(req: ValueRequest, value: TensorData): TensorStats {
+    let key: string | null = null;
+    try {
+      key = this.statsKey(this.locate(req));
+    } catch {
+      // a value read a moment ago whose record is gone (a rewritten step): compute without caching
+    }
+    const hit = key ? this.cachedStats(key) : null;
+    if (hit) return hit;
+    const s = computeStats(value.values!);
+    if (key) this.rememberStats(key, s);
+    return s;
+  }
+
+  /** Statistics of tensors over their steps with a raw value (one batch for every tensor). */
+  async statsSeries(
+    requests: readonly (SeriesRequest & { fromStep?: number | null; toStep?: number | null })[],
+    opts: ComputeOptions = {},
+  ): Promise<({ steps: number[]; stats: TensorStats[] } | TrialgraphError)[]> {
+    const steps = requests.map((r) => inRange(this.tensorSteps(r.name, r.mode, { worker: r.worker, withValue: true }), r.fromStep, r.toStep));
+    const flat = await this.stats(requests.flatMap((r, i) => steps[i].map((step) => ({ name: r.name, step, mode: r.mode, worker: r.worker }))), opts);
+    let at = 0;
+    return requests.map((_, i) => {
+      const stats = flat.slice(at, (at += steps[i].length));
+      const failed = stats.find((s): s is TrialgraphError => s instanceof Error);
+      return failed ?? { steps: steps[i], stats: stats as TensorStats[] };
+    });
+  }
+
+  /** Histograms of many values; without a range each uses its own finite min and max. */
+  async histograms(requests: readonly HistogramRequest[], opts: ComputeOptions = {}): Promise<(Histogram | TrialgraphError)[]> {
+    const out = new Array<Histogram | TrialgraphError>(requests.length);
+    await this.visitValues(requests, (i, v) => {
+      const req = requests[i];
+      if (v instanceof Error) {
+        out[i] = v;
+        return;
+      }
+      if (!hasNumericElements(v)) {
+        out[i] = notNumeric(req, v);
+        return;
+      }
+      opts.charge?.(v.values!.length);
+      const [lo, hi] = req.range ?? finiteRange(computeStats(v.values!));
+      out[i] = histogram(v.values!, req.bins, lo, hi);
+    });
+    return out;
+  }
+
+  /**
+   * smdebug's Tensor.reduction_value for many requests: the reduction the hook saved when there is
+   * one, else computed from the raw value; TENSOR_UNAVAILABLE_FOR_STEP when neither was saved.
+   */
+  async reductionValues(requests: readonly ReductionRequest[], opts: ComputeOptions = {}): Promise<(ReductionValue | TrialgraphError)[]> {
+    const out = new Array<ReductionValue | TrialgraphError>(requests.length);
+    const saved: number[] = [];
+    const savedReqs: ValueRequest[] = [];
+    const raw: number[] = [];
+    requests.forEach((req, i) => {
+      const record = this.savedReductionRecord(req.name, req.step, req.mode, req.reduction, req.abs, req.worker);
+      if (record) {
+        saved.push(i);
+        savedReqs.push({ ...req, name: record });
+      } else raw.push(i);
+    });
+    const values = await this.values(savedReqs);
+    saved.forEach((i, k) => {
+      const v = values[k];
+      if (v instanceof Error) out[i] = v;
+      else if (!v.values || v.values.length !== 1) out[i] = notNumeric(requests[i], v);
+      else {
+        opts.charge?.(1);
+        out[i] = { value: v.values[0], saved: true };
+      }
+    });
+    await this.visitValues(raw.map((i) => requests[i]), (k, v) => {
+      const i = raw[k];
+      const req = requests[i];
+      if (v instanceof Error) {
+        const onlyOthers = v.code === "TENSOR_UNAVAILABLE_FOR_STEP" && this.reductionsByTensor.has(req.name);
+        out[i] = onlyOthers
+          ? unavailable(req.name, req.step, req.mode ?? "GLOBAL", `reduction ${reductionKey(req.reduction, req.abs)} was not saved and neither was the raw value`)
+          : v;
+      } else if (!hasNumericElements(v)) out[i] = notNumeric(req, v);
+      else {
+        opts.charge?.(v.values!.length);
+        out[i] = { value: computeReduction(v.values!, req.reduction, req.abs), saved: false };
+      }
+    });
+    return out;
+  }
+
+  /** A reduction over the tensor's steps where it can be had (saved, or computed from the raw value). */
+  async reductionSeries(
+    requests: readonly (SeriesRequest & SavedReduction & { fromStep?: number | null; toStep?: number | null })[],
+    opts: ComputeOptions = {},
+  ): Promise<({ steps: number[]; values: Float64Array; saved: boolean[] } | TrialgraphError)[]> {
+    const steps = requests.map((r) =>
+      inRange(this.tensorSteps(r.name, r.mode, { worker: r.worker }), r.fromStep, r.toStep).filter((step) =>
+        this.hasValue(r.name, step, r.mode, r.worker)
+        || this.savedReductions(r.name, step, r.mode, r.worker).some((x) => x.reduction === r.reduction && x.abs === r.abs)));
+    const flat = await this.reductionValues(requests.flatMap((r, i) => steps[i].map((step) => ({
+      name: r.name, step, mode: r.mode, worker: r.worker, reduction: r.reduction, abs: r.abs,
+    }))), opts);
+    let at = 0;
+    return requests.map((_, i) => {
+      const part = flat.slice(at, (at += steps[i].length));
+      const failed = part.find((x): x is TrialgraphError => x instanceof Error);
+      if (failed) return failed;
+      const ok = part as ReductionValue[];
+      return { steps: steps[i], values: Float64Array.from(ok, (x) => x.value), saved: ok.map((x) => x.saved) };
+    });
+  }
+
+  /**
+   * A record that cannot be read: while training runs its file may still come (TENSOR_UNAVAILABLE_FOR_STEP);
+   * once training ended, a missing or short event file is damage (CORRUPT_RECORD naming the file).
+   */
+  private unreadable(name: string, step: number, mode: Mode, why: typeof MISSING_FILE | typeof SHORT_FILE, file: string, start: number): TrialgraphError {
+    if (!this.loadedAllSteps) return unavailable(name, step, mode, why);
+    return this.corrupt(file, start, why === MISSING_FILE
+      ? `the event file is missing, though training ended and the index lists tensor ${name} at step ${step} in it`
+      : `the record of tensor ${name} at step ${step} extends past the end of the event file, though training ended`);
+  }
+
+  /** CORRUPT_RECORD naming the file relative to the trial (never an absolute path). */
+  private corrupt(file: string, offset: number | null, why: string): TrialgraphError {
+    return new TrialgraphError("CORRUPT_RECORD", `trial ${this.path}: ${file}${offset === null ? "" : ` at offset ${offset}`}: ${why}`, {
+      trial: this.path, file, ...(offset === null ? {} : { offset }),
+    });
+  }
+
+  /** Decodes the record of `entry`, which starts at `at` in `buf`; TensorTooLargeError past `maxElements`. */
+  private decode(buf: Buffer, at: number, file: string, start: number, length: number, name: string, maxElements = Infinity): TensorData {
+    const corrupt = (why: string, offset: number) => this.corrupt(file, offset, `corrupt record: ${why}`);
     let end;
     try {
       // Bounded to the entry, so a record claiming more bytes reads as truncated.
@@ -773,14 +1211,20 @@ export class Trial {
     if (end + 4 - at !== length) throw corrupt("record length does not match the index", start);
     let tensor;
     try {
-      tensor = decodeEventTensor(buf, at + 12, end, name);
+      tensor = decodeEventTensor(buf, at + 12, end, name, maxElements);
     } catch (e) {
+      if (e instanceof TensorTooLargeError) throw e;
       if (e instanceof EventDecodeError || e instanceof ProtoError) throw corrupt(e.message, start);
       throw e;
     }
     if (!tensor) throw corrupt("record holds no tensor", start);
     return tensor;
   }
+}
+
+/** Elements of a decoded value (what the budget counts). */
+function sizeOf(v: TensorData): number {
+  return v.values?.length ?? v.strings?.length ?? 0;
 }
 
 /** Opens a trial; null when nothing that looks like a trial is at the source. */

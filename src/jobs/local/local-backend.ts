@@ -4,7 +4,7 @@
  * persisted under <dataDir>/jobs/<name>/job.json (atomic writes) so they survive restarts.
  */
 import { randomUUID } from "node:crypto";
-import { constants as fsConstants, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { badInput, TrialgraphError } from "../../errors.js";
@@ -19,6 +19,7 @@ import { planHook } from "../xgboost/hook.js";
 import { hyperparametersAsStrings, validateHyperparameters } from "../xgboost/hyperparameters.js";
 import { loadXGBoost } from "../xgboost/libxgboost.js";
 import { LAB_DIR, LAB_FILES } from "../lab-data.js";
+import { confinedDir, confinement, openConfined, type Confinement } from "../../storage/confine.js";
 import type { ChannelFile, TrainResult, TrainSpec, WorkerInput, WorkerMessage } from "../xgboost/train-worker.js";
 
 export type LocalJobEvent =
@@ -39,6 +40,8 @@ export interface LocalBackendOptions {
   xgboostLibPath?: string | null;
   /** Downloads an s3:// input; without it s3:// inputs are refused. */
   fetchS3Object?: (uri: string) => Promise<Buffer>;
+  /** Refuses s3:// inputs this service may not read (TRIALGRAPH_S3_ALLOWED_BUCKETS); throws FORBIDDEN_PATH. */
+  checkS3Input?: (uri: string, field: string) => void;
   /** Test hook: the clock. */
   now?: () => Date;
 }
@@ -131,6 +134,7 @@ function startWorker(workerData: WorkerInput): Worker {
 export class LocalBackend implements TrainingJobBackend {
   readonly backend = "LOCAL" as const;
   private readonly dataDir: string;
+  private readonly confinement: Confinement;
   private readonly jobsDir: string;
   private readonly jobs = new Map<string, TrainingJobRecord>();
   private readonly running = new Map<string, Running>();
@@ -140,6 +144,7 @@ export class LocalBackend implements TrainingJobBackend {
 
   constructor(private readonly options: LocalBackendOptions) {
     this.dataDir = path.resolve(options.dataDir);
+    this.confinement = confinement(this.dataDir);
     this.jobsDir = path.join(this.dataDir, "jobs");
     this.now = options.now ?? (() => new Date());
     this.ready = this.recover();
@@ -272,6 +277,7 @@ export class LocalBackend implements TrainingJobBackend {
       }
       if (input.uri.startsWith("s3://")) {
         if (!this.options.fetchS3Object) throw badInput("s3:// inputs need S3 to be configured for this service", `${field}.uri`);
+        this.options.checkS3Input?.(input.uri, `${field}.uri`);
         channels.set(input.name, { uri: input.uri, format, local: null });
       } else {
         channels.set(input.name, { uri: input.uri, format, local: this.resolveInput(input.uri, `${field}.uri`) });
@@ -281,18 +287,31 @@ export class LocalBackend implements TrainingJobBackend {
     for (const [i, input] of (spec.inputs ?? []).entries()) {
       const ch = channels.get(input.name)!;
       if (!ch.local) continue;
-      try {
-        await fs.access(ch.local, fsConstants.R_OK);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
+      // Resolved and confined now (links out of the data directory, FIFOs and devices are refused),
+      // and again when the data is read.
+      const field = `inputs[${i}].uri`;
+      const key = path.relative(this.dataDir, ch.local).split(path.sep).join("/");
+      const label = { baseDir: this.dataDir, key, where: field };
+      const exists = await (async () => {
+        try {
+          const st = await fs.stat(ch.local!);
+          if (st.isDirectory()) return (await confinedDir(ch.local!, this.confinement, label)) !== null;
+          const opened = await openConfined(ch.local!, this.confinement, label);
+          await opened?.handle.close();
+          return opened !== null;
+        } catch (e) {
+          if (e instanceof TrialgraphError) throw new TrialgraphError(e.code, e.message, { ...e.details, field });
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === "ENOENT" || code === "ENOTDIR") return false;
+          throw badInput(`input ${input.uri} cannot be read (${code})`, field);
+        }
+      })();
+      if (!exists) {
         // The lab's inputs are not shipped: say how to get them.
-        const lab = path.relative(this.dataDir, ch.local).split(path.sep)[0] === LAB_DIR
+        const lab = key.split("/")[0] === LAB_DIR
           ? `; ${LAB_DIR}/ holds the lab's data: run \`npm run lab:data\` to download it (${LAB_DIR}/${LAB_FILES.train}, ${LAB_DIR}/${LAB_FILES.validation}), or copy LIBSVM files there`
           : "";
-        throw badInput(
-          code === "ENOENT" ? `input ${input.uri} does not exist in the data directory${lab}` : `input ${input.uri} cannot be read (${code})`,
-          `inputs[${i}].uri`,
-        );
+        throw badInput(`input ${input.uri} does not exist in the data directory${lab}`, field);
       }
     }
     // Fails with XGBOOST_UNAVAILABLE (and how to install it) when libxgboost is missing.
@@ -331,13 +350,13 @@ export class LocalBackend implements TrainingJobBackend {
   private async materialize(record: TrainingJobRecord, channels: Map<string, { uri: string; format: DataFormat; local: string | null }>, name: string): Promise<ChannelFile | null> {
     const ch = channels.get(name);
     if (!ch) return null;
-    if (ch.local) return { path: ch.local, format: ch.format, displayName: ch.uri };
+    if (ch.local) return { path: ch.local, format: ch.format, displayName: ch.uri, confineTo: this.dataDir };
     const body = await this.options.fetchS3Object!(ch.uri);
     const dir = path.join(this.jobDir(record.name), "input", name);
     await fs.mkdir(dir, { recursive: true });
     const file = path.join(dir, path.posix.basename(ch.uri.replace(/\/+$/, "")) || `${name}.${ch.format}`);
     await fs.writeFile(file, body);
-    return { path: file, format: ch.format, displayName: ch.uri };
+    return { path: file, format: ch.format, displayName: ch.uri, confineTo: this.dataDir };
   }
 
   private async run(record: TrainingJobRecord, spec: StartTrainingJobSpec, channels: Map<string, { uri: string; format: DataFormat; local: string | null }>, run: Running): Promise<void> {

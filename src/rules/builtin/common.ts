@@ -1,6 +1,6 @@
 /** Helpers shared by the built-in rules. */
 import type { TensorData } from "../../format/tensor.js";
-import type { ParameterSpec, ParsedParameters, TensorSelector } from "../types.js";
+import type { ParameterSpec, ParsedParameters, TensorSelector, TrialView } from "../types.js";
 
 export const COLLECTION_NAMES: ParameterSpec = {
   name: "collection_names", type: "list", default: null,
@@ -125,4 +125,45 @@ export function pairEvalMetrics(names: readonly string[]): { metric: string; tra
 
 export function mean(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/**
+ * Percent of a layer's units that are inactive: axis 0 of a tensor of rank ≥ 2 holds the samples,
+ * every other position is a unit (a rank-0/1 tensor is one sample of size units). A unit is
+ * inactive when `active(x)` held for less than `thresholdPercent` % of the samples.
+ */
+export function inactiveUnitsPercent(t: TensorData, active: (x: number) => boolean, thresholdPercent: number): number {
+  const v = t.values!;
+  const samples = t.shape.length >= 2 ? t.shape[0] : 1;
+  if (samples === 0 || v.length === 0) return 0;
+  const units = v.length / samples;
+  const activeCount = new Int32Array(units);
+  for (let i = 0; i < v.length; i++) if (active(v[i])) activeCount[i % units]++;
+  let inactive = 0;
+  for (let u = 0; u < units; u++) if ((100 * activeCount[u]) / samples < thresholdPercent) inactive++;
+  return (100 * inactive) / units;
+}
+
+/** numpy.percentile (linear interpolation) of the finite elements; NaN when there is none. */
+export function percentiles(v: Float64Array, qs: readonly number[]): number[] {
+  let n = 0;
+  for (let i = 0; i < v.length; i++) if (Number.isFinite(v[i])) n++;
+  if (n === 0) return qs.map(() => NaN);
+  const sorted = new Float64Array(n);
+  let k = 0;
+  for (let i = 0; i < v.length; i++) if (Number.isFinite(v[i])) sorted[k++] = v[i];
+  sorted.sort();
+  return qs.map((q) => {
+    const at = (q / 100) * (n - 1);
+    const lo = Math.floor(at);
+    const hi = Math.min(lo + 1, n - 1);
+    return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
+  });
+}
+
+/** The gradient tensors at a step: the gradients collection, or names starting with gradient(s)/ when the trial has none. */
+export function gradientNames(trial: TrialView, step: number): string[] {
+  return trial.collectionNames().includes("gradients")
+    ? trial.select({ collections: ["gradients"] }, step)
+    : trial.select({ regex: ["^gradients?/"] }, step);
 }
