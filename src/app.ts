@@ -2,11 +2,11 @@
  * Assembles the long-lived services from the configuration: trials, events, jobs, rules.
  * Everything with a lifetime is closed by `close()`.
  */
-import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { checkS3Bucket, TrialRegistry } from "./trials/trial-registry.js";
+import { TrialPaths } from "./trials/trial-paths.js";
 import { ensureExampleTrial, EXAMPLE_TRIAL_PATH } from "./trials/example-trial.js";
 import { EventBus } from "./events/event-bus.js";
 import { TrialFollower } from "./events/trial-follower.js";
@@ -23,6 +23,7 @@ import { createS3Client } from "./storage/s3-client.js";
 import { S3Source } from "./storage/s3-source.js";
 import { parseS3Uri } from "./storage/s3-client.js";
 import type { Services } from "./graphql/context.js";
+import { checkDataDirWritable, redactUrl } from "./startup.js";
 import { MemoryPool } from "./trials/budget.js";
 
 export interface App {
@@ -33,7 +34,7 @@ export interface App {
 }
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
-  await fs.mkdir(config.dataDir, { recursive: true });
+  await checkDataDirWritable(config.dataDir);
   try {
     if (await ensureExampleTrial(config.dataDir)) log.info({ path: EXAMPLE_TRIAL_PATH }, "wrote the example trial");
   } catch (e) {
@@ -51,11 +52,22 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     },
   });
 
+  // Redis away at start is not fatal (as when it drops later): one warning, and /readyz reports it.
+  const redis = config.redisUrl ? redactUrl(config.redisUrl) : null;
+  let redisSeen = false;
+  // Job trials are known through the job service, made below.
+  const trialPaths = new TrialPaths(trials, async () =>
+    (await jobs.list({ first: 100, backend: "LOCAL" })).nodes.map((j) => j.debugOutputPath).filter((p): p is string => !!p));
+
   const events = new EventBus({
     redisUrl: config.redisUrl,
     prefix: config.redisPrefix,
-    onRedisStateChange: (up, error) =>
-      up ? log.info("redis connected: events reach every instance") : log.warn({ error }, "redis unavailable: events reach this instance only until it returns"),
+    onRedisStateChange: (up, error) => {
+      if (up) log.info({ redis }, "redis connected: events reach every instance");
+      else if (redisSeen) log.warn({ redis, reason: error }, "redis unavailable: events reach this instance only until it returns");
+      else log.warn({ redis }, `redis ${redis} is unreachable (${error ?? "no connection"}): started without it, events reach this instance only until it answers`);
+      redisSeen ||= up;
+    },
   });
   const follower = new TrialFollower(events, Math.min(config.pollIntervalMs, 2000), (path, e) => log.warn({ path, err: e }, "refreshing a followed trial failed"));
 
@@ -75,6 +87,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   for (const e of ruleRegistry.errors) log.warn({ rule: e }, "a custom rule failed to load");
   const rules: JobRules = new JobRules({
     trials,
+    trialPaths,
     events,
     registry: ruleRegistry.registry,
     log,
@@ -110,6 +123,8 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     },
   });
   await local.whenReady();
+  const xgboostProblem = local.libraryProblem();
+  if (xgboostProblem) log.warn(`local jobs will fail: ${xgboostProblem}`);
   backends.LOCAL = local;
   const jobs = new JobService(backends, config.sagemakerEnabled ? "SAGEMAKER" : "LOCAL");
   rules.attachJobService(jobs);
@@ -150,6 +165,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   const services: Services = {
     config,
     trials,
+    trialPaths,
     jobs,
     rules,
     events,

@@ -4,6 +4,8 @@
  */
 import { createHash } from "node:crypto";
 import path from "node:path";
+import { StartupError } from "./startup.js";
+import type { LogFormat } from "./observability/logger.js";
 
 export interface Limits {
   maxDepth: number;
@@ -93,19 +95,24 @@ export interface Config {
   allowUnauthenticated: boolean;
   introspection: boolean;
   logLevel: string;
+  /** pretty: one readable line per entry (a terminal); json: one JSON object per line (log collectors). */
+  logFormat: LogFormat;
   limits: Limits;
   exposure: Exposure;
   rules: RuleLimits;
   ops: Operations;
 }
 
-export class ConfigError extends Error {
+/** Every bad variable at once; the service does not start (exit code 2). */
+export class ConfigError extends StartupError {
   constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`, 2);
+    this.name = "ConfigError";
   }
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** `stdoutIsTTY` picks the default LOG_FORMAT: pretty on a terminal, JSON otherwise. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, { stdoutIsTTY = Boolean(process.stdout.isTTY) } = {}): Config {
   const problems: string[] = [];
   const str = (name: string, fallback: string | null = null): string | null => {
     const v = env[name];
@@ -202,6 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowUnauthenticated: bool("TRIALGRAPH_ALLOW_UNAUTHENTICATED", false),
     introspection: bool("TRIALGRAPH_INTROSPECTION", true),
     logLevel: str("LOG_LEVEL", "info")!,
+    logFormat: (str("LOG_FORMAT") ?? (stdoutIsTTY ? "pretty" : "json")) as LogFormat,
     limits: {
       maxDepth: int("TRIALGRAPH_MAX_DEPTH", 12, 2, 100),
       maxCost: int("TRIALGRAPH_MAX_COST", 5_000_000, 100, 1_000_000_000),
@@ -237,6 +245,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       s3TimeoutMs: int("TRIALGRAPH_S3_TIMEOUT_MS", 30_000, 100, 600_000),
     },
   };
+  if (config.logFormat !== "json" && config.logFormat !== "pretty") {
+    problems.push(`LOG_FORMAT=${JSON.stringify(config.logFormat)}: expected json or pretty`);
+  }
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected fatal, error, warn, info, debug, trace or silent`);
   }

@@ -8,7 +8,6 @@
 import "reflect-metadata";
 import http from "node:http";
 import path from "node:path";
-import { existsSync } from "node:fs";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
 import { expressMiddleware } from "@as-integrations/express5";
@@ -16,12 +15,13 @@ import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHt
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { GraphQLError } from "graphql";
 import pino, { type Logger } from "pino";
-import { ConfigError, loadConfig, type Config } from "./config.js";
+import { loadConfig, type Config } from "./config.js";
+import { checkPortFree, listen, StartupError } from "./startup.js";
+import { createLogger } from "./observability/logger.js";
 import { createApp } from "./app.js";
 import { createSchema } from "./graphql/schema.js";
 import { createContext, type Context, type Services } from "./graphql/context.js";
 import { formatError, isExpectedError, logUnexpected, toGraphQLError, withRequestId } from "./graphql/errors.js";
-import { playgroundHtml } from "./graphql/playground.js";
 import { attachWebSocketServer } from "./graphql/ws.js";
 import { authenticate } from "./graphql/http-auth.js";
 import { checkOperation, rateLimitKey, RateLimiter, relabelTokenLimit } from "./graphql/limits.js";
@@ -29,7 +29,8 @@ import { TrialgraphError } from "./errors.js";
 import { createMetrics, instrumentS3Client, type Metrics } from "./observability/metrics.js";
 import { requestLogging } from "./observability/logging.js";
 import { ReadinessChecker } from "./observability/health.js";
-import { browserGuard, PLAYGROUND_CONTENT_SECURITY_POLICY, securityHeaders } from "./graphql/browser-guard.js";
+import { webAssets } from "./web-assets.js";
+import { browserGuard, securityHeaders } from "./graphql/browser-guard.js";
 import { jobReportHandler } from "./report/route.js";
 
 export interface RunningServer {
@@ -97,6 +98,8 @@ function codeOf(e: GraphQLError): string | undefined {
 }
 
 export async function startServer(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+  // Before anything is written (the example trial, job records): a taken port refuses the start cleanly.
+  await checkPortFree(config.port, config.host);
   const app = await createApp(config, log);
   const { services } = app;
   const metrics = createMetrics({
@@ -174,11 +177,15 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       next(e);
     }
   });
+  const web = webAssets(WEB_ROOT);
+  // A browser asking for /graphql gets the playground; every other client gets GraphQL.
   expressApp.get("/graphql", (req, res, next) => {
-    if (req.accepts(["application/json", "application/graphql-response+json", "text/html"]) === "text/html") {
-      res.setHeader("Content-Security-Policy", PLAYGROUND_CONTENT_SECURITY_POLICY);
-      res.type("html").send(playgroundHtml());
-    } else next();
+    res.vary("Accept");
+    if (req.accepts(["application/json", "application/graphql-response+json", "text/html"]) !== "text/html") return next();
+    web.sendPage("playground.html", req, res, (err?: unknown) => {
+      if (err) return next(err);
+      res.status(404).json({ errors: [{ message: "the playground is not built: run `npm run build`", extensions: { code: "NOT_FOUND" } }] });
+    });
   });
   /** The caller's context: token, then rate limit. Throws TrialgraphError or a LimitError. */
   const requestContext = (req: Request, signal?: AbortSignal): Context => {
@@ -224,9 +231,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   );
   // The job report: the same schema and context as /graphql, executed in process.
   expressApp.get("/jobs/:name/report.html", jobReportHandler({ schema, context: requestContext, log }));
-  if (existsSync(WEB_ROOT)) {
-    expressApp.use(express.static(WEB_ROOT, { index: "index.html", maxAge: "1h" }));
-  }
+  expressApp.use(web.serve);
   expressApp.use((req: Request, res: Response) => {
     res.status(404).json({ errors: [{ message: `nothing at ${req.method} ${req.path.slice(0, 200)}`, extensions: { code: "NOT_FOUND" } }] });
   });
@@ -241,19 +246,28 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     res.status(status).json({ errors: [{ message, extensions: { code } }] });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", reject);
-    httpServer.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    // The port was free a moment ago; another process may have taken it since.
+    await listen(httpServer, config.port, config.host);
+  } catch (e) {
+    await apollo.stop().catch(() => undefined);
+    readiness.close();
+    await app.close();
+    throw e;
+  }
   const address = httpServer.address() as import("node:net").AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}/graphql`;
+  const base = `http://${host}:${address.port}`;
+  const url = `${base}/graphql`;
   if (config.apiTokens.length === 0) {
     log.warn({ host: config.host }, config.allowUnauthenticated
       ? "no TRIALGRAPH_API_TOKENS: every caller is an operator (TRIALGRAPH_ALLOW_UNAUTHENTICATED=true)"
       : "no TRIALGRAPH_API_TOKENS: listening on loopback only, every local caller is an operator");
   }
-  log.info({ url, dataDir: config.dataDir, backends: services.jobs.configured(), auth: config.apiTokens.length ? `${config.apiTokens.length} tokens` : "none" }, "trialgraph listening");
+  log.info(
+    { url, dataDir: config.dataDir, backends: services.jobs.configured(), auth: config.apiTokens.length ? `${config.apiTokens.length} tokens` : "none" },
+    `trialgraph listening: dashboard ${base}/ · GraphQL and playground ${url}`,
+  );
 
   let closing: Promise<void> | null = null;
   return {
@@ -292,17 +306,20 @@ function countRuleEvaluations(services: Services, metrics: Metrics): void {
 
 async function main(): Promise<void> {
   let config: Config;
+  let log: Logger;
+  let server: RunningServer;
   try {
     config = loadConfig();
+    log = createLogger(config.logLevel, config.logFormat);
+    server = await startServer(config, log);
   } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      process.exit(2);
+    // What the operator must fix: one line, no stack trace (ConfigError lists each bad variable).
+    if (e instanceof StartupError) {
+      process.stderr.write(`trialgraph: ${e.message}\n`);
+      process.exit(e.exitCode);
     }
     throw e;
   }
-  const log = pino({ level: config.logLevel });
-  const server = await startServer(config, log);
   let signalled = false;
   const shutdown = (signal: string) => {
     // A repeat while draining changes nothing; the deadline below bounds the wait.

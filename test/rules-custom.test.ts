@@ -71,6 +71,21 @@ const RULES: Record<string, string> = {
       requiredTensors() { return []; },
       invokeAtStep() { return eval("1 + 1") === 2; },
     };`,
+  // One of two parameters is needed, as AllZero needs collection_names or tensor_regex.
+  "either.js": `
+    module.exports = {
+      name: "EitherMetric",
+      parameters: [
+        { name: "metric", type: "string", description: "a tensor name" },
+        { name: "metric_regex", type: "regexList", description: "tensor names" },
+      ],
+      requiredOneOf: [["metric", "metric_regex"]],
+      requiredTensors() { return []; },
+      invokeAtStep() { return false; },
+    };`,
+  "bad-group.js": `
+    module.exports = { name: "BadGroup", parameters: [{ name: "a" }], requiredOneOf: [["a", "nope"]],
+      requiredTensors() { return []; }, invokeAtStep() { return false; } };`,
   "broken.js": "module.exports = { name: 'Broken', ",
   "shadows.js": "module.exports = { name: 'AllZero', requiredTensors() { return []; }, invokeAtStep() { return false; } };",
   "not-a-rule.txt": "ignored",
@@ -87,10 +102,15 @@ test.after(async () => {
 test("custom rules load beside the built-ins; broken modules are reported, not fatal", async () => {
   const { registry, errors } = await RuleRegistry.load(dir, { timeoutMs: 200 });
   const custom = builtinRules(registry).filter((r) => r.source === "custom").map((r) => r.name).sort();
-  assert.deepEqual(custom, ["AlwaysThrows", "LoopsForever", "MetricAbove", "UsesEval"]);
-  assert.equal(builtinRules(registry).length, BUILTIN_RULES.length + 4);
+  assert.deepEqual(custom, ["AlwaysThrows", "EitherMetric", "LoopsForever", "MetricAbove", "UsesEval"]);
+  assert.equal(builtinRules(registry).length, BUILTIN_RULES.length + 5);
   const byFile = Object.fromEntries(errors.map((e) => [path.basename(e.file), e.message]));
-  assert.deepEqual(Object.keys(byFile).sort(), ["async-loop.js", "broken.js", "shadows.js"]);
+  assert.deepEqual(Object.keys(byFile).sort(), ["async-loop.js", "bad-group.js", "broken.js", "shadows.js"]);
+  assert.match(byFile["bad-group.js"], /requiredOneOf group \[a, nope\] must name two or more of its parameters/);
+  const either = builtinRules(registry).find((r) => r.name === "EitherMetric")!;
+  assert.deepEqual(either.parameters.map((p) => p.requiredOneOf), [["metric", "metric_regex"], ["metric", "metric_regex"]]);
+  assert.throws(() => validateRuleSpecs([{ builtin: "EitherMetric" }], registry), /rule EitherMetric: give metric or metric_regex \(or both\)/);
+  assert.equal(validateRuleSpecs([{ builtin: "EitherMetric", parameters: { metric_regex: "rmse$" } }], registry).length, 1);
   // A microtask loop cannot be cut off safely (see src/rules/custom.ts): asynchronous rules are refused.
   assert.match(byFile["async-loop.js"], /rules must be synchronous \(found "Promise"\)/);
   assert.match(byFile["broken.js"], /syntax error/);

@@ -8,7 +8,7 @@
  *     rebinds its own DNS name to 127.0.0.1 gets nothing (DNS rebinding). TRIALGRAPH_ALLOWED_HOSTS
  *     lists others.
  *   - Security headers: no framing, no MIME sniffing, no referrer; a CSP allowing same-origin
- *     scripts only (the inline GraphiQL playground gets its own, wider policy on its route).
+ *     scripts only, on every page (the dashboard, the playground, the job report).
  */
 import type { IncomingMessage } from "node:http";
 import type { NextFunction, Request, Response } from "express";
@@ -77,14 +77,7 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-/**
- * The GraphiQL playground is one page with its scripts inlined (render-graphiql): it needs
- * 'unsafe-inline' scripts, on its own route only. Everything it loads or connects to stays same-origin.
- */
-export const PLAYGROUND_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY
-  .replace("script-src 'self'", "script-src 'self' 'unsafe-inline'");
-
-/** Express middleware: security headers on every response (pages set a wider CSP themselves if they must). */
+/** Express middleware: security headers on every response. */
 export function securityHeaders() {
   return (_req: Request, res: Response, next: NextFunction) => {
     res.setHeader("Content-Security-Policy", CONTENT_SECURITY_POLICY);

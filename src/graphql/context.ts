@@ -5,6 +5,7 @@ import type { Config } from "../config.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { JobService } from "../jobs/job-service.js";
 import type { TrialRegistry } from "../trials/trial-registry.js";
+import type { TrialPaths } from "../trials/trial-paths.js";
 import type { RuleService } from "../jobs/rule-service.js";
 import {
   createHistogramLoader, createReductionLoader, createReductionSeriesLoader, createSeriesLoader, createStatsSeriesLoader,
@@ -19,6 +20,8 @@ import { TrialgraphError } from "../errors.js";
 export interface Services {
   config: Config;
   trials: TrialRegistry;
+  /** Known trial paths, the nearest to a mistyped one, and NOT_FOUND errors that name them. */
+  trialPaths: TrialPaths;
   jobs: JobService;
   rules: RuleService;
   events: EventBus;

@@ -65,8 +65,10 @@ interface Extra {
 
 export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema, services: Services, options: WsOptions = {}): WsServerHandle {
   const { limits } = services.config;
+  // Upgrades are handed over explicitly: attached with `server`, ws would also re-emit the HTTP
+  // server's own errors (a taken port) as "Internal error emitted on the WebSocket server".
   const wss = new WebSocketServer({
-    server: httpServer,
+    noServer: true,
     path: "/graphql",
     maxPayload: limits.wsMaxPayloadBytes,
     // A web page on another origin (or a rebound host name) gets no socket: it could start jobs.
@@ -75,6 +77,9 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
       if (refusal) done(false, refusal.status, refusal.message);
       else done(true);
     },
+  });
+  httpServer.on("upgrade", (request, socket, head) => {
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit("connection", ws, request));
   });
   const formatOne = formatError();
   /** Formats a result's errors; unexpected ones are logged with the operation's request id. */

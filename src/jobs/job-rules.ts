@@ -9,6 +9,7 @@ import { urlHostAllowed } from "../host-allow-list.js";
 import { ConcurrencyLimiter } from "../storage/concurrency.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { TrialRegistry } from "../trials/trial-registry.js";
+import type { TrialPaths } from "../trials/trial-paths.js";
 import type { Trial } from "../trials/trial.js";
 import { RuleSession, builtinRules, evaluateRules, validateRuleSpecs, type RuleRegistry } from "../rules/index.js";
 import type { RuleDefinitionInfo, RuleEvaluationResult, RuleService } from "./rule-service.js";
@@ -38,6 +39,8 @@ interface JobSession {
 
 export interface JobRulesOptions {
   trials: TrialRegistry;
+  /** Names the closest known paths when a trial is not found. */
+  trialPaths?: TrialPaths;
   events: EventBus;
   registry: RuleRegistry;
   log: Logger;
@@ -86,7 +89,9 @@ export class JobRules implements RuleService {
       name: r.name,
       appliesToXgboost: r.appliesToXgboost,
       description: r.description ?? null,
-      parameters: r.parameters.map((p) => ({ name: p.name, default: p.default ?? null, description: p.description ?? null, required: Boolean(p.required) })),
+      parameters: r.parameters.map((p) => ({
+        name: p.name, default: p.default ?? null, description: p.description ?? null, required: Boolean(p.required), requiredOneOf: p.requiredOneOf,
+      })),
     }));
   }
 
@@ -123,7 +128,7 @@ export class JobRules implements RuleService {
     // Actions never run here (a query has no side effects), so webhook targets need not be allowed.
     const configured = validateRuleSpecs(rules, this.options.registry);
     const trial = await this.options.trials.resolve(path);
-    if (!trial) throw new TrialgraphError("NOT_FOUND", `no trial at ${path}`, { field: "path" });
+    if (!trial) throw this.options.trialPaths ? await this.options.trialPaths.notFound(path) : new TrialgraphError("NOT_FOUND", `no trial at ${path}`, { field: "path" });
     const run = () => evaluateRules(trial, rules, {
       registry: this.options.registry,
       otherTrialOpener: (p) => this.options.trials.resolve(p),

@@ -9,6 +9,8 @@ export interface RuleParameterInfo {
   default: string | null;
   description: string | null;
   required: boolean;
+  /** The group of alternatives this parameter belongs to (at least one must be given), or null. */
+  requiredOneOf: string[] | null;
 }
 
 export interface RuleDefinitionInfo {

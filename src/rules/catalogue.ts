@@ -40,7 +40,7 @@ export interface RuleDefinitionInfo {
   appliesToXgboost: boolean;
   description: string;
   source: "builtin" | "custom";
-  parameters: { name: string; default: string | null; description: string; required: boolean }[];
+  parameters: { name: string; default: string | null; description: string; required: boolean; requiredOneOf: string[] | null }[];
 }
 
 export class RuleRegistry {
@@ -67,6 +67,7 @@ export class RuleRegistry {
       source: d.source,
       parameters: d.parameters.map((p) => ({
         name: p.name, default: formatDefault(p), description: p.description, required: !!p.required,
+        requiredOneOf: d.requiredOneOf?.find((group) => group.includes(p.name))?.slice() ?? null,
       })),
     }));
   }

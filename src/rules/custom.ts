@@ -19,6 +19,7 @@
  *   module.exports = {
  *     name: "MyRule", description: "…", appliesToXgboost: true,
  *     parameters: [{ name: "threshold", type: "number", default: "0.5", description: "…" }],
+ *     requiredOneOf: [["a", "b"]],   // optional: groups of parameters of which one at least is needed
  *     // either a factory returning { requiredTensors, invokeAtStep, checkIdle? } …
  *     create(params) { return { requiredTensors(ctx) { … }, invokeAtStep(ctx, values) { … } }; },
  *     // … or the two handlers directly (module state is per rule instance).
@@ -106,7 +107,9 @@ const scripts = {
     "return { name: m.name, description: m.description, appliesToXgboost: m.appliesToXgboost," +
     "  parameters: Array.isArray(m.parameters) ? m.parameters.map((p) => ({ name: p && p.name, type: p && p.type," +
     "    default: p && p.default === undefined ? null : p && p.default, description: p && p.description," +
-    "    required: !!(p && p.required) })) : m.parameters === undefined ? [] : 'invalid' };" +
+    "    required: !!(p && p.required) })) : m.parameters === undefined ? [] : 'invalid'," +
+    "  requiredOneOf: m.requiredOneOf === undefined ? [] : Array.isArray(m.requiredOneOf) && m.requiredOneOf.every((g) => Array.isArray(g))" +
+    "    ? m.requiredOneOf.map((g) => g.map(String)) : 'invalid' };" +
     "})())"),
   create: new vm.Script("(() => {" +
     "const m = module.exports;" +
@@ -458,6 +461,7 @@ async function loadOne(file: string, code: string, limits: CustomRuleLimits): Pr
   const meta = JSON.parse(metaJson) as {
     name: unknown; description: unknown; appliesToXgboost: unknown;
     parameters: { name: unknown; type: unknown; default: unknown; description: unknown; required: boolean }[] | "invalid";
+    requiredOneOf: string[][] | "invalid";
   };
   if (typeof meta.name !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(meta.name)) {
     throw new CustomRuleError(`custom rule ${base}: exports no valid name (letters, digits and _)`);
@@ -479,11 +483,19 @@ async function loadOne(file: string, code: string, limits: CustomRuleLimits): Pr
     }
     return spec;
   });
+  if (meta.requiredOneOf === "invalid") throw new CustomRuleError(`custom rule ${base}: requiredOneOf must be a list of lists of parameter names`);
+  for (const group of meta.requiredOneOf) {
+    const unknown = group.find((n) => !parameters.some((p) => p.name === n));
+    if (group.length < 2 || unknown !== undefined) {
+      throw new CustomRuleError(`custom rule ${base}: requiredOneOf group [${group.join(", ")}] must name two or more of its parameters`);
+    }
+  }
   return {
     name: ruleName,
     description: typeof meta.description === "string" ? meta.description : `custom rule from ${base}`,
     appliesToXgboost: meta.appliesToXgboost !== false,
     parameters,
+    requiredOneOf: meta.requiredOneOf,
     source: "custom",
     file,
     // A fresh worker per instance: module-level state is never shared between rule evaluations.

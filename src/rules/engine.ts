@@ -15,7 +15,7 @@ import type { ReductionName } from "../format/reductions.js";
 import { computeReduction, hasNumericElements } from "../trials/tensor-stats.js";
 import { parseActionJson, postWebhook, type WebhookOptions, type WebhookOutcome } from "./actions.js";
 import { DEFAULT_REGISTRY, type RuleRegistry } from "./catalogue.js";
-import { parseParameters } from "./params.js";
+import { missingAlternatives, parseParameters } from "./params.js";
 import { countAtOrBefore } from "./steps.js";
 import {
   normalizeResult, type ParsedParameters, type RuleAction, type RuleDefinition, type RuleInstance, type StepContext,
@@ -55,7 +55,7 @@ export function configureRule(spec: RuleSpec, registry: RuleRegistry = DEFAULT_R
   }
   const raw = (spec.parameters ?? {}) as Record<string, ParameterValue>;
   const { params, engine } = parseParameters(definition.name, definition.parameters, raw);
-  const problem = definition.validate?.(params);
+  const problem = missingAlternatives(definition.requiredOneOf, params) ?? definition.validate?.(params);
   if (problem) throw new TrialgraphError("BAD_USER_INPUT", `rule ${definition.name}: ${problem}`, { rule: definition.name });
   const actions = [
     ...(engine.actionJson ? parseActionJson(definition.name, engine.actionJson) : []),

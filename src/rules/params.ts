@@ -131,6 +131,20 @@ export function parseOne(rule: string, spec: ParameterSpec, v: RawParameterValue
   }
 }
 
+/** "a or b (or both)", "a, b or c (one at least)": how a group of alternatives is named in messages. */
+export function describeAlternatives(group: readonly string[]): string {
+  if (group.length === 2) return `${group[0]} or ${group[1]} (or both)`;
+  return `${group.slice(0, -1).join(", ")} or ${group[group.length - 1]} (one at least)`;
+}
+
+/** The first group of alternatives none of which is given, as a message; null when each group has one. */
+export function missingAlternatives(groups: readonly (readonly string[])[] | undefined, params: ParsedParameters): string | null {
+  for (const group of groups ?? []) {
+    if (group.every((name) => params[name] === null || params[name] === undefined)) return `give ${describeAlternatives(group)}`;
+  }
+  return null;
+}
+
 /** How a parsed default is shown (builtinRules): the string SageMaker would pass, null for None. */
 export function formatDefault(spec: ParameterSpec): string | null {
   if (spec.shownDefault !== undefined) return spec.shownDefault;

@@ -160,6 +160,11 @@ export interface RuleDefinition {
   description: string;
   appliesToXgboost: boolean;
   parameters: ParameterSpec[];
+  /**
+   * Alternatives: groups of parameters of which at least one must be given (AllZero needs
+   * collection_names or tensor_regex). Checked before `validate`, and shown by builtinRules.
+   */
+  requiredOneOf?: readonly (readonly string[])[];
   /** Checks across parameters; returns an error message or null. */
   validate?(params: ParsedParameters): string | null;
   create(params: ParsedParameters): MaybePromise<RuleInstance>;

@@ -18,6 +18,7 @@ import { contentTypeToFormat, type DataFormat } from "../xgboost/data.js";
 import { planHook } from "../xgboost/hook.js";
 import { hyperparametersAsStrings, validateHyperparameters } from "../xgboost/hyperparameters.js";
 import { loadXGBoost } from "../xgboost/libxgboost.js";
+import { LAB_DIR, LAB_FILES } from "../lab-data.js";
 import { confinedDir, confinement, openConfined, type Confinement } from "../../storage/confine.js";
 import type { ChannelFile, TrainResult, TrainSpec, WorkerInput, WorkerMessage } from "../xgboost/train-worker.js";
 
@@ -152,6 +153,16 @@ export class LocalBackend implements TrainingJobBackend {
   /** Resolves once persisted jobs are loaded (jobs that were running are marked FAILED). */
   whenReady(): Promise<void> {
     return this.ready;
+  }
+
+  /** Why local jobs cannot train (libxgboost missing or unusable), or null when they can. */
+  libraryProblem(): string | null {
+    try {
+      loadXGBoost(this.options.xgboostLibPath);
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
   }
 
   private async recover(): Promise<void> {
@@ -295,7 +306,13 @@ export class LocalBackend implements TrainingJobBackend {
           throw badInput(`input ${input.uri} cannot be read (${code})`, field);
         }
       })();
-      if (!exists) throw badInput(`input ${input.uri} does not exist in the data directory`, field);
+      if (!exists) {
+        // The lab's inputs are not shipped: say how to get them.
+        const lab = key.split("/")[0] === LAB_DIR
+          ? `; ${LAB_DIR}/ holds the lab's data: run \`npm run lab:data\` to download it (${LAB_DIR}/${LAB_FILES.train}, ${LAB_DIR}/${LAB_FILES.validation}), or copy LIBSVM files there`
+          : "";
+        throw badInput(`input ${input.uri} does not exist in the data directory${lab}`, field);
+      }
     }
     // Fails with XGBOOST_UNAVAILABLE (and how to install it) when libxgboost is missing.
     loadXGBoost(this.options.xgboostLibPath);
