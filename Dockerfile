@@ -1,4 +1,5 @@
 # trialgraph service image. Build: docker build -t trialgraph . ; run: see docker-compose.yml.
+# The lab's data set inside a running container: docker compose exec trialgraph npm run lab:data
 
 # Build stage: dev dependencies (tsc, vite) are needed to build, then pruned away.
 FROM node:24-bookworm-slim AS build

@@ -12,6 +12,7 @@ const sections: Record<string, () => Promise<Rows>> = {
   hook: async () => (await import("./hook.js")).runHookBench(),
   fanout: async () => (await import("./fanout.js")).runFanoutBench(),
   load: async () => (await import("./load.js")).runLoadBench(),
+  playground: async () => (await import("./playground.js")).runPlaygroundBench(Number(process.env.BENCH_RUNS ?? 5)),
   durable: async () => (await import("./durable.js")).runDurableBench(),
 };
 

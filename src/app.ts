@@ -3,10 +3,10 @@
  * Everything with a lifetime is closed by `close()`.
  */
 import { randomUUID } from "node:crypto";
-import { promises as fs } from "node:fs";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
-import { TrialRegistry } from "./trials/trial-registry.js";
+import { checkS3Bucket, TrialRegistry } from "./trials/trial-registry.js";
+import { TrialPaths } from "./trials/trial-paths.js";
 import { ensureExampleTrial, EXAMPLE_TRIAL_PATH } from "./trials/example-trial.js";
 import { EventBus } from "./events/event-bus.js";
 import { TrialFollower } from "./events/trial-follower.js";
@@ -26,6 +26,8 @@ import { createS3Client } from "./storage/s3-client.js";
 import { S3Source } from "./storage/s3-source.js";
 import { parseS3Uri } from "./storage/s3-client.js";
 import type { Services } from "./graphql/context.js";
+import { checkDataDirWritable, redactUrl } from "./startup.js";
+import { MemoryPool } from "./trials/budget.js";
 
 export interface App {
   services: Services;
@@ -39,8 +41,12 @@ export interface App {
 }
 
 export async function createApp(config: Config, log: Logger): Promise<App> {
-  await fs.mkdir(config.dataDir, { recursive: true });
-  if (await ensureExampleTrial(config.dataDir)) log.info({ path: EXAMPLE_TRIAL_PATH }, "wrote the example trial");
+  await checkDataDirWritable(config.dataDir);
+  try {
+    if (await ensureExampleTrial(config.dataDir)) log.info({ path: EXAMPLE_TRIAL_PATH }, "wrote the example trial");
+  } catch (e) {
+    log.warn({ err: e }, "the example trial was not written");
+  }
   // The database comes first: without it the service cannot keep what it is asked to do (a StartupError).
   const store = await Store.open({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
   try {
@@ -60,17 +66,29 @@ async function assemble(config: Config, log: Logger, store: Store): Promise<App>
   const trials = new TrialRegistry({
     dataDir: config.dataDir,
     valueCacheBytes: config.valueCacheBytes,
+    s3AllowedBuckets: config.exposure.s3AllowedBuckets,
     s3Source: (uri) => {
       const loc = parseS3Uri(uri);
       return new S3Source({ client: s3, bucket: loc.bucket, prefix: loc.prefix });
     },
   });
 
+  // Redis away at start is not fatal (as when it drops later): one warning, and /readyz reports it.
+  const redis = config.redisUrl ? redactUrl(config.redisUrl) : null;
+  let redisSeen = false;
+  // Job trials are known through the job service, made below.
+  const trialPaths = new TrialPaths(trials, async () =>
+    (await jobs.list({ first: 100, backend: "LOCAL" })).nodes.map((j) => j.debugOutputPath).filter((p): p is string => !!p));
+
   const events = new EventBus({
     redisUrl: config.redisUrl,
     prefix: config.redisPrefix,
-    onRedisStateChange: (up, error) =>
-      up ? log.info("redis connected: events reach every instance") : log.warn({ error }, "redis unavailable: events reach this instance only until it returns"),
+    onRedisStateChange: (up, error) => {
+      if (up) log.info({ redis }, "redis connected: events reach every instance");
+      else if (redisSeen) log.warn({ redis, reason: error }, "redis unavailable: events reach this instance only until it returns");
+      else log.warn({ redis }, `redis ${redis} is unreachable (${error ?? "no connection"}): started without it, events reach this instance only until it answers`);
+      redisSeen ||= up;
+    },
   });
   const follower = new TrialFollower(events, Math.min(config.pollIntervalMs, 2000), (path, e) => log.warn({ path, err: e }, "refreshing a followed trial failed"));
 
@@ -87,14 +105,17 @@ async function assemble(config: Config, log: Logger, store: Store): Promise<App>
     : null;
   if (sagemaker) backends.SAGEMAKER = sagemaker;
 
-  const ruleRegistry = await RuleRegistry.load(config.rulesDir);
+  const ruleRegistry = await RuleRegistry.load(config.rulesDir, { evaluationTimeoutMs: config.rules.evaluationTimeoutMs, memoryMb: config.rules.memoryMb });
   for (const e of ruleRegistry.errors) log.warn({ rule: e }, "a custom rule failed to load");
   const rules: JobRules = new JobRules({
     trials,
+    trialPaths,
     events,
     registry: ruleRegistry.registry,
     log,
     webhookUrl: config.webhookUrl,
+    webhookAllowedHosts: config.exposure.webhookAllowedHosts,
+    customRuleQueries: config.rules.queryWorkers,
     pollIntervalMs: config.pollIntervalMs,
     rules: store.rules,
     jobs: store.jobs,
@@ -120,7 +141,9 @@ async function assemble(config: Config, log: Logger, store: Store): Promise<App>
     onEvent: (e) => onLocalEvent(e),
     xgboostLibPath: config.xgboostLib,
     log,
+    checkS3Input: (uri, field) => checkS3Bucket(uri, config.exposure.s3AllowedBuckets, field),
     fetchS3Object: async (uri) => {
+      checkS3Bucket(uri, config.exposure.s3AllowedBuckets, "inputs.uri");
       const loc = parseS3Uri(uri, "inputs.uri");
       const res = await s3.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.prefix.replace(/\/$/, "") }));
       return Buffer.from(await res.Body!.transformToByteArray());
@@ -147,6 +170,8 @@ async function assemble(config: Config, log: Logger, store: Store): Promise<App>
   });
   // Registers, and ends what a predecessor on this machine left running, before rules are supervised.
   await monitor.start();
+  const xgboostProblem = local.libraryProblem();
+  if (xgboostProblem) log.warn(`local jobs will fail: ${xgboostProblem}`);
   backends.LOCAL = local;
   const jobs = new JobService(backends, config.sagemakerEnabled ? "SAGEMAKER" : "LOCAL");
   rules.attachJobService(jobs);
@@ -183,10 +208,12 @@ async function assemble(config: Config, log: Logger, store: Store): Promise<App>
   const services: Services = {
     config,
     trials,
+    trialPaths,
     jobs,
     rules,
     events,
     log,
+    memory: new MemoryPool(config.limits.maxInflightBytes),
     followTrial: (trial) => follower.follow(trial),
     watchJob,
   };

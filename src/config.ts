@@ -5,6 +5,8 @@
 import { createHash } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
+import { StartupError } from "./startup.js";
+import type { LogFormat } from "./observability/logger.js";
 
 export interface Limits {
   maxDepth: number;
@@ -20,6 +22,36 @@ export interface Limits {
   rateLimitPerMinute: number;
   wsMaxPayloadBytes: number;
   connectionInitWaitTimeoutMs: number;
+  /** Estimated bytes one request's answer may hold (values, their objects, the response). */
+  maxRequestBytes: number;
+  /** Estimated bytes all requests in flight may hold together. */
+  maxInflightBytes: number;
+  /** Operations (subscriptions included) open at once on one WebSocket. */
+  maxSubscriptionsPerSocket: number;
+  /** Operations open at once per caller (token, or client address without tokens) across sockets. */
+  maxSubscriptionsPerCaller: number;
+}
+
+/** What browsers may reach, and where the service may send requests. */
+export interface Exposure {
+  /** Origins (scheme://host[:port]) allowed besides the request's own host; "*" allows any. */
+  allowedOrigins: string[];
+  /** Host header names (host or host:port, lower case) that answer; null = any (non-loopback bind). */
+  allowedHosts: string[] | null;
+  /** Hosts (host or host:port) a rule's own webhook URL may target; TRIALGRAPH_WEBHOOK_URL's host is always allowed. */
+  webhookAllowedHosts: string[];
+  /** When set, s3:// trials and job inputs must be in these buckets. */
+  s3AllowedBuckets: string[] | null;
+}
+
+/** Custom rules run in worker threads with these bounds. */
+export interface RuleLimits {
+  /** Heap of one custom rule's worker (MB). */
+  memoryMb: number;
+  /** Time one custom rule may spend over one evaluation (all its calls), ms. */
+  evaluationTimeoutMs: number;
+  /** Custom-rule workers evaluateRules queries may run at once. */
+  queryWorkers: number;
 }
 
 export interface Operations {
@@ -72,17 +104,24 @@ export interface Config {
   allowUnauthenticated: boolean;
   introspection: boolean;
   logLevel: string;
+  /** pretty: one readable line per entry (a terminal); json: one JSON object per line (log collectors). */
+  logFormat: LogFormat;
   limits: Limits;
+  exposure: Exposure;
+  rules: RuleLimits;
   ops: Operations;
 }
 
-export class ConfigError extends Error {
+/** Every bad variable at once; the service does not start (exit code 2). */
+export class ConfigError extends StartupError {
   constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`, 2);
+    this.name = "ConfigError";
   }
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** `stdoutIsTTY` picks the default LOG_FORMAT: pretty on a terminal, JSON otherwise. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, { stdoutIsTTY = Boolean(process.stdout.isTTY) } = {}): Config {
   const problems: string[] = [];
   const str = (name: string, fallback: string | null = null): string | null => {
     const v = env[name];
@@ -118,6 +157,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       return null;
     }
   };
+
+  const list = (name: string, item: RegExp, what: string, lower = true): string[] | null => {
+    const raw = str(name);
+    if (raw === null) return null;
+    const items = raw.split(",").map((x) => (lower ? x.trim().toLowerCase() : x.trim())).filter(Boolean);
+    for (const x of items) if (!item.test(x)) problems.push(`${name}: ${JSON.stringify(x)} is not ${what}`);
+    return items;
+  };
+  const HOST_ITEM = /^(\*|\*\.[a-z0-9.-]+|[a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/;
 
   const host = str("HOST", "127.0.0.1")!;
   if (!/^[A-Za-z0-9.:\-\[\]]+$/.test(host)) problems.push(`HOST=${JSON.stringify(host)}: expected a host name or IP address`);
@@ -174,6 +222,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowUnauthenticated: bool("TRIALGRAPH_ALLOW_UNAUTHENTICATED", false),
     introspection: bool("TRIALGRAPH_INTROSPECTION", true),
     logLevel: str("LOG_LEVEL", "info")!,
+    logFormat: (str("LOG_FORMAT") ?? (stdoutIsTTY ? "pretty" : "json")) as LogFormat,
     limits: {
       maxDepth: int("TRIALGRAPH_MAX_DEPTH", 12, 2, 100),
       maxCost: int("TRIALGRAPH_MAX_COST", 5_000_000, 100, 1_000_000_000),
@@ -185,6 +234,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitPerMinute: int("TRIALGRAPH_RATE_LIMIT_PER_MINUTE", 0, 0, 1_000_000),
       wsMaxPayloadBytes: int("TRIALGRAPH_WS_MAX_PAYLOAD_BYTES", 1_000_000, 1_000, 100_000_000),
       connectionInitWaitTimeoutMs: int("TRIALGRAPH_WS_INIT_TIMEOUT_MS", 10_000, 100, 600_000),
+      maxRequestBytes: int("TRIALGRAPH_MAX_REQUEST_MB", 512, 1, 65_536) * 1024 * 1024,
+      maxInflightBytes: int("TRIALGRAPH_MAX_INFLIGHT_MB", 1024, 1, 262_144) * 1024 * 1024,
+      maxSubscriptionsPerSocket: int("TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_SOCKET", 100, 1, 100_000),
+      maxSubscriptionsPerCaller: int("TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_CALLER", 1_000, 1, 1_000_000),
+    },
+    exposure: {
+      allowedOrigins: list("TRIALGRAPH_ALLOWED_ORIGINS", /^(\*|https?:\/\/[a-z0-9.\-\[\]:]+)$/, "an origin (http[s]://host[:port]) or *") ?? [],
+      allowedHosts: null, // set below: it depends on the bind address
+      webhookAllowedHosts: list("TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS", HOST_ITEM, "a host name, host:port, *.domain or *") ?? [],
+      s3AllowedBuckets: list("TRIALGRAPH_S3_ALLOWED_BUCKETS", /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "an S3 bucket name"),
+    },
+    rules: {
+      memoryMb: int("TRIALGRAPH_RULE_MEMORY_MB", 64, 8, 16_384),
+      evaluationTimeoutMs: int("TRIALGRAPH_RULE_EVALUATION_TIMEOUT_MS", 60_000, 100, 86_400_000),
+      queryWorkers: int("TRIALGRAPH_RULE_QUERY_WORKERS", 2, 1, 64),
     },
     ops: {
       checkS3: bool("TRIALGRAPH_READY_CHECK_S3", Boolean(str("TRIALGRAPH_S3_ENDPOINT") || env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE)),
@@ -194,10 +258,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       s3TimeoutMs: int("TRIALGRAPH_S3_TIMEOUT_MS", 30_000, 100, 600_000),
     },
   };
+  if (config.logFormat !== "json" && config.logFormat !== "pretty") {
+    problems.push(`LOG_FORMAT=${JSON.stringify(config.logFormat)}: expected json or pretty`);
+  }
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected fatal, error, warn, info, debug, trace or silent`);
   }
-  const loopback = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/.test(config.host);
+  const loopback = isLoopbackHost(config.host);
+  // DNS rebinding: on a loopback bind only loopback names answer, unless others are configured.
+  config.exposure.allowedHosts = list("TRIALGRAPH_ALLOWED_HOSTS", HOST_ITEM, "a host name, host:port, *.domain or *")
+    ?? (loopback ? ["localhost", "127.*", "[::1]"] : null);
+  if (config.exposure.allowedHosts?.includes("*")) config.exposure.allowedHosts = null;
   if (!loopback && config.apiTokens.length === 0 && !config.allowUnauthenticated) {
     problems.push(
       `HOST=${config.host} with no TRIALGRAPH_API_TOKENS: refusing to serve unauthenticated beyond this machine ` +
@@ -211,6 +282,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** A URL as configuration messages may show it: a password in it is masked. */
 function withoutPassword(raw: string): string {
   return raw.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/i.test(host);
 }
 
 export function sha256Hex(s: string): string {

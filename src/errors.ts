@@ -36,15 +36,11 @@ export class TrialgraphError extends Error {
   }
 }
 
-/**
- * A problem that keeps the service from starting (a dependency it cannot do without is unreachable):
- * main() prints the message, one line for the operator, and exits non-zero.
- */
-export class StartupError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "StartupError";
-  }
+/** An unexpected failure: answered generically, logged with its cause. */
+export function internalError(message: string, cause: unknown): TrialgraphError {
+  const e = new TrialgraphError("INTERNAL_SERVER_ERROR", message);
+  (e as { cause?: unknown }).cause = cause;
+  return e;
 }
 
 export const badInput = (message: string, field?: string) =>

@@ -8,7 +8,6 @@
 import "reflect-metadata";
 import http from "node:http";
 import path from "node:path";
-import { existsSync } from "node:fs";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
 import { expressMiddleware } from "@as-integrations/express5";
@@ -16,19 +15,22 @@ import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHt
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { GraphQLError } from "graphql";
 import pino, { type Logger } from "pino";
-import { ConfigError, loadConfig, type Config } from "./config.js";
+import { loadConfig, type Config } from "./config.js";
+import { checkPortFree, listen, StartupError } from "./startup.js";
+import { createLogger } from "./observability/logger.js";
 import { createApp } from "./app.js";
 import { createSchema } from "./graphql/schema.js";
 import { createContext, type Context, type Services } from "./graphql/context.js";
-import { formatError, toGraphQLError } from "./graphql/errors.js";
-import { playgroundHtml } from "./graphql/playground.js";
+import { formatError, isExpectedError, logUnexpected, toGraphQLError, withRequestId } from "./graphql/errors.js";
 import { attachWebSocketServer } from "./graphql/ws.js";
 import { authenticate } from "./graphql/http-auth.js";
 import { checkOperation, rateLimitKey, RateLimiter, relabelTokenLimit } from "./graphql/limits.js";
-import { StartupError, TrialgraphError } from "./errors.js";
+import { TrialgraphError } from "./errors.js";
 import { createMetrics, instrumentS3Client, type Metrics } from "./observability/metrics.js";
 import { requestLogging } from "./observability/logging.js";
 import { ReadinessChecker } from "./observability/health.js";
+import { webAssets } from "./web-assets.js";
+import { browserGuard, securityHeaders } from "./graphql/browser-guard.js";
 import { jobReportHandler } from "./report/route.js";
 
 export interface RunningServer {
@@ -44,9 +46,9 @@ export interface RunningServer {
 const WEB_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? "../web" : "../dist/web");
 
 /** Counts, times and limit-checks every HTTP GraphQL operation. */
-function limitsAndMetricsPlugin(config: Config, metrics: Metrics): ApolloServerPlugin<Context> {
+function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger): ApolloServerPlugin<Context> {
   return {
-    async requestDidStart() {
+    async requestDidStart({ contextValue }) {
       const started = process.hrtime.bigint();
       let operation = "anonymous";
       let type = "unknown";
@@ -66,7 +68,15 @@ function limitsAndMetricsPlugin(config: Config, metrics: Metrics): ApolloServerP
             throw e;
           }
         },
+        async didEncounterErrors({ errors }) {
+          for (const e of errors) if (!isExpectedError(e)) logUnexpected(log, contextValue?.requestId ?? "unknown", e);
+        },
         async willSendResponse({ response, errors }) {
+          contextValue?.answered?.();
+          // Generic internal errors name the request id, so a report can be matched with the log.
+          if (response.body.kind === "single" && response.body.singleResult.errors) {
+            response.body.singleResult.errors = withRequestId(response.body.singleResult.errors, contextValue?.requestId ?? "unknown");
+          }
           const first = errors?.[0];
           const code = first ? String((first.extensions?.code as string | undefined) ?? (first.originalError as { code?: string } | undefined)?.code ?? "ERROR") : "ok";
           metrics.graphqlRequests.inc({ operation, type, outcome: code });
@@ -88,6 +98,8 @@ function codeOf(e: GraphQLError): string | undefined {
 }
 
 export async function startServer(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+  // Before anything is written (the example trial, job records): a taken port refuses the start cleanly.
+  await checkPortFree(config.port, config.host);
   const app = await createApp(config, log);
   const { services } = app;
   const metrics = createMetrics({
@@ -114,7 +126,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   const httpServer = http.createServer(expressApp);
   const ws = attachWebSocketServer(httpServer, schema, services, { metrics, rateLimiter });
   let draining = false;
-  const format = formatError(log);
+  const format = formatError();
 
   const apollo = new ApolloServer<Context>({
     schema,
@@ -131,7 +143,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       ApolloServerPluginLandingPageDisabled(),
       // No HTTP cache hints are used; the plugin would otherwise wrap every field resolver.
       ApolloServerPluginCacheControlDisabled(),
-      limitsAndMetricsPlugin(config, metrics),
+      limitsAndMetricsPlugin(config, metrics, log),
       // Subscriptions go first, so their clients see 1001 Going Away while HTTP requests finish.
       { async serverWillStart() { return { async drainServer() { await ws.dispose(); } }; } },
     ],
@@ -139,6 +151,8 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   await apollo.start();
 
   expressApp.use(requestLogging(log, metrics));
+  // Before any route: security headers everywhere, and no answer to foreign web pages or rebound host names.
+  expressApp.use(securityHeaders(), browserGuard(config.exposure));
   expressApp.get("/healthz", (_req, res) => {
     res.json({
       status: draining ? "draining" : "ok",
@@ -169,17 +183,22 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       next(e);
     }
   });
+  const web = webAssets(WEB_ROOT);
+  // A browser asking for /graphql gets the playground; every other client gets GraphQL.
   expressApp.get("/graphql", (req, res, next) => {
-    if (req.accepts(["application/json", "application/graphql-response+json", "text/html"]) === "text/html") {
-      res.type("html").send(playgroundHtml());
-    } else next();
+    res.vary("Accept");
+    if (req.accepts(["application/json", "application/graphql-response+json", "text/html"]) !== "text/html") return next();
+    web.sendPage("playground.html", req, res, (err?: unknown) => {
+      if (err) return next(err);
+      res.status(404).json({ errors: [{ message: "the playground is not built: run `npm run build`", extensions: { code: "NOT_FOUND" } }] });
+    });
   });
   /** The caller's context: token, then rate limit. Throws TrialgraphError or a LimitError. */
-  const requestContext = (req: Request): Context => {
+  const requestContext = (req: Request, signal?: AbortSignal): Context => {
     try {
       const caller = authenticate(config, req.headers.authorization);
       rateLimiter.check(rateLimitKey(caller, config.apiTokens.length > 0, req.socket.remoteAddress));
-      return createContext(services, caller, req.id);
+      return createContext(services, caller, req.id, signal);
     } catch (e) {
       if (e instanceof GraphQLError && e.extensions.code === "RATE_LIMITED") metrics.limitRejections.inc({ code: "RATE_LIMITED", limit: "rate" });
       throw e;
@@ -189,9 +208,27 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     "/graphql",
     express.json({ limit: config.limits.maxBodyBytes }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
+      context: async ({ req, res }) => {
         try {
-          return requestContext(req);
+          const gone = new AbortController();
+          const context = requestContext(req, gone.signal);
+          // The client left: reads stop and work nobody waits for (custom rules) is cancelled. The
+          // answer's memory goes back to the pool once execution is over and the response is closed.
+          let executed = false;
+          let closed = false;
+          context.answered = () => {
+            executed = true;
+            if (closed) context.budget.release();
+          };
+          res.once("close", () => {
+            closed = true;
+            if (!res.writableFinished) {
+              gone.abort();
+              context.budget.cancel();
+            }
+            if (executed) context.budget.release();
+          });
+          return context;
         } catch (e) {
           throw e instanceof TrialgraphError ? toGraphQLError(e) : e;
         }
@@ -200,9 +237,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   );
   // The job report: the same schema and context as /graphql, executed in process.
   expressApp.get("/jobs/:name/report.html", jobReportHandler({ schema, context: requestContext, log }));
-  if (existsSync(WEB_ROOT)) {
-    expressApp.use(express.static(WEB_ROOT, { index: "index.html", maxAge: "1h" }));
-  }
+  expressApp.use(web.serve);
   expressApp.use((req: Request, res: Response) => {
     res.status(404).json({ errors: [{ message: `nothing at ${req.method} ${req.path.slice(0, 200)}`, extensions: { code: "NOT_FOUND" } }] });
   });
@@ -217,22 +252,31 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     res.status(status).json({ errors: [{ message, extensions: { code } }] });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", reject);
-    httpServer.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    // The port was free a moment ago; another process may have taken it since.
+    await listen(httpServer, config.port, config.host);
+  } catch (e) {
+    await apollo.stop().catch(() => undefined);
+    readiness.close();
+    await app.close();
+    throw e;
+  }
   const address = httpServer.address() as import("node:net").AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}/graphql`;
+  const base = `http://${host}:${address.port}`;
+  const url = `${base}/graphql`;
   if (config.apiTokens.length === 0) {
     log.warn({ host: config.host }, config.allowUnauthenticated
       ? "no TRIALGRAPH_API_TOKENS: every caller is an operator (TRIALGRAPH_ALLOW_UNAUTHENTICATED=true)"
       : "no TRIALGRAPH_API_TOKENS: listening on loopback only, every local caller is an operator");
   }
-  log.info({
-    url, dataDir: config.dataDir, backends: services.jobs.configured(), auth: config.apiTokens.length ? `${config.apiTokens.length} tokens` : "none",
-    database: app.store.database.location, instance: app.instanceId,
-  }, "trialgraph listening");
+  log.info(
+    {
+      url, dataDir: config.dataDir, backends: services.jobs.configured(), auth: config.apiTokens.length ? `${config.apiTokens.length} tokens` : "none",
+      database: app.store.database.location, instance: app.instanceId,
+    },
+    `trialgraph listening: dashboard ${base}/ · GraphQL and playground ${url}`,
+  );
 
   let closing: Promise<void> | null = null;
   return {
@@ -257,9 +301,9 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
 function countRuleEvaluations(services: Services, metrics: Metrics): void {
   const rules = services.rules;
   const evaluate = rules.evaluate.bind(rules);
-  rules.evaluate = async (p, specs) => {
+  rules.evaluate = async (p, specs, opts) => {
     try {
-      const results = await evaluate(p, specs);
+      const results = await evaluate(p, specs, opts);
       for (const r of results) metrics.ruleEvaluations.inc({ outcome: String((r as { status?: string }).status ?? "done") });
       return results;
     } catch (e) {
@@ -271,25 +315,17 @@ function countRuleEvaluations(services: Services, metrics: Metrics): void {
 
 async function main(): Promise<void> {
   let config: Config;
-  try {
-    config = loadConfig();
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      process.exit(2);
-    }
-    throw e;
-  }
-  const log = pino({ level: config.logLevel });
+  let log: Logger;
   let server: RunningServer;
   try {
+    config = loadConfig();
+    log = createLogger(config.logLevel, config.logFormat);
     server = await startServer(config, log);
   } catch (e) {
-    // A dependency the service cannot do without is unreachable: one line for the operator, no stack.
+    // What the operator must fix: one line, no stack trace (ConfigError lists each bad variable).
     if (e instanceof StartupError) {
-      log.flush?.();
-      console.error(`trialgraph cannot start: ${e.message}`);
-      process.exit(1);
+      process.stderr.write(`trialgraph: ${e.message}\n`);
+      process.exit(e.exitCode);
     }
     throw e;
   }

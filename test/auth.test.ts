@@ -2,6 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
+import http from "node:http";
 import { ConfigError, loadConfig, sha256Hex } from "../src/config.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 import { startServiceProcess } from "./support/service-process.js";
@@ -184,5 +185,96 @@ test("introspection can be turned off", async () => {
     assert.doesNotMatch(typo.body.errors[0].message, /Did you mean/, "no schema hints without introspection");
   } finally {
     await closed.close();
+  }
+});
+
+// ------------------------------------------------------------------------------------------------
+// A web page in the user's browser: foreign origins and rebound host names get nothing.
+// ------------------------------------------------------------------------------------------------
+
+/** A raw HTTP request (fetch cannot set Host). */
+function rawRequest(port: number, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; headers: import("node:http").IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method: opts.method ?? "GET", path: opts.path ?? "/graphql", headers: opts.headers }, (res) => {
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on("error", reject);
+    req.end(opts.body);
+  });
+}
+
+/** Opens a raw WebSocket with these headers: "open", or the refusal's HTTP status. */
+function wsHandshake(port: number, headers: Record<string, string>): Promise<"open" | number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/graphql`, "graphql-transport-ws", { headers });
+    ws.once("open", () => { ws.close(); resolve("open"); });
+    ws.once("unexpected-response", (_req, res) => { resolve(res.statusCode!); res.resume(); });
+    ws.once("error", () => {});
+  });
+}
+
+test("browser-facing defaults: a foreign Origin or a rebound Host gets a 403 over HTTP and WebSocket; same-origin and non-browser clients work", async () => {
+  const open = await startTestServer(); // loopback, no tokens: every local caller is an operator
+  const listed = await startTestServer({ TRIALGRAPH_ALLOWED_ORIGINS: "http://dashboard.example:8080", TRIALGRAPH_ALLOWED_HOSTS: "trialgraph.internal, 127.0.0.1" });
+  try {
+    const port = open.port;
+    const self = `127.0.0.1:${port}`;
+    const post = (headers: Record<string, string>, s = open) =>
+      rawRequest(s.port, { method: "POST", headers: { "content-type": "application/json", host: `127.0.0.1:${s.port}`, ...headers }, body: JSON.stringify({ query: STOP_MUTATION }) });
+    // A page on another site may not drive the API: the mutation never runs.
+    const foreign = await post({ origin: "http://evil.example" });
+    assert.equal(foreign.status, 403);
+    assert.equal(JSON.parse(foreign.body).errors[0].extensions.code, "FORBIDDEN");
+    assert.match(JSON.parse(foreign.body).errors[0].message, /web origin "http:\/\/evil\.example" are refused/);
+    assert.equal((await post({ origin: "null" })).status, 403, "sandboxed frames and file: pages are foreign");
+    // The service's own pages, and clients that send no Origin (curl, SDKs), are served.
+    for (const headers of [{ origin: `http://${self}` }, {}]) {
+      const r = await post(headers);
+      assert.equal(r.status, 200, JSON.stringify(headers));
+      assert.equal(JSON.parse(r.body).errors[0].extensions.code, "NOT_FOUND");
+    }
+    // DNS rebinding: evil.example resolving to 127.0.0.1 still says Host: evil.example.
+    for (const host of [`evil.example:${port}`, `127.0.0.1.nip.io:${port}`, "192.168.1.5"]) {
+      const r = await rawRequest(port, { headers: { host, accept: "text/html" } });
+      assert.equal(r.status, 403, host);
+      assert.match(JSON.parse(r.body).errors[0].message, /is not served here/);
+    }
+    for (const host of [self, `localhost:${port}`, `127.0.0.7:${port}`, `[::1]:${port}`, "localhost"]) {
+      assert.equal((await rawRequest(port, { path: "/healthz", headers: { host } })).status, 200, host);
+    }
+    // The same over a real WebSocket handshake.
+    assert.equal(await wsHandshake(port, { origin: "http://evil.example" }), 403);
+    assert.equal(await wsHandshake(port, { host: `evil.example:${port}` }), 403);
+    assert.equal(await wsHandshake(port, { origin: `http://${self}` }), "open");
+    assert.equal(await wsHandshake(port, {}), "open");
+    // Listed origins and host names are allowed.
+    assert.equal((await post({ origin: "http://dashboard.example:8080" }, listed)).status, 200);
+    assert.equal((await post({ origin: "http://dashboard.example:9090" }, listed)).status, 403);
+    assert.equal(await wsHandshake(listed.port, { origin: "http://dashboard.example:8080" }), "open");
+    assert.equal((await rawRequest(listed.port, { path: "/healthz", headers: { host: "trialgraph.internal" } })).status, 200);
+    assert.equal((await rawRequest(listed.port, { path: "/healthz", headers: { host: "localhost" } })).status, 403, "a list replaces the loopback default");
+  } finally {
+    await open.close();
+    await listed.close();
+  }
+});
+
+test("security headers: a same-origin CSP with frame-ancestors 'none' everywhere; no page runs inline scripts, the playground included", async () => {
+  const dashboard = await fetch(server.url.replace(/graphql$/, ""));
+  const playground = await fetch(server.url, { headers: { accept: "text/html" } });
+  const api = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json", ...bearer(READER) }, body: JSON.stringify({ query: TRIAL_QUERY }) });
+  for (const [what, res] of [["dashboard", dashboard], ["playground", playground], ["API", api]] as const) {
+    const csp = res.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /frame-ancestors 'none'/, what);
+    assert.match(csp, /default-src 'self'/, what);
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff", what);
+    assert.equal(res.headers.get("referrer-policy"), "no-referrer", what);
+    assert.equal(res.headers.get("x-frame-options"), "DENY", what);
+  }
+  for (const page of [dashboard, playground]) {
+    assert.match(page.headers.get("content-security-policy")!, /script-src 'self';/);
+    assert.doesNotMatch(page.headers.get("content-security-policy")!, /script-src[^;]*unsafe/);
   }
 });

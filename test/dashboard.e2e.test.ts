@@ -11,20 +11,20 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { freePort } from "./support/net.js";
 import { startServiceProcess, type ServiceProcess } from "./support/service-process.js";
+import { buildDashboard, launchBrowser, type Browser } from "./support/browser.js";
 import { TrialWriter } from "../src/trials/trial-writer.js";
 import { RUN_FAMILIES, SERIES_COLORS } from "../src/report/plot-style.js";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type BrowserContext, type Page, type Request } from "playwright-core";
+import type { BrowserContext, Page, Request } from "playwright-core";
 
 const ROOT = path.resolve(__dirname, "..");
 const FIXTURES = path.resolve(ROOT, "../shared/fixtures");
 const ARTIFACTS = path.join(ROOT, "test-artifacts", "dashboard");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const EXAMPLE = "trials/example";
 /** A trial with 24 SHAP series: more than the 20 colours, so the second channel (dash) shows. */
 const WIDE = "trials/wide";
@@ -36,7 +36,7 @@ let server: ChildProcess | undefined;
 let serverLog = "";
 let base = "";
 let dataDir = "";
-let profileDir = "";
+let browser: Browser | undefined;
 let context: BrowserContext;
 let page: Page;
 const pageErrors: string[] = [];
@@ -155,12 +155,7 @@ async function attr(selector: string, name: string): Promise<string | null> {
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   // The server serves the built dashboard from dist/web.
-  execFileSync(process.execPath, [path.join(ROOT, "node_modules/vite/bin/vite.js"), "build", "--config", "web/vite.config.mts", "--logLevel", "warn"], {
-    cwd: ROOT,
-    stdio: "inherit",
-    env: { ...process.env, VITE_CONFIG_NATIVE_IGNORE_WARNING: "true" },
-  });
-  assert.ok(existsSync(path.join(ROOT, "dist/web/index.html")), "vite build produced dist/web/index.html");
+  buildDashboard();
 
   dataDir = mkdtempSync(path.join(os.tmpdir(), "trialgraph-dashboard-"));
   mkdirSync(path.join(dataDir, "lab"));
@@ -182,15 +177,8 @@ before(async () => {
   server.stderr!.on("data", (d: Buffer) => (serverLog += d.toString()));
   await waitForServer(60_000);
 
-  profileDir = mkdtempSync(path.join(os.tmpdir(), "trialgraph-chromium-"));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
-    viewport: { width: 1360, height: 900 },
-  });
-  context.setDefaultTimeout(20_000);
-  page = context.pages()[0] ?? (await context.newPage());
+  browser = await launchBrowser();
+  ({ context, page } = browser);
   page.on("pageerror", (err) => pageErrors.push(String(err)));
   page.on("request", (req) => {
     if (req.url().endsWith("/graphql") && req.method() === "POST") graphqlRequests.push(req);
@@ -198,7 +186,7 @@ before(async () => {
 });
 
 after(async () => {
-  await context?.close().catch(() => undefined);
+  await browser?.close();
   await tokenServer?.stop().catch(() => undefined);
   if (server && server.exitCode == null) {
     const exited = new Promise((r) => server!.once("exit", r));
@@ -206,7 +194,7 @@ after(async () => {
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
     if (server.exitCode == null) server.kill("SIGKILL");
   }
-  for (const dir of [dataDir, profileDir, tokenDataDir]) if (dir) rmSync(dir, { recursive: true, force: true });
+  for (const dir of [dataDir, tokenDataDir]) if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test("the dashboard loads at / with the jobs page, the trials list and a link to GraphiQL", async () => {
@@ -284,6 +272,11 @@ test("the example trial shows the metrics plot with both series, and zoom refetc
   await page.waitForFunction(([sel, pts]) => document.querySelector(sel)?.getAttribute("data-points") === pts, [chart, String(dragPoints)] as const);
   await page.getByTestId("metrics-chart-reset-zoom").click();
   await page.waitForFunction((sel) => !document.querySelector(sel)?.getAttribute("data-zoomed"), chart);
+  // The whole run is back once its data has arrived (the zoom label clears at the click).
+  await page.waitForFunction(([sel, f, l]) => {
+    const el = document.querySelector(sel);
+    return el?.getAttribute("data-first-step") === f && el?.getAttribute("data-last-step") === l;
+  }, [chart, String(allSteps[0]), String(allSteps[allSteps.length - 1])] as const);
 
   // Zoomed into the second half, the y range follows the data there (not the whole run's 8 → 1.2).
   const overview = { min: Number(await attr(chart, "data-y-min")), max: Number(await attr(chart, "data-y-max")) };
@@ -305,6 +298,11 @@ test("the example trial shows the metrics plot with both series, and zoom refetc
   await shot("03c-example-trial-zoomed-y");
   await page.getByTestId("metrics-chart-reset-zoom").click();
   await page.waitForFunction((sel) => !document.querySelector(sel)?.getAttribute("data-zoomed"), chart);
+  // The whole run is back once its data has arrived (the zoom label clears at the click).
+  await page.waitForFunction(([sel, f, l]) => {
+    const el = document.querySelector(sel);
+    return el?.getAttribute("data-first-step") === f && el?.getAttribute("data-last-step") === l;
+  }, [chart, String(allSteps[0]), String(allSteps[allSteps.length - 1])] as const);
 
   // Log scale: the y axis spans decades, and goes back to linear.
   await page.getByTestId("metrics-chart-scale-log").click();

@@ -288,3 +288,88 @@ test("SIGTERM during a local job and a subscription: 1001 Going Away, exit 0, th
     await fs.rm(dataDir, { recursive: true, force: true });
   }
 });
+
+test("a finished trial's missing, truncated or past-end event file, or garbage index file, is CORRUPT_RECORD naming the file", async () => {
+  const server = await startTestServer();
+  try {
+    const dir = path.join(server.dataDir, "trials/damaged");
+    const w = new TrialWriter(dir);
+    await w.writeCollections([{ name: "default", includeRegex: [] }]);
+    for (let step = 0; step < 6; step++) await w.writeStep(step, [{ name: "x", dtype: "float64", shape: [1], values: [step] }]);
+    await w.end();
+    const ev = (step: number) => `events/00000000000${step}/00000000000${step}_worker_0.tfevents`;
+    const ix = (step: number) => `index/000000000/00000000000${step}_worker_0.json`;
+    await fs.rm(path.join(dir, ev(1)));                                   // missing
+    await fs.truncate(path.join(dir, ev(2)), 20);                         // truncated
+    const index3 = JSON.parse(await fs.readFile(path.join(dir, ix(3)), "utf8"));
+    index3.tensor_payload[0].start_idx = 4096;                            // past the end
+    await fs.writeFile(path.join(dir, ix(3)), JSON.stringify(index3));
+    await fs.writeFile(path.join(dir, ix(4)), "{ this is not json");      // garbage index
+    const valueAt = (step: number) => server.gql(`{ trial(path: "trials/damaged") { tensor(name: "x") { value(step: ${step}) { scalar } } } }`);
+    for (const [step, file, why] of [
+      [1, ev(1), /event file is missing/],
+      [2, ev(2), /extends past the end of the event file/],
+      [3, ev(3), /extends past the end of the event file/],
+      [4, ix(4), /index file of step 4 is unreadable/],
+    ] as const) {
+      const { body } = await valueAt(step);
+      const e = body.errors?.[0];
+      assert.equal(e?.extensions.code, "CORRUPT_RECORD", `step ${step}: ${JSON.stringify(body)}`);
+      assert.equal(e.extensions.file, file, `step ${step} names the file relative to the trial`);
+      assert.match(e.message, why);
+      assert.ok(!e.message.includes(server.dataDir), "no absolute path");
+    }
+    // Whole-tensor reads say so too, rather than leaving step 4 out silently.
+    const series = await server.gql(`{ trial(path: "trials/damaged") { tensor(name: "x") { series { steps } values(fromStep: 5) { scalar } } } }`);
+    assert.equal(series.body.errors?.[0]?.extensions.code, "CORRUPT_RECORD", JSON.stringify(series.body));
+    assert.equal(series.body.errors[0].extensions.file, ix(4));
+    assert.equal(series.body.errors.length, 1, "a range after the damaged step reads");
+    assert.equal(series.body.data.trial.tensor, null);
+    const fine = await server.gql(`{ trial(path: "trials/damaged") { tensor(name: "x") { value(step: 5) { scalar } values(fromStep: 5) { scalar } } } }`);
+    assert.equal(fine.body.data.trial.tensor.value.scalar, 5);
+  } finally {
+    await server.close();
+  }
+});
+
+test("unexpected errors: logged with the request id, answered as 'internal error, request id …' without the raw message", async () => {
+  const { formatError, isExpectedError, logUnexpected, withRequestId } = await import("../src/graphql/errors.js");
+  const { GraphQLError } = await import("graphql");
+  const pino = (await import("pino")).default;
+  const lines: any[] = [];
+  const log = pino({ level: "error" }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+  const raw = new Error("EIO: i/o error, read '/srv/secret/trials/x/events/1.tfevents'");
+  const wrapped = new GraphQLError(raw.message, { path: ["trial", "tensor"], originalError: raw });
+  assert.equal(isExpectedError(wrapped), false);
+  logUnexpected(log, "req-42", wrapped);
+  const [formatted] = withRequestId([formatError()({ message: raw.message, path: ["trial", "tensor"], extensions: { code: "INTERNAL_SERVER_ERROR" } }, wrapped)], "req-42");
+  assert.equal(formatted.message, "internal error, request id req-42");
+  assert.deepEqual(formatted.extensions, { code: "INTERNAL_SERVER_ERROR", requestId: "req-42" });
+  assert.equal(lines[0].reqId, "req-42");
+  assert.match(lines[0].err.message, /EIO/);
+});
+
+test("an automatic persisted query with a wrong hash is a client error (PERSISTED_QUERY_HASH_MISMATCH), not INTERNAL_SERVER_ERROR", async () => {
+  const server = await startTestServer();
+  try {
+    const res = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ builtinRules { name } }", extensions: { persistedQuery: { version: 1, sha256Hash: "0".repeat(64) } } }),
+    });
+    const body = (await res.json()) as any;
+    assert.equal(res.status, 400);
+    assert.equal(body.errors[0].extensions.code, "PERSISTED_QUERY_HASH_MISMATCH", JSON.stringify(body));
+    // The right hash still works.
+    const { createHash } = await import("node:crypto");
+    const query = "{ builtinRules { name } }";
+    const ok = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query, extensions: { persistedQuery: { version: 1, sha256Hash: createHash("sha256").update(query).digest("hex") } } }),
+    });
+    assert.equal(ok.status, 200);
+  } finally {
+    await server.close();
+  }
+});

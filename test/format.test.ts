@@ -7,7 +7,7 @@ import { frameRecord, readRecord, RecordError } from "../src/format/tfrecord.js"
 import { decodeEvent, encodeEvent, EventDecodeError } from "../src/format/event.js";
 import { ProtoWriter } from "../src/format/protobuf.js";
 import { parseIndexFile } from "../src/format/index-file.js";
-import { compilePythonRegex } from "../src/format/collections-file.js";
+import { compilePythonRegex, PythonRegexError } from "../src/format/python-regex.js";
 import { parseIndexKey } from "../src/format/locations.js";
 import { ABALONE_TRIAL } from "./support/fixtures.js";
 
@@ -119,7 +119,10 @@ test("protobuf edge cases: float16, typed *_val fields packed and unpacked, nega
 test("index files and keys: validation, worker names, step parsing", () => {
   assert.throws(() => parseIndexFile("{"), /Corrupt/);
   assert.throws(() => parseIndexFile('{"meta": {}, "tensor_payload": []}'), /meta/);
-  const f = parseIndexFile('{"meta": {"mode": " TRAIN ", "mode_step": 4, "event_file_name": "events/x"}, "tensor_payload": [{"tensorname": "a", "start_idx": 0, "length": 9}]}');
+  const f = parseIndexFile('{"meta": {"mode": " TRAIN ", "mode_step": 4, "event_file_name": "events/x"}, "tensor_payload": [{"tensorname": "a", "start_idx": 0, "length": 29}]}');
+  for (const bad of [[-1, 29], [0, 9], [0, 2 ** 60], [0.5, 29], [0, "29"]]) {
+    assert.throws(() => parseIndexFile(JSON.stringify({ meta: { mode: "GLOBAL" }, tensor_payload: [{ tensorname: "a", start_idx: bad[0], length: bad[1] }] })), /malformed/, `entry ${bad}`);
+  }
   assert.deepEqual([f.mode, f.modeStep, f.eventFile, f.tensors.length], ["TRAIN", 4, "events/x", 1]);
   assert.deepEqual(parseIndexKey("index/000000001/000000001230_worker_0.json"), { step: 1230, worker: "worker_0" });
   assert.deepEqual(parseIndexKey("index/000000000/000000000002__replica-0_task-0_device-GPU-0.json"), { step: 2, worker: "/replica:0/task:0/device:GPU:0" });
@@ -134,4 +137,63 @@ test("Python regexes from collections files behave as re.search", () => {
   assert.ok(avgShap.test("average_shap/f1"));
   assert.ok(!avgShap.test("average_shap/bias"), "[^/bias] is a character class: names ending in s are excluded");
   assert.ok(compilePythonRegex("rmse").test("train-rmse"), "search, not match");
+});
+
+test("Python patterns run on RE2: re.search semantics, Unicode classes, $ before a final newline", () => {
+  const cases: [string, string, boolean][] = [
+    ["rmse", "train-rmse", true],
+    ["^rmse", "train-rmse", false],
+    ["(?i)RMSE$", "train-rmse", true],
+    ["rmse$", "train-rmse\n", true],
+    ["rmse\\Z", "train-rmse\n", false],
+    ["^\\d+$", "٣٤", true],
+    ["^\\w+$", "gewicht_ü", true],
+    ["^\\w+$", "a-b", false],
+    ["^[\\w/]+$", "feature_importance/gain/f1", true],
+    ["\\s", "a\u00a0b", true],
+    ["(?P<kind>gain|weight)/f\\d", "feature_importance/gain/f3", true],
+    ["a{2,}", "baab", true],
+    ["a{,1}b", "b", true],
+    ["x{y}", "x{y}", true],
+    ["[]a]", "]", true],
+    ["\\x41\\u0042\\101", "ABA", true],
+    ["(?<=gain/)f1", "feature_importance/gain/f1", true],
+    ["(?<=weight/)f1", "feature_importance/gain/f1", false],
+    ["(?#a comment)rmse", "rmse", true],
+    // smdebug's PyTorch/TF collections: one top-level lookahead
+    ["^(?!gradient).*weight", "MLP_fc1.weight", true],
+    ["^(?!gradient).*weight", "gradient/MLP_fc1.weight", false],
+    ["[Ll]oss_(?!input).*output", "CrossEntropyLoss_output_0", true],
+    ["[Ll]oss_(?!input).*output", "CrossEntropyLoss_input_0", false],
+    ["[Ll]oss_(?!input).*output", "Loss_input_then_loss_x_output", true],
+    ["foo(?=bar)", "foobar", true],
+    ["foo(?=bar)", "foobaz", false],
+  ];
+  for (const [pattern, text, expected] of cases) {
+    assert.equal(compilePythonRegex(pattern).test(text), expected, `${pattern} on ${JSON.stringify(text)}`);
+  }
+});
+
+test("patterns RE2 cannot run in linear time are refused with a reason; nested quantifiers run in linear time", () => {
+  for (const [pattern, why] of [
+    ["(a)\\1", /backreference/],
+    ["(?P<x>a)(?P=x)", /backreference/],
+    ["(foo(?=bar))", /lookahead .* outside groups/],
+    ["a(?!b)c(?!d)", /lookahead .* once per pattern/],
+    ["x|a(?!b)", /top-level alternation/],
+    ["(?>a)", /atomic/],
+    ["a{1001}", /above 1000/],
+    ["a*+", /nested repetition/],
+    ["(?x) a", /verbose/],
+    ["[a-", /unterminated/],
+    ["(", /missing|paren/i],
+    ["\\q", /bad escape/],
+    ["x".repeat(2001), /longer than/],
+  ] as const) {
+    assert.throws(() => compilePythonRegex(pattern), (e: unknown) => e instanceof PythonRegexError && why.test(e.message), pattern.slice(0, 40));
+  }
+  // Catastrophic for a backtracking engine (2^n paths); RE2 scans each name once.
+  // (A backtracking engine would not finish this loop in our lifetime.)
+  const evil = compilePythonRegex("^(a+)+$");
+  for (let i = 0; i < 1000; i++) assert.equal(evil.test("a".repeat(40) + "!"), false);
 });

@@ -20,6 +20,7 @@ import { loadConfig } from "../src/config.js";
 import { startServer, type RunningServer } from "../src/server.js";
 import { createSchema } from "../src/graphql/schema.js";
 import { TrialWriter } from "../src/trials/trial-writer.js";
+import { installPerfTrial } from "./support/fixtures.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20260726);
 
@@ -153,6 +154,12 @@ before(async () => {
   process.env.AWS_ACCESS_KEY_ID ??= "FUZZ";
   process.env.AWS_SECRET_ACCESS_KEY ??= "FUZZ";
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "tg-fuzz-"));
+  installPerfTrial(dataDir);
+  // A collections file with patterns a backtracking engine never finishes over these names.
+  const evil = new TrialWriter(path.join(dataDir, "trials/evil-collections"));
+  await evil.writeCollections([{ name: "evil", includeRegex: ["^(a+)+$", "(x+x+)+y", "^(([a-z])+.)+[A-Z]([a-z])+$", "^x+$"] }, { name: "lookahead", includeRegex: ["(?=a)", "(b(?=c))"] }]);
+  await evil.writeStep(0, [{ name: "a".repeat(40) + "!", dtype: "float64", shape: [1], values: [1] }, { name: "x".repeat(40), dtype: "float64", shape: [1], values: [2] }]);
+  await evil.end();
   const w = new TrialWriter(path.join(dataDir, "trials/fuzz"));
   await w.writeCollections([{ name: "default", includeRegex: [] }]);
   await w.writeStep(0, [{ name: "v", dtype: "float32", shape: [3], values: [1, NaN, -Infinity] }, { name: "s", dtype: "float64", shape: [1], values: [2] }]);
@@ -303,6 +310,33 @@ test(`malformed graphql-ws frames (seed ${SEED + 4})`, async () => {
       if (m.type === "error" || m.type === "next") assert.doesNotMatch(JSON.stringify(m.payload), /INTERNAL_SERVER_ERROR/, `case ${i}: ${JSON.stringify(m).slice(0, 300)}`);
     }
   }
+});
+
+/** Nested quantifiers, overlapping alternations, huge counts: exponential for a backtracking engine. */
+const EVIL_PIECES = ["(a+)+", "(.*)*", "(\\w+)*", "([a-z]+)+", "(a|aa)+", "(.*a){12}", "(x+x+)+", "(feature_importance/|f)+", "(\\d*)*", "((w|e)+i+)+"];
+
+test(`catastrophic regular expressions over the perf trial's 587 names answer at once (seed ${SEED + 5})`, { timeout: 120_000 }, async () => {
+  const rng = prng(SEED + 5);
+  const patterns = ["^(a+)+$", "(x+x+)+y", "^(([a-z])+.)+[A-Z]([a-z])+$", "^(feature_importance/)+(.+)+(.+)+x$", "(\\w+\\s?)*$"];
+  for (let i = 0; i < 40; i++) patterns.push(Array.from({ length: rng.int(1, 4) }, () => rng.pick(EVIL_PIECES)).join("") + rng.pick(["$", "!", "y", ""]));
+  for (const r of patterns) {
+    const o = await post(JSON.stringify({
+      query: `query($r: String) { trial(path: "trials/perf") { tensorNames(regex: $r) tensors(regex: $r) { name } }
+        evaluateRules(path: "trials/perf", rules: [{ builtin: "AllZero", parameters: { tensor_regex: $r } }]) { status } }`,
+      variables: { r },
+    }));
+    check(o, `pattern ${r}`);
+    const body = JSON.parse(o.text);
+    for (const e of body.errors ?? []) assert.equal(e.extensions.code, "BAD_USER_INPUT", `${r}: ${e.message}`);
+  }
+  // A collections file's patterns run on the same engine; one that cannot run matches nothing.
+  const c = await post(JSON.stringify({ query: `{ trial(path: "trials/evil-collections") { evil: collection(name: "evil") { tensorNames } lookahead: collection(name: "lookahead") { tensorNames } } }` }));
+  check(c, "evil collections");
+  const data = JSON.parse(c.text).data.trial;
+  assert.deepEqual(data.evil.tensorNames, ["x".repeat(40)], "only ^x+$ matches, as in Python");
+  assert.deepEqual(data.lookahead.tensorNames, ["a".repeat(40) + "!"], "a top-level lookahead runs");
+  const bad = await post(JSON.stringify({ query: `{ trial(path: "trials/perf") { tensorNames(regex: "(x(?=rmse))") } }` }));
+  assert.match(JSON.parse(bad.text).errors[0].message, /lookahead .* outside groups/);
 });
 
 test("after the fuzzing: healthy, and nothing unexpected was logged", async () => {

@@ -123,7 +123,7 @@ test("evaluateRules over a trial as it stands, and builtinRules with SageMaker's
       { builtin: "LossNotDecreasing", parameters: { collection_names: "metrics", num_steps: "10" } },
       { builtin: "FeatureImportanceOverweight", name: "fio", parameters: { threshold: "0.99" } }]) {
       ruleConfigurationName status triggeredSteps evaluatedSteps statusDetails findings { step tensorNames } }
-    builtinRules { name appliesToXgboost parameters { name default } } }`);
+    builtinRules { name appliesToXgboost parameters { name default required requiredOneOf } } }`);
   assert.equal(body.errors, undefined, JSON.stringify(body.errors));
   const [lnd, fio] = body.data.evaluateRules;
   assert.deepEqual([lnd.ruleConfigurationName, lnd.status, lnd.triggeredSteps], ["LossNotDecreasing", "ISSUES_FOUND", [30, 40, 50]]);
@@ -139,6 +139,12 @@ test("evaluateRules over a trial as it stands, and builtinRules with SageMaker's
   const sat = body.data.builtinRules.find((r: any) => r.name === "SaturatedActivation");
   assert.equal(sat.appliesToXgboost, false);
   assert.equal(sat.parameters.find((p: any) => p.name === "threshold_tanh").default, "(-9.4999, 9.4999)");
+  const allZero = body.data.builtinRules.find((r: any) => r.name === "AllZero");
+  assert.deepEqual(allZero.parameters.map((p: any) => [p.name, p.required, p.requiredOneOf]), [
+    ["collection_names", false, ["collection_names", "tensor_regex"]],
+    ["tensor_regex", false, ["collection_names", "tensor_regex"]],
+    ["threshold", false, null],
+  ]);
 });
 
 test("attachRules has the engine follow an existing job; summaries appear with evaluator SERVICE", async () => {

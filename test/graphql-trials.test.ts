@@ -33,6 +33,24 @@ test("first start writes the example trial, listed by trials and ready to query"
   }
 });
 
+test("a mistyped trial path: trial answers null (the contract), trialPaths(near:) and evaluateRules' NOT_FOUND name the closest known paths", async () => {
+  const { body } = await server.gql(`{ trial(path: "trials/exampel") { path }
+    all: trialPaths near: trialPaths(near: "trials/exampel", first: 2) abalone: trialPaths(near: "trials/abalon/", first: 1) }`);
+  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+  assert.equal(body.data.trial, null);
+  assert.deepEqual(body.data.all, ["trials/abalone", "trials/example"], "every known path, sorted");
+  assert.deepEqual(body.data.near, ["trials/example", "trials/abalone"], "closest first");
+  assert.deepEqual(body.data.abalone, ["trials/abalone"]);
+  const rules = await server.gql(`{ evaluateRules(path: "trials/exampel", rules: [{ builtin: "Overfit" }]) { status } }`);
+  const [error] = rules.body.errors!;
+  assert.equal(error.extensions.code, "NOT_FOUND");
+  assert.equal(error.message, "no trial at trials/exampel; closest known: trials/example, trials/abalone");
+  assert.deepEqual(error.extensions.suggestions, ["trials/example", "trials/abalone"]);
+  assert.equal(error.extensions.field, "path");
+  const bad = await server.gql(`{ trialPaths(first: 0) }`);
+  assert.equal(bad.body.errors?.[0].extensions.code, "BAD_USER_INPUT");
+});
+
 test("the lab's analysis over GraphQL matches smdebug's golden", async () => {
   const { body } = await server.gql(`query($p: String!) { trial(path: $p) {
       tensorNames steps

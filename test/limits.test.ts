@@ -8,6 +8,12 @@ import { loadConfig } from "../src/config.js";
 import { ASSUMED, checkOperation, RateLimiter } from "../src/graphql/limits.js";
 import { TrialWriter } from "../src/trials/trial-writer.js";
 import { startTestServer, type TestServer } from "./support/server.js";
+import { installPerfTrial } from "./support/fixtures.js";
+import { promises as fs } from "node:fs";
+import { ProtoWriter } from "../src/format/protobuf.js";
+import { frameRecord } from "../src/format/tfrecord.js";
+import { serializeIndexFile } from "../src/format/index-file.js";
+import { eventFileKey, indexFileKey } from "../src/format/locations.js";
 
 const LIMITED = {
   TRIALGRAPH_MAX_DEPTH: "4",
@@ -225,4 +231,131 @@ test("WebSocket: oversized frames close with 1009, a silent connection times out
   const [code, reason] = await new Promise<[number, string]>((r) => silent.once("close", (c, why) => r([c, String(why)])));
   assert.equal(code, 4408);
   assert.match(reason, /initialisation timeout/i);
+});
+
+// ------------------------------------------------------------------------------------------------
+// Memory: what an answer will really hold, on the 63 MB perf trial and on crafted files.
+// ------------------------------------------------------------------------------------------------
+
+const ALL_VALUES = (aliases: number) =>
+  `{ trial(path: "trials/perf") { ${Array.from({ length: aliases }, (_, i) => `a${i}: tensors { values { data } }`).join(" ")} } }`;
+
+test("alias bombs on the perf trial are LIMIT_EXCEEDED (memory) before the service takes gigabytes, three at once too", async () => {
+  installPerfTrial(generous.dataDir);
+  const before = process.memoryUsage().rss;
+  const bombs = await Promise.all([20, 12, 20].map((n) => generous.gql(ALL_VALUES(n))));
+  for (const r of bombs) {
+    assert.equal(r.body.errors?.[0]?.extensions.code, "LIMIT_EXCEEDED", JSON.stringify(r.body).slice(0, 300));
+    assert.equal(r.body.errors[0].extensions.limit, "memory");
+    assert.match(r.body.errors[0].message, /more than 512 MB of values \(TRIALGRAPH_MAX_REQUEST_MB\)|no memory left/);
+    assert.ok(r.body.errors.length < 50, "one refusal, not one error per tensor");
+  }
+  const grown = (process.memoryUsage().rss - before) / 2 ** 20;
+  console.log(`# RSS growth answering three alias bombs at once: ${grown.toFixed(0)} MB`);
+  // Still serving, and the pool was given back: one whole-trial read (281,275 values) fits the defaults.
+  const whole = await generous.gql(`{ trial(path: "trials/perf") { tensors { values { step data } } } }`);
+  assert.equal(whole.body.errors, undefined, JSON.stringify(whole.body.errors)?.slice(0, 300));
+  assert.equal(whole.body.data.trial.tensors.reduce((n: number, t: any) => n + t.values.length, 0), 281_275);
+});
+
+test("a record declaring 16000×16000 in a few bytes is refused before it is allocated", async () => {
+  const dir = path.join(generous.dataDir, "trials/bomb");
+  const shape = new ProtoWriter().message(2, new ProtoWriter().varint(1, 16000)).message(2, new ProtoWriter().varint(1, 16000));
+  // float64 with one double_val: TensorFlow's "fill the shape" form.
+  const tensor = new ProtoWriter().varint(1, 2).message(2, shape).double(6, 1.5);
+  const event = new ProtoWriter().double(1, 0).message(5, new ProtoWriter().message(1, new ProtoWriter().string(1, "bomb").message(8, tensor)));
+  const record = frameRecord(event.finish());
+  assert.ok(record.length < 80, `a ${record.length}-byte record`);
+  await writeRawStep(dir, 0, [{ name: "bomb", bytes: record }]);
+  const heap = process.memoryUsage().heapUsed;
+  const r = await generous.gql(`{ trial(path: "trials/bomb") { tensor(name: "bomb") { value(step: 0) { size } } } }`);
+  assert.equal(r.body.errors?.[0]?.extensions.code, "LIMIT_EXCEEDED", JSON.stringify(r.body));
+  assert.ok(process.memoryUsage().heapUsed - heap < 512 * 2 ** 20, "2 GiB were never allocated");
+  // A negative dimension is a corrupt record, not a crash.
+  const negative = new ProtoWriter().varint(1, 2).message(2, new ProtoWriter().message(2, new ProtoWriter().varint(1, -5))).double(6, 1);
+  const bad = frameRecord(new ProtoWriter().double(1, 0).message(5, new ProtoWriter().message(1, new ProtoWriter().string(1, "neg").message(8, negative))).finish());
+  await writeRawStep(path.join(generous.dataDir, "trials/negative"), 0, [{ name: "neg", bytes: bad }]);
+  const n = await generous.gql(`{ trial(path: "trials/negative") { tensor(name: "neg") { value(step: 0) { size } } } }`);
+  assert.equal(n.body.errors?.[0]?.extensions.code, "CORRUPT_RECORD", JSON.stringify(n.body));
+});
+
+test("an index entry claiming 3,000,000,000 bytes never reaches fs.read: the process stays up, the record is corrupt", async () => {
+  const w = new TrialWriter(path.join(generous.dataDir, "trials/claims"));
+  await w.writeStep(0, [{ name: "loss", dtype: "float32", shape: [1], values: [1] }]);
+  await w.end();
+  const indexFile = path.join(generous.dataDir, "trials/claims/index/000000000/000000000000_worker_0.json");
+  const index = JSON.parse(await fs.readFile(indexFile, "utf8"));
+  index.tensor_payload[0].length = 3_000_000_000;
+  await fs.writeFile(indexFile, JSON.stringify(index));
+  const r = await generous.gql(`{ trial(path: "trials/claims") { tensor(name: "loss") { value(step: 0) { scalar } series { values } } } }`);
+  const codes = (r.body.errors ?? []).map((e: any) => e.extensions.code);
+  assert.ok(codes.length > 0 && codes.every((c: string) => c === "CORRUPT_RECORD"), JSON.stringify(r.body));
+  assert.match(r.body.errors[0].message, /events\/000000000000\/000000000000_worker_0\.tfevents/);
+  assert.equal((await fetch(generous.url.replace(/graphql$/, "healthz"))).status, 200);
+});
+
+/** Writes one step of raw, already framed records (and the index pointing at them), then the end marker. */
+async function writeRawStep(dir: string, step: number, records: { name: string; bytes: Uint8Array }[]): Promise<void> {
+  const eventFile = eventFileKey(step, "worker_0");
+  await fs.mkdir(path.dirname(path.join(dir, eventFile)), { recursive: true });
+  let at = 0;
+  const tensors = records.map((r) => {
+    const entry = { name: r.name, start: at, length: r.bytes.length };
+    at += r.bytes.length;
+    return entry;
+  });
+  await fs.writeFile(path.join(dir, eventFile), Buffer.concat(records.map((r) => r.bytes)));
+  const indexFile = path.join(dir, indexFileKey(step, "worker_0"));
+  await fs.mkdir(path.dirname(indexFile), { recursive: true });
+  await fs.writeFile(indexFile, serializeIndexFile({ mode: "GLOBAL", modeStep: step, eventFile, tensors, shapes: [] }));
+  await fs.writeFile(path.join(dir, "training_job_end.ts"), "");
+}
+
+test("WebSocket: subscriptions are capped per socket and per caller; over the cap that subscription is LIMIT_EXCEEDED and the socket stays usable", async () => {
+  const capped = await startTestServer({ TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_SOCKET: "3", TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_CALLER: "5" });
+  const clients: Client[] = [];
+  const client = () => {
+    const c = createClient({ url: capped.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, onNonLazyError: () => {} });
+    clients.push(c);
+    return c;
+  };
+  /** Subscribes; resolves "open" once it runs a while without error, or the error's code. */
+  const subscribe = (c: Client) => {
+    let stop: () => void = () => {};
+    const outcome = new Promise<string>((resolve) => {
+      stop = c.subscribe({ query: `subscription { trialStepsAdded(path: "trials/example") { steps } }` }, {
+        next: () => {}, complete: () => resolve("complete"),
+        error: (e: any) => resolve(Array.isArray(e) ? `${e[0].extensions?.code}:${e[0].extensions?.limit}` : String(e)),
+      });
+      setTimeout(() => resolve("open"), 400);
+    });
+    return { outcome, stop: () => stop() };
+  };
+  const query = (c: Client) => new Promise<any>((resolve) => {
+    let result: any;
+    c.subscribe({ query: "{ builtinRules { name } }" }, { next: (v) => (result = v), error: (e) => resolve({ errors: e }), complete: () => resolve(result) });
+  });
+  try {
+    const a = client();
+    const subs = [subscribe(a), subscribe(a), subscribe(a), subscribe(a)];
+    assert.deepEqual(await Promise.all(subs.map((s) => s.outcome)), ["open", "open", "open", "LIMIT_EXCEEDED:subscriptions"]);
+    const refused = await query(a);
+    assert.equal(refused.errors[0].extensions.code, "LIMIT_EXCEEDED", "a query counts too while the socket is full");
+    assert.match(refused.errors[0].message, /already runs 3 operations \(TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_SOCKET\)/);
+    // Another socket of the same caller: 2 more fit under the caller's cap of 5.
+    const b = client();
+    const more = [subscribe(b), subscribe(b), subscribe(b)];
+    assert.deepEqual(await Promise.all(more.map((s) => s.outcome)), ["open", "open", "LIMIT_EXCEEDED:subscriptions"]);
+    // Ending one frees its place: the first socket answers again.
+    subs[0].stop();
+    let answer: any;
+    for (let i = 0; i < 50 && !answer?.data; i++) {
+      answer = await query(a);
+      if (!answer?.data) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(answer.data.builtinRules.length >= 12, JSON.stringify(answer));
+  } finally {
+    for (const c of clients) await c.dispose();
+    await capped.close();
+  }
 });

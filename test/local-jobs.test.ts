@@ -168,7 +168,7 @@ test("a stop request is honoured before the next boosting round", async () => {
   const dir = dataDir();
   const spec: TrainSpec = {
     jobName: "x",
-    train: { path: path.join(dir, "lab/abalone.train.libsvm"), format: "libsvm", displayName: "train" },
+    train: { path: path.join(dir, "lab/abalone.train.libsvm"), format: "libsvm", displayName: "train", confineTo: dir },
     validation: null,
     hyperparameters: { ...LAB, num_round: "40" },
     debugHookConfig: null,
@@ -269,6 +269,11 @@ test("bad input is refused at start with BAD_USER_INPUT naming the field", async
     });
   const inputs = (uri: string, contentType = "libsvm") => ({ inputs: [{ name: "train", uri, contentType }] });
   await refuse(jobSpec("a", inputs("lab/missing.libsvm")), "inputs[0].uri");
+  // A missing lab input says how to get the lab's data; other folders do not mention the lab.
+  await assert.rejects(backend.start(jobSpec("a", inputs("lab/missing.libsvm"))), (e: any) =>
+    e.message === "input lab/missing.libsvm does not exist in the data directory; lab/ holds the lab's data: run `npm run lab:data` to download it " +
+      "(lab/abalone.train.libsvm, lab/abalone.validation.libsvm), or copy LIBSVM files there");
+  await assert.rejects(backend.start(jobSpec("a", inputs("mine/train.libsvm"))), (e: any) => e.message === "input mine/train.libsvm does not exist in the data directory");
   await refuse(jobSpec("a", inputs("../etc/passwd")), "inputs[0].uri", "FORBIDDEN_PATH");
   await refuse(jobSpec("a", inputs("lab/abalone.train.libsvm", "application/json")), "inputs[0].contentType");
   await refuse(jobSpec("a", inputs("s3://bucket/train.libsvm")), "inputs[0].uri");

@@ -10,7 +10,7 @@ import { escapeHtml, html } from "../src/report/html.js";
 import { REPORT_CSS, REPORT_STYLE_HASH, renderJobReport } from "../src/report/render.js";
 import { REPORT_CSP, reportFileName } from "../src/report/route.js";
 import { barChart, lineChart, niceTicks } from "../src/report/svg.js";
-import type { JobReportData, ReportSeries } from "../src/report/query.js";
+import type { JobReportData, ReportDeepLearning, ReportSeries } from "../src/report/query.js";
 
 const EVIL = `<script>alert("x")</script><img src=x onerror=alert(1)>'"&`;
 
@@ -43,6 +43,7 @@ function report(overrides: Partial<JobReportData["job"]> = {}): JobReportData {
       }],
       trial: {
         path: "jobs/lab-eta-02/debug-output", steps: [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50], lastCompleteStep: 50, trainingEnded: true, workers: ["worker_0"],
+        modes: [], collections: [{ name: "metrics", tensorNames: ["train-rmse", "validation-rmse"] }],
         metrics: { tensors: [series("train-rmse", [8, 3.3, 2.1, 1.9, 1.8, 1.75, 1.7, 1.68, 1.65, 1.62, 1.6]), series("validation-rmse", [8.1, 3.5, 2.4, 2.3, 2.249, 2.26, 2.264, 2.27, 2.28, 2.29, 2.303])] },
         importance: { tensors: [series("feature_importance/gain/f8", [0.4, 0.38]), series("feature_importance/gain/f4", [0.1, 0.14]), series("feature_importance/weight/f8", [0.2, 0.21])] },
         shap: { tensors: [series("average_shap/f8", [-0.05, -0.38]), series("average_shap/f7", [0, 0.2])] },
@@ -115,6 +116,65 @@ test("rule findings are marked on the metrics chart at their step, only on chart
     assert.doesNotMatch(part, /rule-marker/, `${id} has no tensor the rule named`);
   }
   assert.match(out, /data-testid="report-issues"><div><strong>LossNotDecreasing<\/strong> found an issue at step 30 on <code>validation-rmse<\/code>/);
+});
+
+/** A PyTorch-like trial: TRAIN steps 0–4, EVAL 0–1; losses at TRAIN 0–3 (global 0, 1, 3, 4) and EVAL 0–1 (global 2, 5). */
+function deepLearning(layerName = "fc1.weight"): ReportDeepLearning {
+  const stats = (k: number) => ({ steps: [0, 1, 2, 3, 4], min: [-k, -k, null, -k * 1.5, -k * 1.6], max: [k, k * 1.2, null, k * 1.4, k * 1.3], mean: [0, 0.01, null, 0.02, 0.03] });
+  return {
+    mode: "TRAIN",
+    losses: [{ name: "CrossEntropyLoss_output_0", byMode: [
+      { mode: "TRAIN", series: { steps: [0, 1, 2, 3], globalSteps: [0, 1, 3, 4], values: [2.3, 2.2, 2.0, 2.1], sampled: false } },
+      { mode: "EVAL", series: { steps: [0, 1], globalSteps: [2, 5], values: [2.25, 2.05], sampled: false } },
+    ] }],
+    weights: [{ name: layerName, reductionsOnly: false, statsSeries: stats(0.2) }, { name: "fc2.weight", reductionsOnly: false, statsSeries: stats(0.3) }],
+    gradients: [{ name: "gradient/fc1.weight", reductionsOnly: true, statsSeries: { steps: [], min: [], max: [], mean: [] } }],
+  };
+}
+
+function dlReport(layerName?: string): JobReportData {
+  const data = report({
+    ruleSummaries: [{
+      ruleConfigurationName: "ExplodingTensor", ruleEvaluationStatus: "ISSUES_FOUND", evaluator: "SERVICE", statusDetails: "ExplodingTensor at step 3", lastModifiedTime: null,
+      findings: [{ step: 3, mode: "TRAIN", modeStep: 2, tensorNames: [layerName ?? "fc1.weight"], message: "NaN in fc1.weight" }],
+    }],
+  });
+  data.job.trial = { ...data.job.trial!, modes: ["TRAIN", "EVAL"], metrics: { tensors: [] }, importance: null, shap: null };
+  data.deepLearning = deepLearning(layerName);
+  return data;
+}
+
+test("a deep-learning report: losses by mode over global steps, a band per layer, markers at the mode step, no empty XGBoost sections", () => {
+  const out = renderJobReport(dlReport());
+  for (const id of ["losses", "weights", "gradients"]) assert.ok(out.includes(`<section id="${id}">`), id);
+  for (const id of ["metrics", "importance", "shap"]) assert.ok(!out.includes(`<section id="${id}">`), `no ${id}`);
+  const losses = /<section id="losses">([\s\S]*?)<\/section>/.exec(out)![1];
+  assert.equal(losses.match(/<path class="series"/g)?.length, 2, "TRAIN and EVAL on one chart");
+  assert.match(losses, />global step<\/text>/);
+  assert.match(losses, /<td>TRAIN<\/td><td class="num">2.1 <span class="muted">@ 4<\/span><\/td><td class="num">2 <span class="muted">@ 3<\/span>/);
+  assert.match(losses, /<td>EVAL<\/td><td class="num">2.05 <span class="muted">@ 5<\/span>/);
+  const weights = /<section id="weights">([\s\S]*?)<\/section>/.exec(out)![1];
+  // The band: upper edge left to right, lower edge back, split where a step has no statistics.
+  const bands = [...weights.matchAll(/<path class="band" d="([^"]+)" fill="([^"]+)"/g)];
+  assert.equal(bands.length, 2);
+  assert.equal(bands[0][1].match(/Z/g)?.length, 2, "a null step splits the band");
+  assert.match(bands[0][2], /^rgba\(/);
+  assert.match(weights, /data-last-stats>TRAIN step 4: min -0.32, mean 0.03, max 0.26</);
+  // ExplodingTensor fired at global step 3 = TRAIN step 2: on fc1.weight's chart at x of 2 on 0–4 (width 460), not on fc2's.
+  const fc1 = weights.slice(weights.indexOf('data-layer="fc1.weight"'), weights.indexOf('data-layer="fc2.weight"'));
+  const marker = /<g class="rule-marker" data-step="2" data-rule="ExplodingTensor">[\s\S]*?<line x1="([\d.]+)"/.exec(fc1);
+  assert.ok(marker, "the marker is at TRAIN step 2");
+  assert.equal(Number(marker[1]), Number((70 + (2 / 4) * (460 - 70 - 16)).toFixed(2)));
+  assert.doesNotMatch(weights.slice(weights.indexOf('data-layer="fc2.weight"')), /rule-marker/);
+  assert.match(out, /Saved only as reductions \(or not in these steps\): <code>gradient\/fc1.weight<\/code>/);
+  assert.doesNotMatch(out, /\sstyle=/);
+});
+
+test("a deep-learning report escapes layer names", () => {
+  const out = renderJobReport(dlReport(`fc${EVIL}`));
+  assert.doesNotMatch(out, /<script/i);
+  assert.doesNotMatch(out, /<img/i);
+  assert.ok(out.includes("fc&lt;script&gt;"));
 });
 
 test("SVG helpers: nice ticks, a gap at a non-finite value, signed bars around zero", () => {

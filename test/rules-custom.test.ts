@@ -1,15 +1,15 @@
 /**
- * Custom rules from TRIALGRAPH_RULES_DIR: same contract as the built-ins; a rule that throws or
- * loops ends in ERROR and the process stays responsive.
+ * Custom rules from TRIALGRAPH_RULES_DIR: same contract as the built-ins; a rule that throws,
+ * loops or allocates without end ends in ERROR and the process stays responsive.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { LocalSource } from "../src/storage/local-source.js";
 import { openTrial } from "../src/trials/trial.js";
-import { BUILTIN_RULES, RuleRegistry, RuleSession, builtinRules, evaluateRules, validateRuleSpecs } from "../src/rules/index.js";
+import { BUILTIN_RULES, RuleRegistry, RuleSession, builtinRules, customRuleWorkers, evaluateRules, validateRuleSpecs } from "../src/rules/index.js";
 import { ABALONE_TRIAL, loadGolden } from "./support/fixtures.js";
 
 const golden = loadGolden();
@@ -71,6 +71,21 @@ const RULES: Record<string, string> = {
       requiredTensors() { return []; },
       invokeAtStep() { return eval("1 + 1") === 2; },
     };`,
+  // One of two parameters is needed, as AllZero needs collection_names or tensor_regex.
+  "either.js": `
+    module.exports = {
+      name: "EitherMetric",
+      parameters: [
+        { name: "metric", type: "string", description: "a tensor name" },
+        { name: "metric_regex", type: "regexList", description: "tensor names" },
+      ],
+      requiredOneOf: [["metric", "metric_regex"]],
+      requiredTensors() { return []; },
+      invokeAtStep() { return false; },
+    };`,
+  "bad-group.js": `
+    module.exports = { name: "BadGroup", parameters: [{ name: "a" }], requiredOneOf: [["a", "nope"]],
+      requiredTensors() { return []; }, invokeAtStep() { return false; } };`,
   "broken.js": "module.exports = { name: 'Broken', ",
   "shadows.js": "module.exports = { name: 'AllZero', requiredTensors() { return []; }, invokeAtStep() { return false; } };",
   "not-a-rule.txt": "ignored",
@@ -87,10 +102,15 @@ test.after(async () => {
 test("custom rules load beside the built-ins; broken modules are reported, not fatal", async () => {
   const { registry, errors } = await RuleRegistry.load(dir, { timeoutMs: 200 });
   const custom = builtinRules(registry).filter((r) => r.source === "custom").map((r) => r.name).sort();
-  assert.deepEqual(custom, ["AlwaysThrows", "LoopsForever", "MetricAbove", "UsesEval"]);
-  assert.equal(builtinRules(registry).length, BUILTIN_RULES.length + 4);
+  assert.deepEqual(custom, ["AlwaysThrows", "EitherMetric", "LoopsForever", "MetricAbove", "UsesEval"]);
+  assert.equal(builtinRules(registry).length, BUILTIN_RULES.length + 5);
   const byFile = Object.fromEntries(errors.map((e) => [path.basename(e.file), e.message]));
-  assert.deepEqual(Object.keys(byFile).sort(), ["async-loop.js", "broken.js", "shadows.js"]);
+  assert.deepEqual(Object.keys(byFile).sort(), ["async-loop.js", "bad-group.js", "broken.js", "shadows.js"]);
+  assert.match(byFile["bad-group.js"], /requiredOneOf group \[a, nope\] must name two or more of its parameters/);
+  const either = builtinRules(registry).find((r) => r.name === "EitherMetric")!;
+  assert.deepEqual(either.parameters.map((p) => p.requiredOneOf), [["metric", "metric_regex"], ["metric", "metric_regex"]]);
+  assert.throws(() => validateRuleSpecs([{ builtin: "EitherMetric" }], registry), /rule EitherMetric: give metric or metric_regex \(or both\)/);
+  assert.equal(validateRuleSpecs([{ builtin: "EitherMetric", parameters: { metric_regex: "rmse$" } }], registry).length, 1);
   // A microtask loop cannot be cut off safely (see src/rules/custom.ts): asynchronous rules are refused.
   assert.match(byFile["async-loop.js"], /rules must be synchronous \(found "Promise"\)/);
   assert.match(byFile["broken.js"], /syntax error/);
@@ -151,4 +171,138 @@ test("a looping custom rule in a live session is stopped per step and later adva
   assert.equal(loop.evaluatedSteps, 0);
   assert.equal(metric.status, "ISSUES_FOUND");
   assert.deepEqual(metric.triggeredSteps, [0, 5]);
+});
+
+// ------------------------------------------------------------------------------------------------
+// Bounds: each custom rule instance is a worker thread with a heap limit, a time budget per call and
+// per evaluation, no share of the service's environment, terminated when nobody waits.
+// ------------------------------------------------------------------------------------------------
+
+const BOUNDED: Record<string, string> = {
+  "hoards.js": `
+    module.exports = {
+      name: "Hoards", parameters: [],
+      create() {
+        const kept = [];
+        return {
+          requiredTensors() { return []; },
+          invokeAtStep() { for (let i = 0; i < 50; i++) kept.push(new Array(100000).fill(i + kept.length)); return { fired: false, checked: 1 }; },
+        };
+      },
+    };`,
+  "slow.js": `
+    module.exports = {
+      name: "Slow", parameters: [],
+      requiredTensors() { return []; },
+      invokeAtStep() { const until = Date.now() + 60; while (Date.now() < until) {} return { fired: false, checked: 1 }; },
+    };`,
+  "escapes.js": `
+    module.exports = {
+      name: "Escapes", parameters: [],
+      requiredTensors() { return []; },
+      invokeAtStep() {
+        const proc = console.log.constructor("return process")();
+        return { fired: true, details: "env=" + JSON.stringify(proc.env) };
+      },
+    };`,
+  "asks.js": `
+    module.exports = {
+      name: "Asks", parameters: [],
+      requiredTensors(ctx) { return [{ name: "validation-rmse", step: ctx.step }]; },
+      invokeAtStep(ctx, values) {
+        const names = ctx.trial.tensorNames({ regex: "rmse$", step: ctx.step });
+        return { fired: ctx.step === 50, details: names.join("+") + " " + values.scalar("validation-rmse").toFixed(3) + " " + ctx.trial.steps().length };
+      },
+    };`,
+};
+
+test("a rule that allocates per step ends in ERROR at its memory limit; built-ins beside it and the service are unaffected", async () => {
+  const d = await mkdtemp(path.join(os.tmpdir(), "rules-bounded-"));
+  try {
+    for (const [f, code] of Object.entries(BOUNDED)) await writeFile(path.join(d, f), code);
+    const { registry, errors } = await RuleRegistry.load(d, { timeoutMs: 5000, memoryMb: 32 });
+    assert.deepEqual(errors, []);
+    const trial = (await openTrial(new LocalSource(ABALONE_TRIAL), "abalone"))!;
+    const [hoards, asks, loss] = await evaluateRules(trial, [
+      { builtin: "Hoards" }, { builtin: "Asks" },
+      { builtin: "LossNotDecreasing", parameters: { collection_names: "metrics", num_steps: "10" } },
+    ], { registry, webhookUrl: null });
+    assert.equal(hoards.status, "ERROR");
+    assert.match(hoards.statusDetails!, /exceeded its memory limit of 32 MB/);
+    assert.ok(hoards.evaluatedSteps < golden.steps.length, "stopped part way");
+    // A rule calls its context synchronously from its thread: names, values and steps come from the service.
+    assert.equal(asks.status, "ISSUES_FOUND");
+    const val50 = (golden.tensors["validation-rmse"].values["50"].value as number[])[0];
+    assert.match(asks.statusDetails!, new RegExp(`train-rmse\\+validation-rmse ${val50.toFixed(3)} ${golden.steps.length}`));
+    assert.deepEqual(loss.triggeredSteps, [30, 40, 50]);
+  } finally {
+    await rm(d, { recursive: true, force: true });
+  }
+});
+
+test("time is bounded per evaluation, not only per call; rule code never sees the service's environment", async () => {
+  const d = await mkdtemp(path.join(os.tmpdir(), "rules-bounded-"));
+  process.env.TRIALGRAPH_API_TOKENS_PROBE = "ops:operator:a-secret-token-never-shown";
+  try {
+    for (const [f, code] of Object.entries(BOUNDED)) await writeFile(path.join(d, f), code);
+    const { registry } = await RuleRegistry.load(d, { timeoutMs: 1000, evaluationTimeoutMs: 300 });
+    const trial = (await openTrial(new LocalSource(ABALONE_TRIAL), "abalone"))!;
+    const [slow, escapes] = await evaluateRules(trial, [{ builtin: "Slow" }, { builtin: "Escapes" }], { registry, webhookUrl: null });
+    assert.equal(slow.status, "ERROR");
+    assert.match(slow.statusDetails!, /exceeded its time budget of 300 ms for the whole evaluation/);
+    assert.ok(slow.evaluatedSteps >= 2 && slow.evaluatedSteps < golden.steps.length, `each call fits, the sum does not (${slow.evaluatedSteps} steps)`);
+    assert.equal(escapes.status, "ISSUES_FOUND");
+    assert.match(escapes.statusDetails!, /env=\{\}/, "the worker's environment is empty");
+    assert.doesNotMatch(escapes.statusDetails!, /secret/);
+  } finally {
+    delete process.env.TRIALGRAPH_API_TOKENS_PROBE;
+    await rm(d, { recursive: true, force: true });
+  }
+});
+
+test("evaluateRules over HTTP: when the client leaves, the custom rule's worker is terminated at once", async () => {
+  const d = await mkdtemp(path.join(os.tmpdir(), "rules-bounded-"));
+  const { startTestServer } = await import("./support/server.js");
+  const { cp } = await import("node:fs/promises");
+  for (const [f, code] of Object.entries(BOUNDED)) await writeFile(path.join(d, f), code);
+  const server = await startTestServer({ TRIALGRAPH_RULES_DIR: d, TRIALGRAPH_RULE_STEP_TIMEOUT_MS: "5000" });
+  try {
+    await cp(ABALONE_TRIAL, path.join(server.dataDir, "trials/abalone"), { recursive: true });
+    const workersBefore = customRuleWorkers();
+    const aborter = new AbortController();
+    // 51 steps × 60 ms: about 3 s if it ran to the end.
+    const pending = fetch(server.url, {
+      method: "POST", signal: aborter.signal, headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: `{ evaluateRules(path: "trials/abalone", rules: [{ builtin: "Slow" }]) { status } }` }),
+    }).catch((e) => e);
+    const until = Date.now() + 10_000;
+    while (customRuleWorkers() === workersBefore && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(customRuleWorkers(), workersBefore + 1, "the rule runs in a worker");
+    const abortedAt = Date.now();
+    aborter.abort();
+    await pending;
+    while (customRuleWorkers() > workersBefore && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(customRuleWorkers(), workersBefore, "no worker is left running");
+    assert.ok(Date.now() - abortedAt < 1500, "terminated well before the evaluation would have ended");
+    const health = await fetch(server.url.replace(/graphql$/, "healthz"));
+    assert.equal(health.status, 200);
+  } finally {
+    await server.close();
+    await rm(d, { recursive: true, force: true });
+  }
+});
+
+test("the rules folder is confined: a module linked from outside it is refused, naming the link", async () => {
+  const d = await mkdtemp(path.join(os.tmpdir(), "rules-confined-"));
+  const outside = await mkdtemp(path.join(os.tmpdir(), "rules-outside-"));
+  try {
+    await writeFile(path.join(outside, "planted.js"), RULES["metric-above.js"]);
+    await symlink(path.join(outside, "planted.js"), path.join(d, "planted.js"));
+    const { registry, errors } = await RuleRegistry.load(d);
+    assert.equal(registry.get("MetricAbove"), undefined);
+    assert.match(errors[0].message, /planted\.js is a symbolic link whose target is outside the rules folder/);
+  } finally {
+    await rm(d, { recursive: true, force: true });
+    await rm(outside, { recursive: true, force: true });
+  }
 });

@@ -144,6 +144,26 @@ test("builtinRules lists every rule with the documented defaults (facts JSON)", 
   }
 });
 
+test("builtinRules says which parameters are alternatives (one of a group required), and configuring none of a group is refused naming it", () => {
+  const groups = Object.fromEntries(builtinRules().map((r) => [r.name, Object.fromEntries(r.parameters.map((p) => [p.name, p.requiredOneOf]))]));
+  const selector = ["collection_names", "tensor_regex"];
+  for (const rule of ["AllZero", "UnchangedTensor", "TensorVariance"]) {
+    assert.deepEqual([groups[rule].collection_names, groups[rule].tensor_regex], [selector, selector], rule);
+    assert.equal(builtinRules().find((r) => r.name === rule)!.parameters.find((p) => p.name === "collection_names")!.required, false, "no single one is required");
+  }
+  assert.deepEqual(groups.TensorVariance.max_threshold, ["max_threshold", "min_threshold"]);
+  assert.equal(groups.AllZero.threshold, null);
+  // Elsewhere the selector is optional (LossNotDecreasing falls back to the losses collection).
+  assert.equal(groups.LossNotDecreasing.collection_names, null);
+  assert.equal(groups.SimilarAcrossRuns.tensor_regex, null);
+  // Any one of the group is enough; none is refused with the group's names.
+  for (const parameters of [{ collection_names: "metrics" }, { tensor_regex: "rmse" }, { collection_names: "metrics", tensor_regex: "rmse" }]) {
+    assert.equal(validateRuleSpecs([{ builtin: "UnchangedTensor", parameters }]).length, 1, JSON.stringify(parameters));
+  }
+  assert.throws(() => validateRuleSpecs([{ builtin: "UnchangedTensor", parameters: { collection_names: "None", num_steps: "4" } }]),
+    /rule UnchangedTensor: give collection_names or tensor_regex \(or both\)/);
+});
+
 // ------------------------------------------------------------------ incremental evaluation
 
 test("a growing trial evaluated step by step gives the same result as the whole trial at once", async () => {

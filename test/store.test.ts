@@ -11,12 +11,12 @@ import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { sql } from "kysely";
-import { Database, Store, SQLITE_FILE, redactUrl } from "../src/store/index.js";
+import { Database, Store, SQLITE_FILE } from "../src/store/index.js";
 import type { NewRule } from "../src/store/index.js";
 import { MIGRATIONS, type Migration } from "../src/store/migrations.js";
 import { openNodeSqlite } from "../src/store/node-sqlite.js";
 import type { TrainingJobRecord } from "../src/store/records.js";
-import { StartupError } from "../src/errors.js";
+import { StartupError } from "../src/startup.js";
 import { createTestDatabase, POSTGRES_ADMIN_URL, tcpProxy, type TestDatabase } from "./support/database.js";
 import { expectError } from "./support/assertions.js";
 import { freePort } from "./support/net.js";
@@ -449,11 +449,10 @@ describe("outages and start-up", () => {
     await assert.rejects(Store.open({ databaseUrl: url, dataDir: await tempDir() }), (e: Error) => {
       assert.ok(e instanceof StartupError, String(e));
       assert.doesNotMatch(e.message, /s3cret|alsosecret/);
-      assert.match(e.message, new RegExp(`cannot reach the database at postgres://alice@127\\.0\\.0\\.1:${port}/trialgraph`));
+      assert.match(e.message, new RegExp(`cannot reach the database at postgres://alice:\\*\\*\\*@127\\.0\\.0\\.1:${port}/trialgraph`));
       assert.match(e.message, /ECONNREFUSED/);
       assert.doesNotMatch(e.message, /\n/);
       return true;
     });
-    assert.equal(redactUrl("postgres://u:p@h/db"), "postgres://u@h/db");
   });
 });

@@ -24,8 +24,8 @@ function tmpDir(prefix: string): string {
 function labSpec(dir: string, hook: DebugHookConfigSpec | null, hyper: Record<string, string | number> = LAB_HYPERPARAMETERS): TrainSpec {
   return {
     jobName: "lab",
-    train: { path: path.join(DATA, "abalone.train.libsvm"), format: "libsvm", displayName: "abalone.train.libsvm" },
-    validation: { path: path.join(DATA, "abalone.validation.libsvm"), format: "libsvm", displayName: "abalone.validation.libsvm" },
+    train: { path: path.join(DATA, "abalone.train.libsvm"), format: "libsvm", displayName: "abalone.train.libsvm", confineTo: DATA },
+    validation: { path: path.join(DATA, "abalone.validation.libsvm"), format: "libsvm", displayName: "abalone.validation.libsvm", confineTo: DATA },
     hyperparameters: hyper,
     debugHookConfig: hook,
     trialDir: path.join(dir, "debug-output"),

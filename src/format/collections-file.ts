@@ -63,20 +63,3 @@ export function serializeCollectionsFile(f: CollectionsFile): string {
   }
   return JSON.stringify({ collections, _meta: { num_workers: f.numWorkers } });
 }
-
-/**
- * Python `re` patterns as JS RegExp with search semantics. The two dialects agree on what smdebug
- * uses (lookbehind included); inline flags like (?i) are the one common difference we translate.
- */
-export function compilePythonRegex(pattern: string): RegExp {
-  let flags = "";
-  let body = pattern;
-  const inline = /^\(\?([aiLmsux]+)\)/.exec(body);
-  if (inline) {
-    body = body.slice(inline[0].length);
-    if (inline[1].includes("i")) flags += "i";
-    if (inline[1].includes("m")) flags += "m";
-    if (inline[1].includes("s")) flags += "s";
-  }
-  return new RegExp(body.replace(/\\Z/g, "$").replace(/\(\?P</g, "(?<").replace(/\(\?P=(\w+)\)/g, "\\k<$1>"), flags);
-}

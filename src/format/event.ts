@@ -23,6 +23,13 @@ const MODE_BY_NUMBER: Record<string, Mode> = { "1": "TRAIN", "2": "EVAL", "3": "
 
 export class EventDecodeError extends Error {}
 
+/** A tensor that declares more elements than the caller may allocate (checked before allocating). */
+export class TensorTooLargeError extends EventDecodeError {
+  constructor(readonly elements: number, readonly shape: number[]) {
+    super(`the tensor declares ${elements} elements (shape [${shape}])`);
+  }
+}
+
 export function dtypeFromEnum(n: number): DType | undefined {
   return DTYPE_BY_ENUM[n >= 100 ? n - 100 : n];
 }
@@ -152,7 +159,14 @@ function readTensor(r: ProtoReader, end: number): RawTensor {
   return t;
 }
 
-function toData(t: RawTensor, buf: Uint8Array): TensorData {
+function toData(t: RawTensor, buf: Uint8Array, maxElements: number): TensorData {
+  // Declared dims are untrusted: each must be a non-negative integer, and their product is checked
+  // against what the caller may allocate before anything is allocated.
+  let expected = 1;
+  for (const d of t.shape) {
+    if (!Number.isSafeInteger(d) || d < 0) throw new EventDecodeError(`invalid dimension ${d} in shape [${t.shape}]`);
+    expected *= d;
+  }
   // smdebug leaves dtype 0 for strings; a DT_STRING with string_val is the same thing.
   if ((t.dtypeEnum === 0 || t.dtypeEnum % 100 === 7) && t.strings) {
     if (t.shape.length > 1) throw new EventDecodeError("string tensors must be one-dimensional");
@@ -161,8 +175,6 @@ function toData(t: RawTensor, buf: Uint8Array): TensorData {
   const dtype = dtypeFromEnum(t.dtypeEnum);
   if (!dtype || dtype === "string") throw new EventDecodeError(`unsupported tensor dtype ${t.dtypeEnum}`);
   let values: Float64Array;
-  let expected = 1;
-  for (const d of t.shape) expected *= d;
   if (t.contentEnd > t.contentStart) {
     values = decodeContent(dtype, buf, t.contentStart, t.contentEnd);
     if (dtype === "complex64" || dtype === "complex128") expected *= 2;
@@ -171,8 +183,12 @@ function toData(t: RawTensor, buf: Uint8Array): TensorData {
     }
   } else {
     values = Float64Array.from(t.typed ?? []);
-    // TensorFlow's typed fields may hold one value meaning "fill the shape".
-    if (values.length === 1 && expected > 1) values = new Float64Array(expected).fill(values[0]);
+    // TensorFlow's typed fields may hold one value meaning "fill the shape": a few bytes can declare
+    // gigabytes, so the declared size must fit before the fill is allocated.
+    if (values.length === 1 && expected > 1) {
+      if (expected > maxElements) throw new TensorTooLargeError(expected, t.shape);
+      values = new Float64Array(expected).fill(values[0]);
+    }
   }
   const shape = t.shape.length === 1 && t.shape[0] === 1 ? SHAPE_1 : t.shape;
   return { dtype, shape, values, strings: null };
@@ -265,7 +281,7 @@ export function decodeEvent(buf: Uint8Array, start: number, end: number): Tensor
       if (other) throw new EventDecodeError(`summary value '${name}' is not a tensor`);
       continue;
     }
-    const data = toData(tensor, buf);
+    const data = toData(tensor, buf, Infinity);
     return { name, step, wallTime, mode, modeStep: modeStep ?? step, dtype: data.dtype, shape: data.shape, values: data.values, strings: data.strings };
   }
   return null;
@@ -289,7 +305,7 @@ function nameEquals(buf: Uint8Array, start: number, end: number, name: string): 
  * The tensor of an Event, without what the index already knows (step, mode, wall time): the hot
  * path of value reads. Checks that the record holds `expectedName`; null when it holds no tensor.
  */
-export function decodeEventTensor(buf: Uint8Array, start: number, end: number, expectedName: string): TensorData | null {
+export function decodeEventTensor(buf: Uint8Array, start: number, end: number, expectedName: string, maxElements = Infinity): TensorData | null {
   const r = sharedReader.reset(buf, start, end);
   const summaryEnd = enterField(r, end, KEY_SUMMARY);
   if (summaryEnd < 0) return null;
@@ -318,7 +334,7 @@ export function decodeEventTensor(buf: Uint8Array, start: number, end: number, e
         r.skip(vk & 7);
       }
     }
-    if (tensor) return toData(tensor, buf);
+    if (tensor) return toData(tensor, buf, maxElements);
     if (other) throw new EventDecodeError(`summary value '${expectedName}' is not a tensor`);
   }
   return null;

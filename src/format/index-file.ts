@@ -56,7 +56,8 @@ export function parseIndexFile(text: string): ParsedIndexFile {
   // hundreds of thousands of entries, and a copy of each is garbage the reader need not make.
   const tensors: RawIndexEntry[] = json.tensor_payload ?? [];
   for (const t of tensors) {
-    if (typeof t?.tensorname !== "string" || !Number.isInteger(t.start_idx) || !Number.isInteger(t.length)) {
+    // Offsets and lengths are untrusted: a record is at least 16 bytes (header and footer).
+    if (typeof t?.tensorname !== "string" || !Number.isSafeInteger(t.start_idx) || !Number.isSafeInteger(t.length) || t.start_idx < 0 || t.length < 16) {
       throw new IndexFileError("malformed tensor_payload entry");
     }
   }

@@ -5,6 +5,7 @@ import type { Config } from "../config.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { JobService } from "../jobs/job-service.js";
 import type { TrialRegistry } from "../trials/trial-registry.js";
+import type { TrialPaths } from "../trials/trial-paths.js";
 import type { RuleService } from "../jobs/rule-service.js";
 import {
   createHistogramLoader, createReductionLoader, createReductionSeriesLoader, createSeriesLoader, createStatsSeriesLoader,
@@ -13,16 +14,21 @@ import {
 import type { TensorData } from "../format/tensor.js";
 import type { ScalarSeries, Trial } from "../trials/trial.js";
 import type { RuleSummaryRecord } from "../jobs/types.js";
+import { ReadBudget, type MemoryPool } from "../trials/budget.js";
 import { TrialgraphError } from "../errors.js";
 
 /** Long-lived services, made once at start. */
 export interface Services {
   config: Config;
   trials: TrialRegistry;
+  /** Known trial paths, the nearest to a mistyped one, and NOT_FOUND errors that name them. */
+  trialPaths: TrialPaths;
   jobs: JobService;
   rules: RuleService;
   events: EventBus;
   log: Logger;
+  /** Memory all requests in flight may hold together (TRIALGRAPH_MAX_INFLIGHT_MB). */
+  memory: MemoryPool;
   /** Follows a growing trial while subscribed; returns the release function. */
   followTrial: (trial: Trial) => () => void;
   /** Keeps a job watched while subscribed (SageMaker polling); returns the release function. */
@@ -49,8 +55,12 @@ export interface Context {
   reductions: ReturnType<typeof createReductionLoader>;
   reductionSeries: ReturnType<typeof createReductionSeriesLoader>;
   histograms: ReturnType<typeof createHistogramLoader>;
-  /** Tensor elements this request may still return (TRIALGRAPH_MAX_VALUES). */
-  valueBudget: { remaining: number };
+  /**
+   * What this request may still return: tensor elements (TRIALGRAPH_MAX_VALUES) and the estimated
+   * memory of the answer (TRIALGRAPH_MAX_REQUEST_MB, within TRIALGRAPH_MAX_INFLIGHT_MB). Released
+   * when the answer is sent.
+   */
+  budget: ReadBudget;
   /**
    * Tensor elements this request may still read to compute statistics, histograms and reductions
    * (TRIALGRAPH_MAX_ELEMENTS_READ), counted whether cached or not, so the answer does not depend on
@@ -59,10 +69,16 @@ export interface Context {
   readBudget: { remaining: number };
   caller: Caller;
   requestId: string;
+  /** Aborted when nobody waits for the answer any more (the client went away). */
+  signal: AbortSignal;
+  /** Called once execution has produced the answer (HTTP: the budget is released once it is also sent). */
+  answered?: () => void;
 }
 
-export function createContext(services: Services, caller: Caller, requestId: string): Context {
-  const max = services.config.limits.maxElementsRead;
+export function createContext(services: Services, caller: Caller, requestId: string, signal: AbortSignal = new AbortController().signal): Context {
+  const { limits } = services.config;
+  const budget = new ReadBudget({ maxElements: limits.maxValues, maxBytes: limits.maxRequestBytes }, services.memory);
+  const max = limits.maxElementsRead;
   const readBudget = { remaining: max };
   const compute = {
     charge: (elements: number) => {
@@ -74,9 +90,9 @@ export function createContext(services: Services, caller: Caller, requestId: str
   };
   return {
     services,
-    values: createValueLoader(),
-    series: createSeriesLoader(),
-    stepValues: createStepValuesLoader(),
+    values: createValueLoader(budget),
+    series: createSeriesLoader(budget),
+    stepValues: createStepValuesLoader(budget),
     ruleSummaries: new DataLoader<string, RuleSummaryRecord[]>(async (names) => {
       const found = await services.rules.summaries(names);
       return names.map((n) => found.get(n) ?? []);
@@ -85,9 +101,10 @@ export function createContext(services: Services, caller: Caller, requestId: str
     reductions: createReductionLoader(compute),
     reductionSeries: createReductionSeriesLoader(compute),
     histograms: createHistogramLoader(compute),
-    valueBudget: { remaining: services.config.limits.maxValues },
+    budget,
     readBudget,
     caller,
     requestId,
+    signal,
   };
 }

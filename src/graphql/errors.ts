@@ -1,7 +1,7 @@
 /**
  * How errors leave the service: domain errors keep their code and safe details; anything
- * unexpected becomes INTERNAL_SERVER_ERROR with a generic message (the log has the rest).
- * Never a stack trace.
+ * unexpected (and a domain error coded INTERNAL_SERVER_ERROR) is logged with the request id and
+ * answers a generic "internal error, request id …" — never a raw message, a path or a stack trace.
  */
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import type { Logger } from "pino";
@@ -24,19 +24,66 @@ function findOriginal(error: unknown): unknown {
   return e;
 }
 
-export function formatError(log: Logger) {
+/** Apollo answers a persisted query whose hash does not match its text with a code-less error. */
+const APQ_MISMATCH = "provided sha does not match query";
+
+/**
+ * The client-facing code of an error, or null when it is unexpected (a bug or an outage: logged,
+ * answered generically). Domain errors and GraphQL errors that carry a code (parse, validation,
+ * variables, limits) are the client's to see.
+ */
+function clientCode(error: unknown): string | null {
+  const original = findOriginal(error);
+  if (original instanceof TrialgraphError) return original.code === "INTERNAL_SERVER_ERROR" ? null : original.code;
+  // The nearest GraphQL error with a code of its own (Apollo wraps graphql-js's validation and variable errors).
+  let e = error;
+  for (let i = 0; i < 6 && e instanceof GraphQLError; i++) {
+    const code = e.extensions?.code;
+    if (typeof code === "string" && code !== "INTERNAL_SERVER_ERROR") return code;
+    if (e.message === APQ_MISMATCH) return "PERSISTED_QUERY_HASH_MISMATCH";
+    if (!e.originalError) {
+      // graphql-js's own request errors (variables that do not coerce) have no field path; a code-less
+      // error on a field (a non-null field resolved to null) is the service's fault.
+      return e.path ? null : "BAD_USER_INPUT";
+    }
+    e = e.originalError;
+  }
+  return null;
+}
+
+/** Whether an error is one the client caused or may see as it is (false: log it). */
+export function isExpectedError(error: unknown): boolean {
+  return clientCode(error) !== null;
+}
+
+export const INTERNAL_MESSAGE = "internal error";
+
+export function formatError() {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = findOriginal(error);
     const { stacktrace: _drop, ...extensions } = (formatted.extensions ?? {}) as Record<string, unknown>;
-    if (original instanceof TrialgraphError) {
-      const { http: _http, ...rest } = { ...extensions, code: original.code, ...original.details } as Record<string, unknown>;
+    const code = clientCode(error);
+    if (code !== null && original instanceof TrialgraphError) {
+      const { http: _http, ...rest } = { ...extensions, code, ...original.details } as Record<string, unknown>;
       return { message: original.message, locations: formatted.locations, path: formatted.path, extensions: rest };
     }
-    if (original instanceof GraphQLError || extensions.code) {
-      // Parse, validation and variable errors: already client-facing.
-      return { ...formatted, extensions: { ...extensions, code: extensions.code ?? "BAD_USER_INPUT" } };
-    }
-    log.error({ err: original }, "unexpected error while resolving %s", formatted.path?.join(".") ?? "a request");
-    return { message: "internal error", locations: formatted.locations, path: formatted.path, extensions: { code: "INTERNAL_SERVER_ERROR" } };
+    if (code !== null) return { ...formatted, extensions: { ...extensions, code } };
+    // The request id is added where it is known (withRequestId); the log has the rest.
+    return { message: INTERNAL_MESSAGE, locations: formatted.locations, path: formatted.path, extensions: { code: "INTERNAL_SERVER_ERROR" } };
   };
+}
+
+/** Logs an unexpected error with its request id (its cause included; the client never sees it). */
+export function logUnexpected(log: Logger, requestId: string, error: unknown): void {
+  const original = findOriginal(error);
+  const path = error instanceof GraphQLError ? error.path?.join(".") : undefined;
+  log.error({ reqId: requestId, err: original, cause: (original as { cause?: unknown })?.cause, path }, "unexpected error while resolving %s", path ?? "a request");
+}
+
+/** Names the request id in generic internal errors, so a report can be matched with the log. */
+export function withRequestId<T extends GraphQLFormattedError>(errors: readonly T[], requestId: string): T[] {
+  return errors.map((e) =>
+    (e.extensions as Record<string, unknown> | undefined)?.code === "INTERNAL_SERVER_ERROR"
+      ? { ...e, message: `${INTERNAL_MESSAGE}, request id ${requestId}`, extensions: { ...e.extensions, requestId } }
+      : e);
 }

@@ -4,6 +4,7 @@ import type { Mode, TensorData } from "../format/tensor.js";
 import type { ReductionName } from "../format/reductions.js";
 import type { ComputeOptions, ReductionValue, ScalarSeries, Trial } from "../trials/trial.js";
 import type { Histogram, TensorStats } from "../trials/tensor-stats.js";
+import type { ReadBudget } from "../trials/budget.js";
 
 /** Runs one batch per trial and puts each result back at its key's position. */
 async function perTrial<K extends { trial: Trial }, R>(keys: readonly K[], run: (trial: Trial, keys: K[]) => Promise<R[]>): Promise<R[]> {
@@ -32,10 +33,19 @@ export interface ValueKey {
   worker: string | null;
 }
 
-export function createValueLoader(): DataLoader<ValueKey, TensorData, string> {
+/**
+ * Charges the objects of `values` answers before reading them: a query asking for millions of
+ * values (aliases of whole trials) is refused before one of them is read. Elements are charged by
+ * the trial as it decodes.
+ */
+function precharge<K>(budget: ReadBudget, keys: readonly K[], values: number): Promise<Error[]> | null {
+  return budget.take(values, 0) ? null : Promise.resolve(keys.map(() => budget.error()));
+}
+
+export function createValueLoader(budget: ReadBudget): DataLoader<ValueKey, TensorData, string> {
   return new DataLoader<ValueKey, TensorData, string>(
     // Each trial turns its batch into one ranged read per event file.
-    (keys) => perTrial(keys, (trial, mine) => trial.values(mine)),
+    (keys) => precharge(budget, keys, keys.length) ?? perTrial(keys, (trial, mine) => trial.values(mine, { budget })),
     {
       cacheKeyFn: (k) => `${k.trial.path}\u0000${k.name}\u0000${k.step}\u0000${k.mode ?? "GLOBAL"}\u0000${k.worker ?? ""}`,
       maxBatchSize: 1_000_000,
@@ -54,9 +64,12 @@ export interface SeriesKey {
 const seriesCacheKey = (k: SeriesKey) => `${k.trial.path}\u0000${k.name}\u0000${k.mode ?? "GLOBAL"}\u0000${k.worker ?? ""}`;
 
 /** Whole scalar series, batched per trial: the bulk path for plots and analysis. */
-export function createSeriesLoader(): DataLoader<SeriesKey, ScalarSeries, string> {
+export function createSeriesLoader(budget: ReadBudget): DataLoader<SeriesKey, ScalarSeries, string> {
   return new DataLoader<SeriesKey, ScalarSeries, string>(
-    (keys) => perTrial(keys, (trial, mine) => trial.scalarSeries(mine)),
+    // A whole series is read (8 bytes a step) before maxPoints picks what is returned (charged then).
+    (keys) => precharge(budget, keys, 0) ?? (budget.take(0, 0, keys.reduce((n, k) => n + 8 * k.trial.tensorSteps(k.name, k.mode).length, 0))
+      ? perTrial(keys, (trial, mine) => trial.scalarSeries(mine, budget))
+      : Promise.resolve(keys.map(() => budget.error()))),
     { cacheKeyFn: seriesCacheKey, maxBatchSize: 100_000 },
   );
 }
@@ -135,11 +148,12 @@ export interface StepValuesKey {
  * Many steps of one tensor per key (Tensor.values): one key per tensor instead of one per value,
  * and every key of a request read in one batch per trial.
  */
-export function createStepValuesLoader(): DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey> {
+export function createStepValuesLoader(budget: ReadBudget): DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey> {
   return new DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey>(
     (keys) =>
+      precharge(budget, keys, keys.reduce((n, k) => n + k.steps.length, 0)) ??
       perTrial(keys, async (trial, mine) => {
-        const results = await trial.values(mine.flatMap((k) => k.steps.map((step) => ({ name: k.name, step, mode: k.mode, worker: k.worker }))));
+        const results = await trial.values(mine.flatMap((k) => k.steps.map((step) => ({ name: k.name, step, mode: k.mode, worker: k.worker }))), { budget });
         let at = 0;
         return mine.map((k) => k.steps.map(() => results[at++]));
       }),

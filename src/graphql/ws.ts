@@ -15,10 +15,11 @@ import {
 import type { Context, Services } from "./context.js";
 import { createContext } from "./context.js";
 import { authenticate } from "./http-auth.js";
-import { formatError } from "./errors.js";
+import { formatError, isExpectedError, logUnexpected, withRequestId } from "./errors.js";
 import { checkOperation, isTokenLimitMessage, rateLimitKey, type RateLimiter } from "./limits.js";
 import { TrialgraphError } from "../errors.js";
 import type { Metrics } from "../observability/metrics.js";
+import { checkBrowserRequest } from "./browser-guard.js";
 
 /**
  * graphql-js reuses one contextValue for every event of a subscription, which would keep a
@@ -28,8 +29,14 @@ export function subscribeWithFreshContext(makeContext: (args: ExecutionArgs) => 
   return async (args: ExecutionArgs) => {
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
-    return filterMap((source as AsyncIterable<unknown>)[Symbol.asyncIterator](), async (event) =>
-      (await execute({ ...args, rootValue: event, contextValue: makeContext(args) })) as ExecutionResult);
+    return filterMap((source as AsyncIterable<unknown>)[Symbol.asyncIterator](), async (event) => {
+      const contextValue = makeContext(args);
+      try {
+        return (await execute({ ...args, rootValue: event, contextValue })) as ExecutionResult;
+      } finally {
+        contextValue.budget.release();
+      }
+    });
   };
 }
 
@@ -52,16 +59,56 @@ interface Extra {
   caller?: Context["caller"];
   remoteAddress?: string;
   requestId?: string;
+  /** Operations running on this socket. */
+  operations?: number;
 }
 
 export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema, services: Services, options: WsOptions = {}): WsServerHandle {
   const { limits } = services.config;
-  const wss = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: limits.wsMaxPayloadBytes });
-  const format = formatError(services.log);
+  // Upgrades are handed over explicitly: attached with `server`, ws would also re-emit the HTTP
+  // server's own errors (a taken port) as "Internal error emitted on the WebSocket server".
+  const wss = new WebSocketServer({
+    noServer: true,
+    path: "/graphql",
+    maxPayload: limits.wsMaxPayloadBytes,
+    // A web page on another origin (or a rebound host name) gets no socket: it could start jobs.
+    verifyClient: ({ req }, done) => {
+      const refusal = checkBrowserRequest(req.headers, services.config.exposure);
+      if (refusal) done(false, refusal.status, refusal.message);
+      else done(true);
+    },
+  });
+  httpServer.on("upgrade", (request, socket, head) => {
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit("connection", ws, request));
+  });
+  const formatOne = formatError();
+  /** Formats a result's errors; unexpected ones are logged with the operation's request id. */
+  const format = (errors: readonly GraphQLError[], requestId: string): GraphQLFormattedError[] => {
+    for (const e of errors) if (!isExpectedError(e)) logUnexpected(services.log, requestId, e);
+    return withRequestId(errors.map((e) => clean(formatOne(e.toJSON(), e))), requestId);
+  };
   const rules = [...specifiedRules, ...(options.rules ?? [])];
   const { metrics, rateLimiter } = options;
-  const started = new Map<string, { at: bigint; operation: string; type: string }>();
+  /** Operations running, by socket request id and operation id. */
+  const started = new Map<string, { at: bigint; operation: string; type: string; callerKey: string; controller: AbortController; context: Context }>();
+  /** Operations running per caller (token name, or address without tokens), across sockets. */
+  const perCaller = new Map<string, number>();
   let nextId = 0;
+  const finish = (key: string, extra: Extra) => {
+    const s = started.get(key);
+    if (!s) return null;
+    started.delete(key);
+    extra.operations = Math.max(0, (extra.operations ?? 1) - 1);
+    const n = (perCaller.get(s.callerKey) ?? 1) - 1;
+    if (n > 0) perCaller.set(s.callerKey, n);
+    else perCaller.delete(s.callerKey);
+    s.controller.abort();
+    // A query still executing stops reading; its execute() releases the budget when it returns.
+    s.context.budget.cancel();
+    if (s.type === "subscription") s.context.budget.release();
+    metrics?.activeSubscriptions.dec();
+    return s;
+  };
 
   wss.on("connection", (socket) => {
     metrics?.wsConnections.inc();
@@ -92,8 +139,16 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
         const extra = ctx.extra as unknown as Extra;
         const caller = extra.caller!;
         let document: DocumentNode;
+        const callerKey = rateLimitKey(caller, services.config.apiTokens.length > 0, extra.remoteAddress);
         try {
-          rateLimiter?.check(rateLimitKey(caller, services.config.apiTokens.length > 0, extra.remoteAddress));
+          rateLimiter?.check(callerKey);
+          // Every open subscription holds memory until it ends: a socket, and a caller across sockets, may hold only so many.
+          if ((extra.operations ?? 0) >= limits.maxSubscriptionsPerSocket) {
+            throw new GraphQLError(`this socket already runs ${limits.maxSubscriptionsPerSocket} operations (TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_SOCKET); complete some first`, { extensions: { code: "LIMIT_EXCEEDED", limit: "subscriptions" } });
+          }
+          if ((perCaller.get(callerKey) ?? 0) >= limits.maxSubscriptionsPerCaller) {
+            throw new GraphQLError(`${caller.name} already runs ${limits.maxSubscriptionsPerCaller} operations across its sockets (TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_CALLER); complete some first`, { extensions: { code: "LIMIT_EXCEEDED", limit: "subscriptions" } });
+          }
           if (typeof payload.query !== "string") throw new GraphQLError("the subscribe payload needs a query string", { extensions: { code: "BAD_USER_INPUT" } });
           try {
             document = parse(payload.query, { maxTokens: limits.maxTokens });
@@ -105,7 +160,11 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
           if (errors.length) return errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }));
           const report = checkOperation({ schema, document, operationName: payload.operationName, variables: payload.variables, limits, caller });
           const operation = metrics?.operationLabel(payload.operationName ?? report.operation.name?.value) ?? "";
-          started.set(`${extra.requestId}/${id}`, { at: process.hrtime.bigint(), operation, type: report.operation.operation });
+          const controller = new AbortController();
+          const context = createContext(services, caller, `${extra.requestId}/${id}`, controller.signal);
+          started.set(`${extra.requestId}/${id}`, { at: process.hrtime.bigint(), operation, type: report.operation.operation, callerKey, controller, context });
+          extra.operations = (extra.operations ?? 0) + 1;
+          perCaller.set(callerKey, (perCaller.get(callerKey) ?? 0) + 1);
           metrics?.activeSubscriptions.inc();
         } catch (e) {
           if (e instanceof GraphQLError) {
@@ -121,30 +180,37 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
           document,
           operationName: payload.operationName,
           variableValues: payload.variables,
-          contextValue: createContext(services, caller, extra.requestId!),
+          contextValue: started.get(`${extra.requestId}/${id}`)!.context,
         };
       },
-      subscribe: subscribeWithFreshContext((args) => createContext(services, (args.contextValue as Context).caller, (args.contextValue as Context).requestId)),
-      execute: (args) => execute(args),
-      onNext: (_ctx, _id, _payload, _args, result) => formatResult(result as ExecutionResult, format),
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => clean(format(e.toJSON(), e))),
+      subscribe: subscribeWithFreshContext((args) => {
+        const c = args.contextValue as Context;
+        return createContext(services, c.caller, c.requestId, c.signal);
+      }),
+      execute: async (args) => {
+        try {
+          return await execute(args);
+        } finally {
+          (args.contextValue as Context).budget.release();
+        }
+      },
+      onNext: (ctx, id, _payload, _args, result) => {
+        const r = result as ExecutionResult;
+        return r.errors?.length ? { ...r, errors: format(r.errors, `${(ctx.extra as unknown as Extra).requestId}/${id}`) as any } : r;
+      },
+      onError: (ctx, id, _payload, errors) => format(errors, `${(ctx.extra as unknown as Extra).requestId}/${id}`),
       onComplete: (ctx, id) => {
-        const key = `${(ctx.extra as unknown as Extra).requestId}/${id}`;
-        const s = started.get(key);
+        const extra = ctx.extra as unknown as Extra;
+        const s = finish(`${extra.requestId}/${id}`, extra);
         if (!s) return;
-        started.delete(key);
-        metrics?.activeSubscriptions.dec();
         metrics?.graphqlRequests.inc({ operation: s.operation, type: s.type, outcome: "ok" });
         metrics?.graphqlDuration.observe({ operation: s.operation, type: s.type }, Number(process.hrtime.bigint() - s.at) / 1e9);
       },
       onClose: (ctx) => {
         // Operations still running when the socket closes never see onComplete.
-        const prefix = `${(ctx.extra as unknown as Extra).requestId}/`;
-        for (const key of [...started.keys()]) {
-          if (!key.startsWith(prefix)) continue;
-          started.delete(key);
-          metrics?.activeSubscriptions.dec();
-        }
+        const extra = ctx.extra as unknown as Extra;
+        const prefix = `${extra.requestId}/`;
+        for (const key of [...started.keys()]) if (key.startsWith(prefix)) finish(key, extra);
       },
     },
     wss,
@@ -165,9 +231,4 @@ function clean(e: GraphQLFormattedError): GraphQLFormattedError {
   if (!ext || !("http" in ext)) return e;
   const { http: _http, ...rest } = ext;
   return { ...e, extensions: rest };
-}
-
-function formatResult(result: ExecutionResult, format: ReturnType<typeof formatError>): ExecutionResult {
-  if (!result.errors?.length) return result;
-  return { ...result, errors: result.errors.map((e) => clean(format(e.toJSON(), e))) as any };
 }

@@ -14,10 +14,15 @@
  */
 import type { Logger } from "pino";
 import { TrialgraphError } from "../errors.js";
+import { urlHostAllowed } from "../host-allow-list.js";
+import { ConcurrencyLimiter } from "../storage/concurrency.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { TrialRegistry } from "../trials/trial-registry.js";
+import type { TrialPaths } from "../trials/trial-paths.js";
 import type { Trial } from "../trials/trial.js";
-import { RuleSession, builtinRules, evaluateRules, validateRuleSpecs, type RuleEvaluationEvent, type RuleRegistry } from "../rules/index.js";
+import {
+  RuleSession, builtinRules, evaluateRules, validateRuleSpecs, type ConfiguredRule, type RuleEvaluationEvent, type RuleRegistry,
+} from "../rules/index.js";
 import type { DatabaseLeases, JobStore, NewEvaluation, NewRule, OpenRule, RuleChange, RuleStore } from "../store/index.js";
 import type { RuleDefinitionInfo, RuleEvaluationResult, RuleService } from "./rule-service.js";
 import type { JobService } from "./job-service.js";
@@ -71,10 +76,16 @@ interface JobSession {
 
 export interface JobRulesOptions {
   trials: TrialRegistry;
+  /** Names the closest known paths when a trial is not found. */
+  trialPaths?: TrialPaths;
   events: EventBus;
   registry: RuleRegistry;
   log: Logger;
   webhookUrl: string | null;
+  /** Hosts a rule's own webhook URL may target (TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS); webhookUrl's host always may. */
+  webhookAllowedHosts?: readonly string[];
+  /** evaluateRules queries with custom rules running at once (each custom rule is a worker thread); others wait. */
+  customRuleQueries?: number;
   /** How often trials of jobs not trained here (SageMaker's on S3) are re-read for new steps (ms). */
   pollIntervalMs: number;
   rules: RuleStore;
@@ -118,9 +129,11 @@ export class JobRules implements RuleService {
   private lastRenewal = Date.now();
   private unavailableLogged = false;
   private readonly tickMs: number;
+  private readonly customRuleQueries: ConcurrencyLimiter;
 
   constructor(private readonly options: JobRulesOptions) {
     this.tickMs = Math.max(50, Math.floor(options.leases.ttlMs / 3));
+    this.customRuleQueries = new ConcurrencyLimiter(options.customRuleQueries ?? 2);
   }
 
   /** Wires the job service (they need each other: jobs start evaluations, rules stop jobs) and starts supervising. */
@@ -151,19 +164,46 @@ export class JobRules implements RuleService {
       name: r.name,
       appliesToXgboost: r.appliesToXgboost,
       description: r.description ?? null,
-      parameters: r.parameters.map((p) => ({ name: p.name, default: p.default ?? null, description: p.description ?? null, required: Boolean(p.required) })),
+      parameters: r.parameters.map((p) => ({
+        name: p.name, default: p.default ?? null, description: p.description ?? null, required: Boolean(p.required), requiredOneOf: p.requiredOneOf,
+      })),
     }));
   }
 
-  /** Throws BAD_USER_INPUT naming the rule parameter at fault. */
-  validate(specs: RuleSpec[]): void {
-    validateRuleSpecs(specs, this.options.registry);
+  /** Throws BAD_USER_INPUT naming the rule parameter at fault, or a webhook URL not on the allow-list. */
+  validate(specs: RuleSpec[]): ConfiguredRule[] {
+    const configured = validateRuleSpecs(specs, this.options.registry);
+    for (const c of configured) {
+      const urls = [c.webhookUrl, ...c.actions.map((a) => (a.kind === "notify" ? a.url : null))].filter((u): u is string => !!u);
+      for (const url of urls) {
+        if (!this.webhookAllowed(url)) {
+          throw new TrialgraphError(
+            "BAD_USER_INPUT",
+            `rule ${c.configurationName}: webhook ${new URL(url).host} is not an allowed target (TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS lists the hosts rules may call)`,
+            { field: "rules", rule: c.configurationName },
+          );
+        }
+      }
+    }
+    return configured;
   }
 
-  /** The attachments to record with a new job: every rule IN_PROGRESS, waiting for the first step. */
+  /** The global webhook (trusted configuration) and the listed hosts may be called. */
+  private webhookAllowed = (url: string): boolean => {
+    const global = this.options.webhookUrl;
+    if (global && url === global) return true;
+    const allowed = [...(this.options.webhookAllowedHosts ?? [])];
+    if (global) {
+      const g = new URL(global);
+      allowed.push(`${g.hostname}:${g.port || (g.protocol === "https:" ? "443" : "80")}`);
+    }
+    return urlHostAllowed(url, allowed);
+  };
+
+  /** The attachments to record with a new job (validated): every rule IN_PROGRESS, waiting for the first step. */
   newRules(specs: RuleSpec[]): NewRule[] {
     const now = new Date();
-    return validateRuleSpecs(specs, this.options.registry).map((c, i) => ({
+    return this.validate(specs).map((c, i) => ({
       name: c.configurationName,
       spec: { ...specs[i], evaluator: "SERVICE" },
       evaluator: "SERVICE",
@@ -173,15 +213,19 @@ export class JobRules implements RuleService {
     }));
   }
 
-  async evaluate(path: string, rules: RuleSpec[]): Promise<RuleEvaluationResult[]> {
-    this.validate(rules);
+  async evaluate(path: string, rules: RuleSpec[], opts: { signal?: AbortSignal } = {}): Promise<RuleEvaluationResult[]> {
+    // Actions never run here (a query has no side effects), so webhook targets need not be allowed.
+    const configured = validateRuleSpecs(rules, this.options.registry);
     const trial = await this.options.trials.resolve(path);
-    if (!trial) throw new TrialgraphError("NOT_FOUND", `no trial at ${path}`, { field: "path" });
-    const results = await evaluateRules(trial, rules, {
+    if (!trial) throw this.options.trialPaths ? await this.options.trialPaths.notFound(path) : new TrialgraphError("NOT_FOUND", `no trial at ${path}`, { field: "path" });
+    const run = () => evaluateRules(trial, rules, {
       registry: this.options.registry,
       otherTrialOpener: (p) => this.options.trials.resolve(p),
       webhookUrl: null,
+      signal: opts.signal,
     });
+    // Custom rules run in worker threads: only so many queries may run them at once.
+    const results = configured.some((c) => c.definition.source === "custom") ? await this.customRuleQueries.run(run) : await run();
     return results.map(({ ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails, findings }) => ({
       ruleConfigurationName, status, triggeredSteps, evaluatedSteps, statusDetails, findings,
     }));
@@ -426,6 +470,7 @@ export class JobRules implements RuleService {
       registry: this.options.registry,
       otherTrialOpener: (p) => this.options.trials.resolve(p),
       webhookUrl: this.options.webhookUrl,
+      webhookAllowed: this.webhookAllowed,
       initial: new Map(group.pending.map((p) => [p.ruleConfigurationName, { status: p.status, statusDetails: p.statusDetails, lastModified: p.lastModifiedTime, findings: p.findings }])),
       onEvaluation: (e) => this.remember(s, e),
       stopTrainingJob: (name) =>
@@ -549,6 +594,8 @@ export class JobRules implements RuleService {
 
   private stopSession(s: JobSession): void {
     s.closed = true;
+    // Custom rules' workers end with the evaluation.
+    for (const g of s.groups) g.session?.close();
     if (s.timer) clearTimeout(s.timer);
     s.timer = null;
     if (s.flushTimer) clearTimeout(s.flushTimer);

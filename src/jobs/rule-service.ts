@@ -11,6 +11,8 @@ export interface RuleParameterInfo {
   default: string | null;
   description: string | null;
   required: boolean;
+  /** The group of alternatives this parameter belongs to (at least one must be given), or null. */
+  requiredOneOf: string[] | null;
 }
 
 export interface RuleDefinitionInfo {
@@ -33,7 +35,7 @@ export interface RuleEvaluationResult {
 export interface RuleService {
   builtinRules(): RuleDefinitionInfo[];
   /** Runs the rules now over the trial at `path` as it stands. */
-  evaluate(path: string, rules: RuleSpec[]): Promise<RuleEvaluationResult[]>;
+  evaluate(path: string, rules: RuleSpec[], opts?: { signal?: AbortSignal }): Promise<RuleEvaluationResult[]>;
   /** Has the engine follow a running job's trial with these rules. */
   attach(jobName: string, rules: RuleSpec[]): Promise<TrainingJobRecord>;
   /** Summaries of the rules the service evaluates, per job (jobs without any are absent). */

@@ -57,6 +57,59 @@ export function runSeriesStyle(run: number, tensor: number): SeriesStyle {
   };
 }
 
+/**
+ * A min/max band with the mean (a layer's weights or gradients over steps): the band and its edges
+ * in one colour (max solid, min dotted), the mean bold in a contrasting one.
+ */
+export const BAND_STYLES = {
+  max: { color: SERIES_COLORS[0], dash: DASH_PATTERNS[0] },
+  mean: { color: SERIES_COLORS[1], dash: DASH_PATTERNS[0] },
+  min: { color: SERIES_COLORS[0], dash: DASH_PATTERNS[2] },
+} as const satisfies Record<string, SeriesStyle>;
+
+/** A colour as rgba with the given opacity (band fills). */
+export function withAlpha(hex: string, alpha: number): string {
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  return `rgba(${r}, ${g}, ${b}, ${alpha})`;
+}
+
+/** The fill between a band's edges. */
+export const BAND_FILL = withAlpha(SERIES_COLORS[0], 0.16);
+
+/** Heat-map ramp (share of a step's elements in a bin): near-white to dark blue, away from the mean's orange. */
+export const HEAT_STOPS: readonly (readonly [number, number, number])[] = [
+  [239, 246, 255], [147, 197, 253], [59, 130, 246], [29, 78, 216], [23, 37, 84],
+];
+
+/** The ramp's colour at t in [0, 1]. */
+export function heatColor(t: number): string {
+  const x = Math.min(1, Math.max(0, t)) * (HEAT_STOPS.length - 1);
+  const i = Math.min(HEAT_STOPS.length - 2, Math.floor(x));
+  const f = x - i;
+  const [a, b] = [HEAT_STOPS[i], HEAT_STOPS[i + 1]];
+  return `rgb(${a.map((v, k) => Math.round(v + (b[k] - v) * f)).join(", ")})`;
+}
+
+/** smdebug's reduction names as people read them: "abs max", "l2". */
+export function reductionLabel(name: string, abs: boolean): string {
+  return `${abs ? "abs " : ""}${name.toLowerCase()}`;
+}
+
+/** The x axis of a chart over the steps of one mode (mode steps), or over global steps. */
+export function stepAxisLabel(mode: string | null | undefined): string {
+  return !mode || mode === "GLOBAL" ? "step" : `${mode} step`;
+}
+
+/** What the values of a deep-learning collection are, for its y axis. */
+export function layerAxisLabel(collection: string): string {
+  if (collection === "weights") return "weight value";
+  if (collection === "biases") return "bias value";
+  if (collection === "gradients") return "gradient value";
+  if (/activations$/.test(collection)) return "activation value";
+  if (collection === "losses") return "loss";
+  return "value";
+}
+
 /** XGBoost eval tensors are `<set>-<metric>`: "validation-rmse" → "rmse". */
 export function metricOf(tensorName: string): string | null {
   const i = tensorName.lastIndexOf("-");

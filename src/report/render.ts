@@ -6,13 +6,15 @@
  */
 import { createHash } from "node:crypto";
 import { html, trusted, type SafeHtml } from "./html.js";
-import { axisLabel, formatNumber, higherIsBetterTensor, seriesStyle } from "./plot-style.js";
-import type { JobReportData, ReportRule, ReportSeries } from "./query.js";
+import { BAND_FILL, BAND_STYLES, axisLabel, formatNumber, higherIsBetterTensor, layerAxisLabel, seriesStyle, stepAxisLabel } from "./plot-style.js";
+import type { JobReportData, ReportDeepLearning, ReportLayer, ReportRule, ReportSeries } from "./query.js";
 import { barChart, lineChart, swatch, type SvgMarker, type SvgSeries } from "./svg.js";
 
 /** Lines per over-steps chart and bars per ranking: more stops being readable on paper. */
 const MAX_LINES = 10;
 const MAX_BARS = 20;
+/** Layer charts per collection: the first ones by name, the rest are on the dashboard. */
+const MAX_LAYERS = 12;
 const IMPORTANCE_TYPES = ["gain", "weight", "cover", "total_gain", "total_cover"];
 
 export const REPORT_CSS = `
@@ -61,6 +63,8 @@ svg .bar.negative rect { fill: #f97316; }
 svg .bar-label, svg .bar-value { fill: #334155; font-size: 11px; }
 svg .zero { stroke: #64748b; stroke-width: 1; }
 .swatch { vertical-align: middle; }
+.layers { display: grid; grid-template-columns: repeat(auto-fill, minmax(400px, 1fr)); gap: 4px 20px; }
+.layers h3 { font-size: 0.85rem; margin: 8px 0 2px; overflow-wrap: anywhere; }
 footer { margin-top: 28px; color: #64748b; font-size: 0.8rem; border-top: 1px solid #e2e8f0; padding-top: 8px; }
 @page { size: A4; margin: 12mm; }
 @media print {
@@ -242,9 +246,61 @@ function shapSection(tensors: readonly ReportSeries[], rules: readonly ReportRul
   return html`<h3>Average SHAP value per feature${Number.isFinite(last) ? html` <span class="muted">at step ${last}</span>` : ""}</h3><p class="note">The mean SHAP value over the training rows: how much, and in which direction, a feature moves the prediction on average (label units).</p>${ranking(tensors, feature, "Average SHAP at the last step")}${lineChart({ title: "Average SHAP over steps", yLabel: axisLabel("average_shap", []), series, markers: markersFor(rules, lines.map((t) => t.name), false), height: 240 })}${legend(series)}${sampledNote(tensors)}`;
 }
 
+/** Losses by mode on one chart over global steps, and each mode's final and lowest value. */
+function lossesSection(dl: ReportDeepLearning, rules: readonly ReportRule[]): SafeHtml {
+  const lines = dl.losses.flatMap((l) => l.byMode.map((m) => ({ tensor: l.name, mode: m.mode, series: { ...m.series, steps: m.series.globalSteps } })));
+  if (!lines.length) return html`<p class="empty">The trial has no losses collection.</p>`;
+  const several = dl.losses.length > 1;
+  const label = (x: (typeof lines)[number]) => (several ? `${x.tensor} · ${x.mode}` : x.mode);
+  const series: SvgSeries[] = lines.map((x, i) => ({ label: label(x), steps: x.series.steps, values: x.series.values, ...seriesStyle(i) }));
+  const markers = markersFor(rules, dl.losses.map((l) => l.name), true);
+  const rows = lines.map((x, i) => {
+    const last = lastFinite(x.series);
+    let low: { step: number; value: number } | null = null;
+    x.series.values.forEach((v, k) => {
+      if (v != null && Number.isFinite(v) && (!low || v < low.value)) low = { step: x.series.steps[k], value: v };
+    });
+    const lowest = low as { step: number; value: number } | null;
+    return html`<tr><td>${swatch(series[i].color, series[i].dash)} <code>${x.tensor}</code></td><td>${x.mode}</td><td class="num">${last ? html`${formatNumber(last.value)} <span class="muted">@ ${last.step}</span>` : "—"}</td><td class="num">${lowest ? html`${formatNumber(lowest.value)} <span class="muted">@ ${lowest.step}</span>` : "—"}</td></tr>`;
+  });
+  return html`${lineChart({ title: "Losses by mode over global steps", yLabel: layerAxisLabel("losses"), xLabel: "global step", series, markers })}${legend(series)}<p class="note">Each mode is a series; the x axis is the global step, so training and evaluation steps line up as they ran.</p>${sampledNote(lines.map((x) => ({ name: x.tensor, series: x.series })))}<table><thead><tr><th>Loss</th><th>Mode</th><th>Final</th><th>Lowest</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+/** A chart per layer: the min/max band of its elements and their mean over the steps of one mode. */
+function layersSection(collection: string, layers: readonly ReportLayer[], dl: ReportDeepLearning, rules: readonly ReportRule[]): SafeHtml {
+  if (!layers.length) return html`<p class="empty">The trial has no ${collection} collection.</p>`;
+  const withStats = layers.filter((l) => l.statsSeries.steps.length > 0);
+  const reduced = layers.filter((l) => l.statsSeries.steps.length === 0);
+  const shown = withStats.slice(0, MAX_LAYERS);
+  const key: SvgSeries[] = (["max", "mean", "min"] as const).map((k) => ({ label: k, steps: [], values: [], ...BAND_STYLES[k] }));
+  // Findings are at global steps; these charts are over the mode's steps.
+  const at = (f: ReportRule["findings"][number]) => (dl.mode ? (f.mode === dl.mode ? f.modeStep : null) : f.step);
+  const charts = shown.map((l) => {
+    const s = l.statsSeries;
+    const series: SvgSeries[] = [
+      { label: "max", steps: s.steps, values: s.max, ...BAND_STYLES.max },
+      { label: "mean", steps: s.steps, values: s.mean, ...BAND_STYLES.mean },
+      { label: "min", steps: s.steps, values: s.min, ...BAND_STYLES.min },
+    ];
+    const markers = rules.flatMap((r) =>
+      r.findings
+        .filter((f) => f.tensorNames.includes(l.name) && at(f) != null)
+        .map((f) => ({ step: at(f)!, rule: r.ruleConfigurationName, message: f.message, tensors: f.tensorNames })),
+    );
+    const i = s.steps.length - 1;
+    const last = html`<p class="note" data-last-stats>${stepAxisLabel(dl.mode)} ${s.steps[i]}: min ${formatNumber(s.min[i])}, mean ${formatNumber(s.mean[i])}, max ${formatNumber(s.max[i])}</p>`;
+    return html`<div data-layer="${l.name}"><h3><code>${l.name}</code></h3>${last}${lineChart({ title: `${l.name}: min, mean and max over ${stepAxisLabel(dl.mode)}s`, yLabel: layerAxisLabel(collection), xLabel: stepAxisLabel(dl.mode), series, markers, bands: [{ upper: 0, lower: 2, fill: BAND_FILL }], width: 460, height: 220 })}</div>`;
+  });
+  return html`${legend(key)}<p class="note">Per layer over ${dl.mode ? `${dl.mode} steps` : "all steps"}: the band spans the smallest to the largest element, the line is the mean (statistics computed by the service from every element).</p><div class="layers">${charts}</div>${
+    withStats.length > MAX_LAYERS ? html`<p class="note">The first ${MAX_LAYERS} of ${withStats.length} tensors; the dashboard shows all.</p>` : ""
+  }${reduced.length ? html`<p class="note">Saved only as reductions (or not in these steps): ${reduced.map((l, i) => html`${i ? ", " : ""}<code>${l.name}</code>`)}; the dashboard plots their reductions.</p>` : ""}`;
+}
+
 export function renderJobReport(data: JobReportData): string {
   const j = data.job;
   const t = j.trial;
+  // A deep-learning trial: losses and layers, and of the XGBoost sections only those with data.
+  const dl = t ? data.deepLearning ?? null : null;
   const hp = Object.entries(j.hyperparameters ?? {}).sort(([a], [b]) => a.localeCompare(b));
   const problems = data.problems.length
     ? html`<div class="callout problem" data-testid="report-problems">${data.problems.map((p) => html`<div>Could not read <code>${p.path}</code>: ${p.message} <code>${p.code}</code></div>`)}</div>`
@@ -268,9 +324,12 @@ ${j.failureReason ? html`<div class="callout problem"><strong>Failure:</strong> 
 <section id="settings"><h2>Job settings</h2><dl class="facts">${facts.map(([k, v]) => html`<div><dt>${k}</dt><dd>${v}</dd></div>`)}</dl>
 <h3>Hyperparameters</h3>${hp.length ? html`<table data-testid="report-hyperparameters"><tbody>${hp.map(([k, v]) => html`<tr><td><code>${k}</code></td><td><code>${String(v)}</code></td></tr>`)}</tbody></table>` : html`<p class="empty">None.</p>`}</section>
 <section id="rules"><h2>Rule outcomes</h2>${rulesSection(j.ruleSummaries)}</section>
-<section id="metrics"><h2>Metrics</h2>${t ? metricsSection(t.metrics?.tensors ?? [], j.ruleSummaries) : html`<p class="empty">The job has no trial yet.</p>`}</section>
-<section id="importance"><h2>Feature importance</h2>${t ? importanceSection(t.importance?.tensors ?? [], j.ruleSummaries) : html`<p class="empty">The job has no trial yet.</p>`}</section>
-<section id="shap"><h2>SHAP</h2>${t ? shapSection(t.shap?.tensors ?? [], j.ruleSummaries) : html`<p class="empty">The job has no trial yet.</p>`}</section>
+${dl ? html`<section id="losses"><h2>Losses</h2>${lossesSection(dl, j.ruleSummaries)}</section>
+<section id="weights"><h2>Weights</h2>${layersSection("weights", dl.weights, dl, j.ruleSummaries)}</section>
+<section id="gradients"><h2>Gradients</h2>${layersSection("gradients", dl.gradients, dl, j.ruleSummaries)}</section>` : ""}
+${dl && !t?.metrics?.tensors.length ? "" : html`<section id="metrics"><h2>Metrics</h2>${t ? metricsSection(t.metrics?.tensors ?? [], j.ruleSummaries) : html`<p class="empty">The job has no trial yet.</p>`}</section>`}
+${dl && !t?.importance?.tensors.length ? "" : html`<section id="importance"><h2>Feature importance</h2>${t ? importanceSection(t.importance?.tensors ?? [], j.ruleSummaries) : html`<p class="empty">The job has no trial yet.</p>`}</section>`}
+${dl && !t?.shap?.tensors.length ? "" : html`<section id="shap"><h2>SHAP</h2>${t ? shapSection(t.shap?.tensors ?? [], j.ruleSummaries) : html`<p class="empty">The job has no trial yet.</p>`}</section>`}
 <footer>trialgraph job report · ${j.name} · self-contained: charts are inline SVG, nothing is loaded from elsewhere.</footer>
 </main>`;
   return html`<!doctype html>

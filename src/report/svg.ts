@@ -22,9 +22,19 @@ export interface SvgMarker {
   tensors: readonly string[];
 }
 
+/** A filled area between two series of the chart (indices; both over the same steps): a min/max band. */
+export interface SvgBand {
+  upper: number;
+  lower: number;
+  fill: string;
+}
+
 export interface LineChartSpec {
   title: string;
   yLabel: string;
+  /** Default "step". */
+  xLabel?: string;
+  bands?: readonly SvgBand[];
   series: readonly SvgSeries[];
   markers?: readonly SvgMarker[];
   width?: number;
@@ -98,6 +108,25 @@ export function lineChart(spec: LineChartSpec): SafeHtml {
     });
     return html`<path class="series" d="${d}" stroke="${s.color}"${s.dash.length ? html` stroke-dasharray="${s.dash.join(" ")}"` : ""}><title>${s.label}</title></path>`;
   });
+  // Bands under the lines: one closed path per run of steps where both edges are finite.
+  const bands = (spec.bands ?? []).map((b) => {
+    const up = spec.series[b.upper];
+    const lo = spec.series[b.lower];
+    if (!up || !lo) return "";
+    let d = "";
+    let run: [number, number, number][] = [];
+    const flush = () => {
+      if (run.length > 1) d += `M${run.map((p) => `${p[0]} ${p[1]}`).join("L")}L${run.slice().reverse().map((p) => `${p[0]} ${p[2]}`).join("L")}Z`;
+      run = [];
+    };
+    up.steps.forEach((st, i) => {
+      const [a, c] = [up.values[i], lo.values[i]];
+      if (a != null && c != null && Number.isFinite(a) && Number.isFinite(c)) run.push([x(st), y(a), y(c)]);
+      else flush();
+    });
+    flush();
+    return d ? html`<path class="band" d="${d}" fill="${b.fill}"/>` : "";
+  });
   const labelled = new Set<string>();
   const markers = (spec.markers ?? [])
     .filter((mk) => mk.step >= x0 && mk.step <= x1)
@@ -109,7 +138,7 @@ export function lineChart(spec: LineChartSpec): SafeHtml {
       const on = mk.tensors.length ? ` on ${mk.tensors.join(", ")}` : "";
       return html`<g class="rule-marker" data-step="${mk.step}" data-rule="${mk.rule}"><title>${mk.rule} at step ${mk.step}${on}: ${mk.message}</title><line x1="${x(mk.step)}" x2="${x(mk.step)}" y1="${m.top}" y2="${m.top + plotH}"/>${first ? html`<text x="${x(mk.step) + (right ? -4 : 4)}" y="${m.top + 11}" text-anchor="${right ? "end" : "start"}">${mk.rule}</text>` : ""}</g>`;
     });
-  return html`<svg class="chart" role="img" viewBox="0 0 ${width} ${height}" width="100%" preserveAspectRatio="xMidYMid meet"><title>${spec.title}</title>${grid}<rect class="frame" x="${m.left}" y="${m.top}" width="${plotW}" height="${plotH}"/>${paths}${markers}<text class="axis-label" x="${m.left + plotW / 2}" y="${height - 6}" text-anchor="middle">step</text><text class="axis-label" transform="translate(14 ${m.top + plotH / 2}) rotate(-90)" text-anchor="middle">${spec.yLabel}</text></svg>`;
+  return html`<svg class="chart" role="img" viewBox="0 0 ${width} ${height}" width="100%" preserveAspectRatio="xMidYMid meet"><title>${spec.title}</title>${grid}<rect class="frame" x="${m.left}" y="${m.top}" width="${plotW}" height="${plotH}"/>${bands}${paths}${markers}<text class="axis-label" x="${m.left + plotW / 2}" y="${height - 6}" text-anchor="middle">${spec.xLabel ?? "step"}</text><text class="axis-label" transform="translate(14 ${m.top + plotH / 2}) rotate(-90)" text-anchor="middle">${spec.yLabel}</text></svg>`;
 }
 
 export interface BarItem {

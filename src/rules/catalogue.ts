@@ -40,7 +40,7 @@ export interface RuleDefinitionInfo {
   appliesToXgboost: boolean;
   description: string;
   source: "builtin" | "custom";
-  parameters: { name: string; default: string | null; description: string; required: boolean }[];
+  parameters: { name: string; default: string | null; description: string; required: boolean; requiredOneOf: string[] | null }[];
 }
 
 export class RuleRegistry {
@@ -67,6 +67,7 @@ export class RuleRegistry {
       source: d.source,
       parameters: d.parameters.map((p) => ({
         name: p.name, default: formatDefault(p), description: p.description, required: !!p.required,
+        requiredOneOf: d.requiredOneOf?.find((group) => group.includes(p.name))?.slice() ?? null,
       })),
     }));
   }
@@ -77,11 +78,13 @@ export class RuleRegistry {
    */
   static async load(
     dir: string | null | undefined = process.env.TRIALGRAPH_RULES_DIR,
-    opts: { timeoutMs?: number } = {},
+    opts: { timeoutMs?: number; evaluationTimeoutMs?: number; memoryMb?: number } = {},
   ): Promise<{ registry: RuleRegistry; errors: CustomRuleLoadError[] }> {
     if (!dir) return { registry: new RuleRegistry(), errors: [] };
     const { definitions, errors } = await loadCustomRules(dir, {
       timeoutMs: opts.timeoutMs ?? stepTimeoutFromEnv(),
+      evaluationTimeoutMs: opts.evaluationTimeoutMs,
+      memoryMb: opts.memoryMb,
       reservedNames: BUILTIN_RULES.map((d) => d.name),
     });
     return { registry: new RuleRegistry([...BUILTIN_RULES, ...definitions]), errors };

@@ -5,7 +5,7 @@
  * ERROR. A growing trial evaluated step by step gives the same result as the whole trial at once,
  * because rules only see steps up to the one being evaluated.
  */
-import { TrialgraphError } from "../errors.js";
+import { internalError, TrialgraphError } from "../errors.js";
 import type { Mode, TensorData } from "../format/tensor.js";
 import {
   MAX_RULE_FINDINGS, type ParameterValue, type RuleEvaluationStatus, type RuleFinding, type RuleSpec, type RuleSummaryRecord,
@@ -15,7 +15,7 @@ import type { ReductionName } from "../format/reductions.js";
 import { computeReduction, hasNumericElements } from "../trials/tensor-stats.js";
 import { parseActionJson, postWebhook, type WebhookOptions, type WebhookOutcome } from "./actions.js";
 import { DEFAULT_REGISTRY, type RuleRegistry } from "./catalogue.js";
-import { parseParameters } from "./params.js";
+import { missingAlternatives, parseParameters } from "./params.js";
 import { countAtOrBefore } from "./steps.js";
 import {
   normalizeResult, type ParsedParameters, type RuleAction, type RuleDefinition, type RuleInstance, type StepContext,
@@ -55,7 +55,7 @@ export function configureRule(spec: RuleSpec, registry: RuleRegistry = DEFAULT_R
   }
   const raw = (spec.parameters ?? {}) as Record<string, ParameterValue>;
   const { params, engine } = parseParameters(definition.name, definition.parameters, raw);
-  const problem = definition.validate?.(params);
+  const problem = missingAlternatives(definition.requiredOneOf, params) ?? definition.validate?.(params);
   if (problem) throw new TrialgraphError("BAD_USER_INPUT", `rule ${definition.name}: ${problem}`, { rule: definition.name });
   const actions = [
     ...(engine.actionJson ? parseActionJson(definition.name, engine.actionJson) : []),
@@ -305,6 +305,13 @@ export interface RuleSessionOptions {
   onActionOutcome?: (outcome: ActionOutcome) => void;
   /** Following a running job (default true): missing data may still come. */
   live?: boolean;
+  /**
+   * Whether firing rules run their actions (stop training, webhooks). Default true for job rules;
+   * a one-shot evaluation (the evaluateRules query) never acts: queries have no side effects.
+   */
+  actions?: boolean;
+  /** Whether a rule's own webhook URL may be called (TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS); the session's webhookUrl always may. */
+  webhookAllowed?: (url: string) => boolean;
   /** Clock (ms) for StalledTrainingRule. */
   now?: () => number;
   /** Evaluated steps whose values are kept for earlier-step reads (UnchangedTensor, LossNotDecreasing); default 8. */
@@ -472,6 +479,7 @@ export class RuleSession {
   private pending = new Set<Promise<unknown>>();
   private readonly live: boolean;
   private readonly now: () => number;
+  private closed = false;
 
   private constructor(
     readonly trial: Trial,
@@ -525,7 +533,7 @@ export class RuleSession {
           }
           state.otherIdx.push(idx);
         }
-        state.instance = config.definition.create(config.params);
+        state.instance = await config.definition.create(config.params);
         const before = opts.initial?.get(state.configurationName);
         if (before?.status === "ISSUES_FOUND") {
           state.status = "ISSUES_FOUND";
@@ -590,6 +598,7 @@ export class RuleSession {
       for (const r of this.rules) {
         if (r.finalized) continue;
         r.finalized = true;
+        this.release(r);
         if (r.status === "IN_PROGRESS") this.setStatus(r, "STOPPED", `the training job ended before the rule finished (${r.evaluatedSteps} steps evaluated)`);
         this.record(r, "final", this.lastSeenStep, r.statusDetails ?? r.status);
       }
@@ -668,6 +677,26 @@ export class RuleSession {
     r.finalized = true;
     this.setStatus(r, "ERROR", reason);
     this.record(r, "error", step, reason);
+    this.release(r);
+  }
+
+  /** A finalized rule's instance is no longer needed (a custom rule's worker ends). */
+  private release(r: RuleState): void {
+    try {
+      r.instance?.dispose?.();
+    } catch {
+      // best effort
+    }
+  }
+
+  /**
+   * Nobody waits for this session any more (the client left, the job's rules were closed): every
+   * instance is released and advances stop at the next step.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const r of this.rules) this.release(r);
   }
 
   private async doAdvance(final: boolean): Promise<void> {
@@ -691,17 +720,19 @@ export class RuleSession {
     if (active.length && steps.length) {
       const minCursor = Math.min(...active.map((r) => r.cursor));
       for (let i = countAtOrBefore(steps, minCursor); i < steps.length; i++) {
+        if (this.closed) return;
         const step = steps[i];
         const participants = active.filter((r) => !r.finalized && !r.blocked && r.cursor < step);
         if (participants.length) await this.evaluateStep(step, participants);
       }
     }
     const ended = this.trial.trainingEnded;
-    if (this.live && !final && !ended) this.checkIdle(now);
+    if (this.live && !final && !ended) await this.checkIdle(now);
     if (final || ended) {
       for (const r of this.rules) {
         if (r.finalized || r.blocked) continue;
         r.finalized = true;
+        this.release(r);
         if (r.status !== "IN_PROGRESS") {
           this.record(r, "final", this.lastSeenStep, `evaluation finished after ${r.evaluatedSteps} step(s); issues at step(s) ${r.triggeredSteps.slice(0, 20).join(", ")}${r.triggeredSteps.length > 20 ? ", …" : ""}`);
           continue;
@@ -733,6 +764,7 @@ export class RuleSession {
       let req;
       try {
         req = r.instance!.requiredTensors(ctx);
+        if (isPromise(req)) req = await req;
       } catch (e) {
         this.fail(r, `rule ${r.ruleName} failed at step ${step}: ${describe(e)}`, step);
         continue;
@@ -776,7 +808,8 @@ export class RuleSession {
       r.retries = 0;
       let result: StepResult;
       try {
-        result = normalizeResult(r.instance!.invokeAtStep(ctx, new ValuesView(this.store, step, r.otherIdx)));
+        const out = r.instance!.invokeAtStep(ctx, new ValuesView(this.store, step, r.otherIdx));
+        result = normalizeResult(isPromise(out) ? await out : out);
       } catch (e) {
         this.fail(r, `rule ${r.ruleName} failed at step ${step}: ${describe(e)}`, step);
         continue;
@@ -834,7 +867,7 @@ export class RuleSession {
       try {
         values = await this.caches[t].trial.values(unique.map((q) => ({ name: q.name, step: q.step, mode: q.mode ?? null })));
       } catch (e) {
-        const err = e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", describe(e));
+        const err = e instanceof TrialgraphError ? e : internalError("reading a rule's tensors failed", e);
         values = unique.map(() => err);
       }
       for (let i = 0; i < unique.length; i++) {
@@ -846,18 +879,19 @@ export class RuleSession {
     }));
   }
 
-  private checkIdle(now: number): void {
+  private async checkIdle(now: number): Promise<void> {
     for (const r of this.rules) {
       if (r.finalized || !r.instance?.checkIdle || r.status !== "IN_PROGRESS" || r.idleFired) continue;
       let res: StepResult | boolean | null;
       try {
-        res = r.instance.checkIdle({
+        const out = r.instance.checkIdle({
           now,
           idleSeconds: (now - this.lastProgressAt) / 1000,
           lastStep: this.lastSeenStep,
           trainingEnded: this.trial.trainingEnded,
           params: r.config!.params,
         });
+        res = isPromise(out) ? await out : out;
       } catch (e) {
         this.fail(r, `rule ${r.ruleName} failed while checking for a stall: ${describe(e)}`, this.lastSeenStep);
         continue;
@@ -890,6 +924,7 @@ export class RuleSession {
 
   /** Actions run once per rule, on its first firing, in the background. */
   private runActions(r: RuleState, step: number | null, result: StepResult): void {
+    if (this.opts.actions === false) return;
     const config = r.config!;
     const jobName = this.opts.trainingJobName ?? null;
     const report = (o: ActionOutcome) => {
@@ -952,6 +987,10 @@ export class RuleSession {
       notify: notifications.map((a) => ({ name: a.channel, endpoint: a.endpoint })),
     };
     for (const url of urls) {
+      if (url !== fallback && this.opts.webhookAllowed && !this.opts.webhookAllowed(url)) {
+        report({ kind: "webhook", ruleConfigurationName: r.configurationName, url, ok: false, attempts: 0, status: null, error: "the URL's host is not in TRIALGRAPH_WEBHOOK_ALLOWED_HOSTS" });
+        continue;
+      }
       this.track(postWebhook(url, body, this.opts.webhook).then((o) => report({ kind: "webhook", ruleConfigurationName: r.configurationName, ...o })));
     }
   }
@@ -962,15 +1001,27 @@ export { RuleSession as RuleWatch };
 
 /**
  * One-shot evaluation of rules over a trial as it stands: every complete step, in order, then the
- * final status (the trial is taken as finished even without an end marker).
+ * final status (the trial is taken as finished even without an end marker). It only reports: a
+ * firing rule's actions (stop training, webhooks) never run.
  */
 export async function evaluateRules(
   trial: Trial,
   specs: readonly RuleSpec[],
-  opts: Omit<RuleSessionOptions, "live" | "onStatusChange"> = {},
+  opts: Omit<RuleSessionOptions, "live" | "onStatusChange" | "actions"> & { signal?: AbortSignal } = {},
 ): Promise<RuleEvaluationResult[]> {
-  const session = await RuleSession.create(trial, specs, { ...opts, live: false });
-  await session.advance({ final: true });
-  await session.whenActionsSettled();
-  return session.results();
+  const session = await RuleSession.create(trial, specs, { ...opts, live: false, actions: false });
+  // The client left: custom rules' workers end now, and no further step is evaluated.
+  const stop = () => session.close();
+  opts.signal?.addEventListener("abort", stop, { once: true });
+  try {
+    if (!opts.signal?.aborted) await session.advance({ final: true });
+    return session.results();
+  } finally {
+    opts.signal?.removeEventListener("abort", stop);
+    session.close();
+  }
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === "function";
 }

@@ -4,7 +4,7 @@
  * "None" for Python's None (spec §8.1, §8.2). Numbers and booleans given directly are accepted too.
  */
 import { TrialgraphError } from "../errors.js";
-import { compilePythonRegex } from "../format/collections-file.js";
+import { cachedPythonRegex } from "../format/python-regex.js";
 import type { Mode } from "../format/tensor.js";
 import type { ParameterSpec, ParamValue, ParsedParameters } from "./types.js";
 
@@ -101,7 +101,7 @@ export function parseOne(rule: string, spec: ParameterSpec, v: RawParameterValue
       const list = parseListParam(v);
       for (const p of list) {
         try {
-          compilePythonRegex(p);
+          cachedPythonRegex(p);
         } catch (e) {
           throw paramError(rule, spec.name, `has an invalid regular expression ${JSON.stringify(p)}: ${(e as Error).message}`);
         }
@@ -129,6 +129,20 @@ export function parseOne(rule: string, spec: ParameterSpec, v: RawParameterValue
     default:
       return String(v);
   }
+}
+
+/** "a or b (or both)", "a, b or c (one at least)": how a group of alternatives is named in messages. */
+export function describeAlternatives(group: readonly string[]): string {
+  if (group.length === 2) return `${group[0]} or ${group[1]} (or both)`;
+  return `${group.slice(0, -1).join(", ")} or ${group[group.length - 1]} (one at least)`;
+}
+
+/** The first group of alternatives none of which is given, as a message; null when each group has one. */
+export function missingAlternatives(groups: readonly (readonly string[])[] | undefined, params: ParsedParameters): string | null {
+  for (const group of groups ?? []) {
+    if (group.every((name) => params[name] === null || params[name] === undefined)) return `give ${describeAlternatives(group)}`;
+  }
+  return null;
 }
 
 /** How a parsed default is shown (builtinRules): the string SageMaker would pass, null for None. */

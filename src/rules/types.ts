@@ -136,13 +136,18 @@ export interface IdleContext {
   params: ParsedParameters;
 }
 
+/** Built-in rules answer synchronously; custom rules (run in a worker thread) answer with promises. */
+export type MaybePromise<T> = T | Promise<T>;
+
 export interface RuleInstance {
-  requiredTensors(ctx: StepContext): RequiredTensors;
-  invokeAtStep(ctx: StepContext, values: StepValues): StepResult | boolean;
+  requiredTensors(ctx: StepContext): MaybePromise<RequiredTensors>;
+  invokeAtStep(ctx: StepContext, values: StepValues): MaybePromise<StepResult | boolean>;
   /** Wall-clock checks between steps (StalledTrainingRule), called on every advance of a live watch. */
-  checkIdle?(ctx: IdleContext): StepResult | boolean | null;
+  checkIdle?(ctx: IdleContext): MaybePromise<StepResult | boolean | null>;
   /** What was required, for the ERROR raised when nothing was ever checked. */
   missingRequirement?(): string;
+  /** Frees what the instance holds (a custom rule's worker) once nobody needs it. */
+  dispose?(): void;
 }
 
 /** What happens when a rule fires (smdebug's action_json, spec §8.1). */
@@ -155,9 +160,14 @@ export interface RuleDefinition {
   description: string;
   appliesToXgboost: boolean;
   parameters: ParameterSpec[];
+  /**
+   * Alternatives: groups of parameters of which at least one must be given (AllZero needs
+   * collection_names or tensor_regex). Checked before `validate`, and shown by builtinRules.
+   */
+  requiredOneOf?: readonly (readonly string[])[];
   /** Checks across parameters; returns an error message or null. */
   validate?(params: ParsedParameters): string | null;
-  create(params: ParsedParameters): RuleInstance;
+  create(params: ParsedParameters): MaybePromise<RuleInstance>;
   /** Actions implied by the rule's own parameters (StalledTrainingRule's stop_training_on_fire). */
   actions?(params: ParsedParameters): RuleAction[];
   source: "builtin" | "custom";

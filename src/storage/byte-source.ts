@@ -8,6 +8,14 @@ export interface ByteRange {
   length: number;
 }
 
+export interface ReadOptions {
+  /**
+   * Refuse (LIMIT_EXCEEDED) a read that would hold more than this many bytes, before allocating:
+   * ranges come from index files, which may claim anything.
+   */
+  maxBytes?: number;
+}
+
 export interface ByteSource {
   /** Human-readable location, for error messages ("/data/trials/x", "s3://b/p"). */
   readonly location: string;
@@ -23,7 +31,7 @@ export interface ByteSource {
    * Returns one buffer per range, in order. Returns null when the object does not exist.
    * A range past the end of the object yields a buffer shorter than asked (not yet written).
    */
-  readRanges(key: string, ranges: ByteRange[]): Promise<Buffer[] | null>;
+  readRanges(key: string, ranges: ByteRange[], opts?: ReadOptions): Promise<Buffer[] | null>;
   /** Whether the object exists. */
   exists(key: string): Promise<boolean>;
 }

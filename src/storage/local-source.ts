@@ -1,29 +1,54 @@
-/** A trial directory on local disk as a ByteSource. */
-import { closeSync, openSync, promises as fs, readSync } from "node:fs";
+/**
+ * A trial directory on local disk as a ByteSource. Every file and folder is confined (see
+ * confine.ts): links that lead out of the confinement root (the data directory) and special files
+ * (FIFOs, sockets, devices) are refused with FORBIDDEN_PATH, and reads never go past the end of a
+ * file, whatever an index says.
+ */
+import { closeSync, promises as fs, readSync } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
-import type { ByteRange, ByteSource } from "./byte-source.js";
-import { coalesceRanges, sliceMembers, type CoalescedRange } from "./ranges.js";
+import { TrialgraphError } from "../errors.js";
+import type { ByteRange, ByteSource, ReadOptions } from "./byte-source.js";
+import { confinedDir, confinement, isInside, openConfined, openConfinedSync, type Confinement, type FileLabel } from "./confine.js";
+import { checkReadSize, coalesceRanges, sliceMembers, type CoalescedRange } from "./ranges.js";
 
 /** Ranges closer than this are read as one span: a disk read of 64 KiB costs about what a seek does. */
 const MAX_GAP = 64 * 1024;
 /** Reads up to this size are done synchronously (see readRanges). */
 const SYNC_READ_MAX = 1024 * 1024;
+/** Whole-file reads (index and collections files) larger than this are refused as corrupt. */
+export const MAX_WHOLE_READ = 64 * 1024 * 1024;
+/** fs.read takes at most int32 bytes at once: longer reads are done in chunks. */
+const READ_CHUNK = 1 << 30;
+
+export interface LocalSourceOptions {
+  /** Folder every file must resolve inside (default: the source's own folder). */
+  confineTo?: string | Confinement;
+  /** How messages name this source ("trials/x"); default its absolute folder. */
+  label?: string;
+}
 
 export class LocalSource implements ByteSource {
   readonly location: string;
   readonly rootDir: string;
+  private readonly confine: Confinement;
 
-  constructor(rootDir: string) {
+  constructor(rootDir: string, opts: LocalSourceOptions = {}) {
     this.rootDir = path.resolve(rootDir);
-    this.location = this.rootDir;
+    this.location = opts.label ?? this.rootDir;
+    this.confine = typeof opts.confineTo === "object" ? opts.confineTo : confinement(opts.confineTo ?? this.rootDir);
   }
 
   private resolve(key: string): string {
     const full = path.resolve(this.rootDir, key);
     if (full !== this.rootDir && !full.startsWith(this.rootDir + path.sep)) {
-      throw new Error(`key ${key} escapes the trial directory`);
+      throw new TrialgraphError("FORBIDDEN_PATH", `${this.location}: key ${key} escapes the trial directory`, { field: "path" });
     }
     return full;
+  }
+
+  private label(key: string): FileLabel {
+    return { baseDir: this.rootDir, key, where: this.location };
   }
 
   async list(prefix: string, startAfter?: string): Promise<string[]> {
@@ -37,70 +62,77 @@ export class LocalSource implements ByteSource {
   }
 
   private async walk(dirKey: string, into: string[]): Promise<void> {
+    const real = await confinedDir(this.resolve(dirKey || "."), this.confine, this.label(dirKey.replace(/\/$/, "")));
+    if (!real) return;
     let entries: import("node:fs").Dirent[];
     try {
-      entries = await fs.readdir(this.resolve(dirKey || "."), { withFileTypes: true });
+      entries = await fs.readdir(real, { withFileTypes: true });
     } catch (e: any) {
       if (e.code === "ENOENT" || e.code === "ENOTDIR") return;
       throw e;
     }
     for (const e of entries) {
       const key = dirKey + e.name;
-      if (e.isDirectory()) await this.walk(key + "/", into);
-      else if (e.isFile()) into.push(key);
+      let isDir = e.isDirectory();
+      let isFile = e.isFile();
+      if (e.isSymbolicLink()) {
+        // Listed like what they point to; reading or walking them checks where that is.
+        const st = await fs.stat(path.join(real, e.name)).catch(() => null);
+        isDir = !!st?.isDirectory();
+        isFile = !!st && !isDir;
+      }
+      if (isDir) await this.walk(key + "/", into);
+      else if (isFile) into.push(key);
     }
   }
 
   async read(key: string): Promise<Buffer | null> {
+    const opened = await openConfined(this.resolve(key), this.confine, this.label(key));
+    if (!opened) return null;
     try {
-      return await fs.readFile(this.resolve(key));
-    } catch (e: any) {
-      if (e.code === "ENOENT" || e.code === "EISDIR") return null;
-      throw e;
+      if (opened.size > MAX_WHOLE_READ) {
+        throw new TrialgraphError("CORRUPT_RECORD", `${this.location}: ${key} is ${opened.size} bytes, more than an index or collections file can be (${MAX_WHOLE_READ})`, { file: key });
+      }
+      return await readClamped(opened.handle, 0, opened.size, opened.size);
+    } finally {
+      await opened.handle.close();
     }
   }
 
-  async readRanges(key: string, ranges: ByteRange[]): Promise<Buffer[] | null> {
+  async readRanges(key: string, ranges: ByteRange[], opts: ReadOptions = {}): Promise<Buffer[] | null> {
     const groups = coalesceRanges(ranges, MAX_GAP);
     const total = groups.reduce((a, g) => a + g.length, 0);
     // Small reads come from the page cache in microseconds: reading them synchronously skips
     // three thread-pool round trips (open, read, close) that cost more than the read itself.
-    if (total <= SYNC_READ_MAX) return this.readRangesSync(key, ranges, groups);
-    let handle: import("node:fs/promises").FileHandle;
+    if (total <= SYNC_READ_MAX) return this.readRangesSync(key, ranges, groups, opts.maxBytes);
+    const opened = await openConfined(this.resolve(key), this.confine, this.label(key));
+    if (!opened) return null;
     try {
-      handle = await fs.open(this.resolve(key), "r");
-    } catch (e: any) {
-      if (e.code === "ENOENT") return null;
-      throw e;
-    }
-    try {
-      const reads = await Promise.all(
-        groups.map(async (g) => {
-          const buf = Buffer.allocUnsafe(g.length);
-          const { bytesRead } = await handle.read(buf, 0, g.length, g.start);
-          return buf.subarray(0, bytesRead);
-        }),
-      );
+      // What is really there to read: ranges past the end of the file read short.
+      const size = opened.size;
+      checkReadSize(groups.reduce((a, g) => a + Math.max(0, Math.min(g.length, size - g.start)), 0), opts.maxBytes, `${this.location}/${key}`);
+      const reads = await Promise.all(groups.map((g) => readClamped(opened.handle, g.start, g.length, opened.size)));
       const out: Buffer[] = new Array(ranges.length);
       sliceMembers(ranges, groups, reads, out);
       return out;
     } finally {
-      await handle.close();
+      await opened.handle.close();
     }
   }
 
-  private readRangesSync(key: string, ranges: ByteRange[], groups: CoalescedRange[]): Buffer[] | null {
-    let fd: number;
+  private readRangesSync(key: string, ranges: ByteRange[], groups: CoalescedRange[], maxBytes: number | undefined): Buffer[] | null {
+    const opened = openConfinedSync(this.resolve(key), this.confine, this.label(key));
+    if (!opened) return null;
+    const { fd, size } = opened;
     try {
-      fd = openSync(this.resolve(key), "r");
-    } catch (e: any) {
-      if (e.code === "ENOENT") return null;
-      throw e;
-    }
-    try {
+      if (maxBytes !== undefined && maxBytes < SYNC_READ_MAX) {
+        checkReadSize(groups.reduce((a, g) => a + Math.max(0, Math.min(g.length, size - g.start)), 0), maxBytes, `${this.location}/${key}`);
+      }
       const reads = groups.map((g) => {
-        const buf = Buffer.allocUnsafe(g.length);
-        return buf.subarray(0, readSync(fd, buf, 0, g.length, g.start));
+        // Never past the end of the file: a range there reads short ("not written yet", or corrupt).
+        const length = Math.max(0, Math.min(g.length, size - g.start));
+        const buf = Buffer.allocUnsafe(length);
+        return length ? buf.subarray(0, readSync(fd, buf, 0, length, g.start)) : buf;
       });
       const out: Buffer[] = new Array(ranges.length);
       sliceMembers(ranges, groups, reads, out);
@@ -112,10 +144,22 @@ export class LocalSource implements ByteSource {
 
   async exists(key: string): Promise<boolean> {
     try {
-      await fs.access(this.resolve(key));
-      return true;
+      return isInside(await fs.realpath(this.resolve(key)), this.confine.rootReal);
     } catch {
       return false;
     }
   }
+}
+
+/** Reads [start, start+length) but never past `size`, in chunks fs.read accepts; short at the end of the file. */
+async function readClamped(handle: FileHandle, start: number, length: number, size: number): Promise<Buffer> {
+  const want = Math.max(0, Math.min(length, size - start));
+  const buf = Buffer.allocUnsafe(want);
+  let got = 0;
+  while (got < want) {
+    const { bytesRead } = await handle.read(buf, got, Math.min(READ_CHUNK, want - got), start + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got === want ? buf : buf.subarray(0, got);
 }

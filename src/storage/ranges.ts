@@ -107,3 +107,10 @@ export async function readCoalesced(
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** LIMIT_EXCEEDED when a read of `total` bytes is more than the reader may hold. */
+export function checkReadSize(total: number, maxBytes: number | undefined, where: string): void {
+  if (maxBytes !== undefined && total > maxBytes) {
+    throw new TrialgraphError("LIMIT_EXCEEDED", `reading ${total} bytes of ${where} is more than this request may hold (${Math.max(0, Math.floor(maxBytes))} bytes left)`, { limit: "memory" });
+  }
+}

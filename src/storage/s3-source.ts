@@ -1,10 +1,10 @@
 /** A trial under an S3 prefix as a ByteSource: listings with StartAfter, ranged GETs merged per object. */
 import type { Readable } from "node:stream";
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import type { ByteRange, ByteSource } from "./byte-source.js";
+import type { ByteRange, ByteSource, ReadOptions } from "./byte-source.js";
 import type { ConcurrencyLimiter } from "./concurrency.js";
 import { createObjectCache, type SizeBoundedLru } from "./lru.js";
-import { readCoalesced, validateRange } from "./ranges.js";
+import { checkReadSize, readCoalesced, validateRange } from "./ranges.js";
 import { classifyS3Error, clientLimiter, formatS3Uri, parseS3Uri, toTrialgraphError, type S3Location } from "./s3-client.js";
 
 /**
@@ -123,8 +123,9 @@ export class S3Source implements ByteSource {
     return pending;
   }
 
-  async readRanges(key: string, ranges: ByteRange[]): Promise<Buffer[] | null> {
+  async readRanges(key: string, ranges: ByteRange[], opts: ReadOptions = {}): Promise<Buffer[] | null> {
     ranges.forEach(validateRange);
+    checkReadSize(ranges.reduce((a, r) => a + r.length, 0), opts.maxBytes, this.where(key));
     if (ranges.every((r) => r.length === 0)) {
       // Nothing to fetch, but the caller still learns whether the object exists.
       return (await this.exists(key)) ? ranges.map(() => Buffer.alloc(0)) : null;

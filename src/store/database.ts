@@ -8,7 +8,8 @@
  */
 import { Kysely, PostgresDialect, SqliteDialect, sql, type RawBuilder } from "kysely";
 import pg from "pg";
-import { StartupError, TrialgraphError } from "../errors.js";
+import { TrialgraphError } from "../errors.js";
+import { redactUrl, StartupError } from "../startup.js";
 import { migrate, MIGRATIONS, type Migration } from "./migrations.js";
 import { openNodeSqlite } from "./node-sqlite.js";
 import type { Schema } from "./schema.js";
@@ -33,18 +34,6 @@ export interface DatabaseOptions {
   log?: DatabaseLog;
   /** Test hook: the migrations to apply. */
   migrations?: readonly Migration[];
-}
-
-/** A URL fit for logs and error messages: the password (and password-like parameters) removed. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = "";
-    for (const key of [...u.searchParams.keys()]) if (/pass|secret|key/i.test(key)) u.searchParams.delete(key);
-    return u.toString();
-  } catch {
-    return "(an unparsable database URL)";
-  }
 }
 
 const SOCKET_ERRORS = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNABORTED)$/;

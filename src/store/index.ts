@@ -10,7 +10,7 @@ import { JobStore } from "./job-store.js";
 import { DatabaseLeases } from "./leases.js";
 import { RuleStore } from "./rule-store.js";
 
-export { Database, isUnavailable, isUniqueViolation, redactUrl, type Engine } from "./database.js";
+export { Database, isUnavailable, isUniqueViolation, type Engine } from "./database.js";
 export { JobStore, MAX_JOB_PAGE_SIZE, type JobCondition, type JobListQuery, type JobPatch, type NewRule, type StoredJob } from "./job-store.js";
 export { RuleStore, MAX_EVALUATION_PAGE_SIZE, type LastEvaluation, type NewEvaluation, type OpenRule, type RuleChange, type StoredRule } from "./rule-store.js";
 export { InstanceStore, type EndedInstance, type InstanceInfo } from "./instance-store.js";

@@ -3,6 +3,7 @@
  * (metrics, feature importance, average SHAP, hyperparameters) written by our own smdebug writer.
  */
 import { promises as fs } from "node:fs";
+import { confinedDir, confinement } from "../storage/confine.js";
 import path from "node:path";
 import type { TensorInput } from "../format/tensor.js";
 import { TrialWriter, type CollectionSpec } from "./trial-writer.js";
@@ -60,10 +61,18 @@ export function exampleRound(round: number, random: () => number): TensorInput[]
   return tensors;
 }
 
-/** Writes the example trial unless a trial is already there. Returns whether it wrote one. */
+/**
+ * Writes the example trial unless something is already there (a link included: it is left alone,
+ * and reading it is confined like any trial). Throws FORBIDDEN_PATH when the trials folder leads
+ * out of the data directory: the example is never written elsewhere.
+ */
 export async function ensureExampleTrial(dataDir: string): Promise<boolean> {
   const dir = path.join(dataDir, EXAMPLE_TRIAL_PATH);
-  if (await fs.stat(dir).then(() => true, () => false)) return false;
+  if (await fs.lstat(dir).then(() => true, () => false)) return false;
+  const parent = path.dirname(dir);
+  await fs.mkdir(parent, { recursive: true });
+  const c = confinement(dataDir);
+  await confinedDir(parent, c, { baseDir: dataDir, key: path.relative(dataDir, parent).split(path.sep).join("/"), where: "the example trial" });
   // Written beside, then renamed: a half-written example never looks like a trial.
   const tmp = `${dir}.tmp-${process.pid}`;
   await fs.rm(tmp, { recursive: true, force: true });
@@ -75,7 +84,6 @@ export async function ensureExampleTrial(dataDir: string): Promise<boolean> {
     if (round === 0) await writer.writeCollections(COLLECTIONS);
   }
   await writer.end();
-  await fs.mkdir(path.dirname(dir), { recursive: true });
   await fs.rename(tmp, dir);
   return true;
 }

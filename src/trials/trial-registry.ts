@@ -8,6 +8,8 @@ import path from "node:path";
 import { TrialgraphError } from "../errors.js";
 import type { ByteSource } from "../storage/byte-source.js";
 import { LocalSource } from "../storage/local-source.js";
+import { confinedDir, confinement, type Confinement } from "../storage/confine.js";
+import { parseS3Uri } from "../storage/s3-client.js";
 import { openTrial, type Trial } from "./trial.js";
 import { createValueCache, type ValueCache } from "./value-cache.js";
 
@@ -20,6 +22,8 @@ export interface TrialRegistryOptions {
   minRefreshIntervalMs?: number;
   /** Trials kept open at once. */
   maxOpenTrials?: number;
+  /** When set, s3:// trials must be in one of these buckets (TRIALGRAPH_S3_ALLOWED_BUCKETS). */
+  s3AllowedBuckets?: readonly string[] | null;
 }
 
 export const TRIALS_DIR = "trials";
@@ -31,10 +35,12 @@ function forbidden(p: string): TrialgraphError {
 export class TrialRegistry {
   readonly cache: ValueCache;
   private open = new Map<string, Promise<Trial | null>>();
-  private dataDirReal: string | null = null;
+  /** Every local trial file resolves inside the data directory (shared: files checked once). */
+  private readonly confinement: Confinement;
 
   constructor(private readonly options: TrialRegistryOptions) {
     this.cache = createValueCache(options.valueCacheBytes);
+    this.confinement = confinement(options.dataDir);
   }
 
   /** The canonical form of a path: "s3://b/p" (no trailing slash) or a normalized data-dir-relative path. */
@@ -88,11 +94,12 @@ export class TrialRegistry {
       if (!this.options.s3Source) {
         throw new TrialgraphError("S3_UNAVAILABLE", "S3 is not configured on this service", { field: "path" });
       }
+      checkS3Bucket(key, this.options.s3AllowedBuckets, "path");
       source = this.options.s3Source(key);
     } else {
       const dir = await this.realLocalDir(key);
       if (!dir) return null;
-      source = new LocalSource(dir);
+      source = new LocalSource(dir, { confineTo: this.confinement, label: key });
     }
     // Single decoded values are worth caching when bytes are remote; local files sit in the page
     // cache, and decoding them again costs less than the bookkeeping. Whole series are always cached.
@@ -105,14 +112,9 @@ export class TrialRegistry {
 
   /** The real directory of a local trial, checked against symlinks that lead out of the data dir. */
   private async realLocalDir(key: string): Promise<string | null> {
-    this.dataDirReal ??= await fs.realpath(this.options.dataDir).catch(() => path.resolve(this.options.dataDir));
-    let real: string;
-    try {
-      real = await fs.realpath(path.join(this.options.dataDir, key));
-    } catch {
-      return null;
-    }
-    if (real !== this.dataDirReal && !real.startsWith(this.dataDirReal + path.sep)) throw forbidden(key);
+    const full = path.join(this.options.dataDir, key);
+    const real = await confinedDir(full, this.confinement, { baseDir: this.options.dataDir, key, where: `path ${JSON.stringify(key)}` });
+    if (!real) return null;
     const stat = await fs.stat(real);
     return stat.isDirectory() ? real : null;
   }
@@ -138,5 +140,14 @@ export class TrialRegistry {
     };
     await walk(root, TRIALS_DIR, 0);
     return out.filter((p) => p !== TRIALS_DIR).sort();
+  }
+}
+
+/** FORBIDDEN_PATH unless the s3:// URI's bucket is allowed (no list: every bucket is). */
+export function checkS3Bucket(uri: string, allowed: readonly string[] | null | undefined, field: string): void {
+  if (!allowed) return;
+  const { bucket } = parseS3Uri(uri, field);
+  if (!allowed.includes(bucket)) {
+    throw new TrialgraphError("FORBIDDEN_PATH", `S3 bucket ${bucket} is not one this service may read (TRIALGRAPH_S3_ALLOWED_BUCKETS)`, { field });
   }
 }

@@ -6,17 +6,19 @@
  * event file, and every read of one batch that hits the same event file becomes one read.
  */
 import type { ByteSource } from "../storage/byte-source.js";
-import { TrialgraphError } from "../errors.js";
+import { internalError, TrialgraphError } from "../errors.js";
 import type { Mode, TensorData } from "../format/tensor.js";
 import { MODES } from "../format/tensor.js";
 import { parseIndexFile, type ParsedIndexFile } from "../format/index-file.js";
-import { compilePythonRegex, parseCollectionsFile, type CollectionInfo } from "../format/collections-file.js";
+import { parseCollectionsFile, type CollectionInfo } from "../format/collections-file.js";
+import { cachedPythonRegex, PythonRegexError, type PatternMatcher } from "../format/python-regex.js";
 import {
   COLLECTIONS_PREFIX, END_OF_TRAINING, INDEX_PREFIX, indexFileKey, parseCollectionsKey, parseIndexKey,
 } from "../format/locations.js";
 import { recordPayloadEnd, RecordError } from "../format/tfrecord.js";
 import { coalesceRanges } from "../storage/ranges.js";
-import { decodeEventTensor, decodeScalarEvent, EventDecodeError } from "../format/event.js";
+import { decodeEventTensor, decodeScalarEvent, EventDecodeError, TensorTooLargeError } from "../format/event.js";
+import { ELEMENT_BYTES, type ReadBudget } from "./budget.js";
 import { ProtoError } from "../format/protobuf.js";
 import { parseReductionTensorName, REDUCTIONS_PREFIX, type ReductionName } from "../format/reductions.js";
 import type { ValueCache } from "./value-cache.js";
@@ -121,6 +123,14 @@ export interface TrialOptions {
 }
 
 const COLLECTIONS_FILE = /_?collections\.json$/;
+/**
+ * Readers without a request budget (rules, statistics) still never allocate more than this for one
+ * tensor whose few bytes declare a large shape ("fill" form); real tensors are bounded by their bytes.
+ */
+const UNBUDGETED_MAX_ELEMENTS = 1 << 26;
+/** Why a record could not be read from its event file (wording the rule engine also recognizes as "not yet"). */
+const MISSING_FILE = "its event file does not exist (yet)";
+const SHORT_FILE = "its event file is not completely written yet";
 /** Records of one event file closer than this are read as one span (a page-cache or S3 read costs about this much). */
 const SPAN_GAP = 64 * 1024;
 /**
@@ -131,31 +141,27 @@ const COMPUTE_CHUNK_BYTES = 32 * 1024 * 1024;
 
 const reductionKey = (reduction: string, abs: boolean) => (abs ? `abs_${reduction}` : reduction);
 
-export function badRegex(pattern: string): TrialgraphError {
-  return new TrialgraphError("BAD_USER_INPUT", `invalid regular expression: ${pattern}`, { field: "regex" });
+export function badRegex(pattern: string, why?: string): TrialgraphError {
+  return new TrialgraphError("BAD_USER_INPUT", `invalid regular expression ${JSON.stringify(pattern)}${why ? `: ${why}` : ""}`, { field: "regex" });
 }
 
-/** Compiled patterns: queries and rules ask for the same few regexes over and over. */
-const compiled = new Map<string, RegExp | null>();
-
-function compileCached(pattern: string): RegExp | null {
-  let r = compiled.get(pattern);
-  if (r === undefined) {
-    try {
-      r = compilePythonRegex(pattern);
-    } catch {
-      r = null;
-    }
-    if (compiled.size > 1000) compiled.clear();
-    compiled.set(pattern, r);
+/** A user's pattern, compiled for linear-time search (BAD_USER_INPUT when it cannot run). */
+export function compileUserRegex(pattern: string): PatternMatcher {
+  try {
+    return cachedPythonRegex(pattern);
+  } catch (e) {
+    if (e instanceof PythonRegexError) throw badRegex(pattern, e.message);
+    throw e;
   }
-  return r;
 }
 
-export function compileUserRegex(pattern: string): RegExp {
-  const r = compileCached(pattern);
-  if (!r) throw badRegex(pattern);
-  return r;
+/** A collections file's pattern: one that cannot run matches nothing rather than failing every query. */
+function fileRegex(pattern: string): PatternMatcher | null {
+  try {
+    return cachedPythonRegex(pattern);
+  } catch {
+    return null;
+  }
 }
 
 function unavailable(name: string, step: number, mode: Mode, why: string): TrialgraphError {
@@ -226,6 +232,8 @@ export class Trial {
   private readIndexKeys = new Set<string>();
   /** Index files listed but not readable yet (half-uploaded or corrupt): retried on every refresh. */
   private pendingIndexKeys = new Set<string>();
+  /** Index files still unreadable once training ended: damage, by global step. */
+  private corruptIndex = new Map<number, string>();
   private indexToken: string | undefined;
 
   private tensorsByName = new Map<string, TensorIndex>();
@@ -302,6 +310,12 @@ export class Trial {
     if (ended) {
       await this.readNewIndexFiles();
       this.loadedAllSteps = true;
+      // Nothing more will be written: an index file that still does not parse is corrupt, and its step is named
+      // wherever it is asked for rather than vanishing.
+      for (const key of this.pendingIndexKeys) {
+        const parsed = parseIndexKey(key);
+        if (parsed && !this.corruptIndex.has(parsed.step)) this.corruptIndex.set(parsed.step, key);
+      }
       const maxStep = Math.max(-1, ...this.stepsInfo.keys());
       if (maxStep > this._lastCompleteStep) this._lastCompleteStep = maxStep;
     }
@@ -529,7 +543,7 @@ export class Trial {
   private inCollection(c: CollectionInfo, names: Iterable<string>): string[] {
     const listed = new Set(c.tensorNames);
     // A regex JS cannot compile matches nothing rather than failing every query.
-    const regexes = c.includeRegex.map(compileCached).filter((r): r is RegExp => r !== null);
+    const regexes = c.includeRegex.map(fileRegex).filter((r): r is PatternMatcher => r !== null);
     const out: string[] = [];
     for (const n of names) if (listed.has(n) || regexes.some((r) => r.test(n))) out.push(n);
     return out;
@@ -677,8 +691,22 @@ export class Trial {
     return this.tensorsByName.get(name)?.shapeAt(step) ?? null;
   }
 
+  /** CORRUPT_RECORD when the trial ended with an unreadable index file for a global step in [from, to]. */
+  corruptStepError(from: number | null = null, to: number | null = null): TrialgraphError | null {
+    for (const [step, key] of this.corruptIndex) {
+      if ((from === null || step >= from) && (to === null || step <= to)) {
+        return this.corrupt(key, null, `the index file of step ${step} is unreadable (not valid smdebug index JSON), though training ended: the step cannot be read`);
+      }
+    }
+    return null;
+  }
+
   private locate(req: ValueRequest): RecordRef {
     const mode = req.mode ?? "GLOBAL";
+    if (this.corruptIndex.size && (!mode || mode === "GLOBAL")) {
+      const damaged = this.corruptStepError(req.step, req.step);
+      if (damaged && !this.indexFor(req.name)?.has(req.step)) throw damaged;
+    }
     const index = this.indexFor(req.name);
     if (!index) {
       throw new TrialgraphError("TENSOR_UNAVAILABLE_FOR_STEP", `tensor ${req.name} does not exist in trial ${this.path}`, {
@@ -724,7 +752,8 @@ export class Trial {
    * Many values in one batch: requests that hit the same event file become one ranged read.
    * Each result is the value or the error for that request (the batch never fails as a whole).
    */
-  async values(requests: readonly ValueRequest[], opts: { keep?: boolean } = {}): Promise<(TensorData | TrialgraphError)[]> {
+  async values(requests: readonly ValueRequest[], opts: { keep?: boolean; budget?: ReadBudget } = {}): Promise<(TensorData | TrialgraphError)[]> {
+    const budget = opts.budget;
     const out = new Array<TensorData | TrialgraphError>(requests.length);
     const byFile = new Map<number, { index: number[]; records: RecordBatch }>();
     const cache = this.options.cacheValues ? this.options.cache : undefined;
@@ -740,7 +769,7 @@ export class Trial {
       }
       const cached = cache?.get(this.cacheKey(entry.file, entry.start));
       if (cached) {
-        out[index] = cached;
+        out[index] = budget && !budget.take(0, sizeOf(cached)) ? budget.error() : cached;
         continue;
       }
       let group = byFile.get(entry.file);
@@ -755,18 +784,25 @@ export class Trial {
         const req = requests[i];
         const start = g.records.start[k];
         if (typeof buf === "string") {
-          out[i] = unavailable(req.name, req.step, req.mode ?? "GLOBAL", buf);
+          out[i] = this.unreadable(req.name, req.step, req.mode ?? "GLOBAL", buf, file, start);
           return;
         }
         try {
-          const value = this.decode(buf, at, file, start, g.records.length[k], req.name);
+          // The declared size must fit what the request may still hold before the tensor is allocated.
+          const value = this.decode(buf, at, file, start, g.records.length[k], req.name, budget ? budget.remainingBytes / ELEMENT_BYTES : UNBUDGETED_MAX_ELEMENTS);
+          if (budget && !budget.take(0, sizeOf(value))) {
+            out[i] = budget.error();
+            return;
+          }
           out[i] = value;
           if (keep) cache?.set(this.cacheKey(fileId, start), value);
         } catch (e) {
-          out[i] = e as TrialgraphError;
+          out[i] = !(e instanceof TensorTooLargeError) ? (e as TrialgraphError) : budget ? budget.error()
+            : new TrialgraphError("LIMIT_EXCEEDED", `tensor ${req.name} at step ${req.step}: ${e.message}, more than can be read at once (${UNBUDGETED_MAX_ELEMENTS})`, { limit: "elements" });
         }
       },
       (g, error) => g.index.forEach((i) => (out[i] = error)),
+      budget,
     );
     return out;
   }
@@ -777,27 +813,32 @@ export class Trial {
    */
   private async visitRecords<G extends { records: RecordBatch }>(
     byFile: Map<number, G>,
-    visit: (group: G, k: number, buf: Buffer | string, at: number, file: string, fileId: number) => void,
+    visit: (group: G, k: number, buf: Buffer | typeof MISSING_FILE | typeof SHORT_FILE, at: number, file: string, fileId: number) => void,
     failed: (group: G, error: TrialgraphError) => void,
+    budget?: ReadBudget,
   ): Promise<void> {
     await mapLimit([...byFile], this.options.concurrency ?? 16, async ([fileId, g]) => {
       await yieldIfBusy();
+      if (budget?.exhausted) {
+        failed(g, budget.error()); // spent, or the client left: nothing more is read
+        return;
+      }
       const file = this.eventFiles[fileId];
       let read;
       try {
-        read = await this.readRecords(file, g.records);
+        read = await this.readRecords(file, g.records, budget?.remainingBytes);
       } catch (e) {
-        failed(g, e instanceof TrialgraphError ? e : new TrialgraphError("INTERNAL_SERVER_ERROR", `reading ${this.path}/${file} failed`));
+        failed(g, e instanceof TrialgraphError ? e : internalError(`reading ${this.path}/${file} failed`, e));
         return;
       }
       for (let k = 0; k < g.records.size; k++) {
         if (!read) {
-          visit(g, k, "its event file does not exist (yet)", 0, file, fileId);
+          visit(g, k, MISSING_FILE, 0, file, fileId);
           continue;
         }
         const buf = read.buffers[read.span[k]];
         const at = read.offset[k];
-        if (buf.length < at + g.records.length[k]) visit(g, k, "its event file is not completely written yet", at, file, fileId);
+        if (buf.length < at + g.records.length[k]) visit(g, k, SHORT_FILE, at, file, fileId);
         else visit(g, k, buf, at, file, fileId);
       }
     });
@@ -808,7 +849,7 @@ export class Trial {
    * so decoding works on offsets into a handful of buffers instead of one buffer per record.
    * For each entry: its span's buffer and its offset there; null when the file does not exist.
    */
-  private async readRecords(file: string, records: RecordBatch): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
+  private async readRecords(file: string, records: RecordBatch, maxBytes?: number): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
     const n = records.size;
     const span = new Int32Array(n);
     const offset = new Float64Array(n);
@@ -824,14 +865,14 @@ export class Trial {
     }
     // Usually the records asked for fill most of their span: read it whole, no sorting.
     if (hi - lo <= Math.max(SPAN_GAP, 2 * total)) {
-      const buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }]);
+      const buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }], { maxBytes });
       if (!buffers) return null;
       for (let k = 0; k < n; k++) offset[k] = records.start[k] - lo;
       return { buffers, span, offset };
     }
     const ranges = records.start.map((start, k) => ({ start, length: records.length[k] }));
     const groups = coalesceRanges(ranges, SPAN_GAP);
-    const buffers = await this.source.readRanges(file, groups);
+    const buffers = await this.source.readRanges(file, groups, { maxBytes });
     if (!buffers) return null;
     groups.forEach((g, gi) => {
       for (const m of g.members) {
@@ -846,7 +887,7 @@ export class Trial {
    * Scalar tensors over all their (complete) steps, for many tensors in one batch: one read per
    * event file, values decoded straight into one Float64Array per tensor (no object per value).
    */
-  async scalarSeries(requests: readonly SeriesRequest[]): Promise<(ScalarSeries | TrialgraphError)[]> {
+  async scalarSeries(requests: readonly SeriesRequest[], budget?: ReadBudget): Promise<(ScalarSeries | TrialgraphError)[]> {
     const out = new Array<ScalarSeries | TrialgraphError>(requests.length);
     const cache = this.options.cache;
     const byFile = new Map<number, { req: number[]; pos: number[]; records: RecordBatch }>();
@@ -896,7 +937,7 @@ export class Trial {
         const req = requests[r];
         const step = series.steps[g.pos[k]];
         if (typeof buf === "string") {
-          out[r] = unavailable(req.name, step, req.mode ?? "GLOBAL", buf);
+          out[r] = this.unreadable(req.name, step, req.mode ?? "GLOBAL", buf, file, start);
           return;
         }
         let value: number | undefined;
@@ -908,8 +949,15 @@ export class Trial {
         if (value === undefined) {
           // Not a scalar, or damaged: the full decode says which, precisely.
           try {
-            const full = this.decode(buf, at, file, start, length, req.name);
-            out[r] = new TrialgraphError("BAD_USER_INPUT", `series needs a scalar tensor; ${req.name} has shape [${full.shape}] at step ${step}`, { field: "series" });
+            // Only its shape is needed: a tensor declaring many elements is not allocated to learn it.
+            let shape: number[];
+            try {
+              shape = this.decode(buf, at, file, start, length, req.name, 1 << 20).shape;
+            } catch (e) {
+              if (!(e instanceof TensorTooLargeError)) throw e;
+              shape = e.shape;
+            }
+            out[r] = new TrialgraphError("BAD_USER_INPUT", `series needs a scalar tensor; ${req.name} has shape [${shape}] at step ${step}`, { field: "series" });
           } catch (e) {
             out[r] = e as TrialgraphError;
           }
@@ -918,6 +966,7 @@ export class Trial {
         series.values[g.pos[k]] = value;
       },
       (g, error) => g.req.forEach((r) => (out[r] = error)),
+      budget,
     );
     if (cache) {
       requests.forEach((req, r) => {
@@ -1130,12 +1179,27 @@ export class Trial {
     });
   }
 
-  /** Decodes the record of `entry`, which starts at `at` in `buf`. */
-  private decode(buf: Buffer, at: number, file: string, start: number, length: number, name: string): TensorData {
-    const corrupt = (why: string, offset: number) =>
-      new TrialgraphError("CORRUPT_RECORD", `corrupt record in ${this.source.location}/${file} at offset ${offset}: ${why}`, {
-        file: `${this.path}/${file}`, offset,
-      });
+  /**
+   * A record that cannot be read: while training runs its file may still come (TENSOR_UNAVAILABLE_FOR_STEP);
+   * once training ended, a missing or short event file is damage (CORRUPT_RECORD naming the file).
+   */
+  private unreadable(name: string, step: number, mode: Mode, why: typeof MISSING_FILE | typeof SHORT_FILE, file: string, start: number): TrialgraphError {
+    if (!this.loadedAllSteps) return unavailable(name, step, mode, why);
+    return this.corrupt(file, start, why === MISSING_FILE
+      ? `the event file is missing, though training ended and the index lists tensor ${name} at step ${step} in it`
+      : `the record of tensor ${name} at step ${step} extends past the end of the event file, though training ended`);
+  }
+
+  /** CORRUPT_RECORD naming the file relative to the trial (never an absolute path). */
+  private corrupt(file: string, offset: number | null, why: string): TrialgraphError {
+    return new TrialgraphError("CORRUPT_RECORD", `trial ${this.path}: ${file}${offset === null ? "" : ` at offset ${offset}`}: ${why}`, {
+      trial: this.path, file, ...(offset === null ? {} : { offset }),
+    });
+  }
+
+  /** Decodes the record of `entry`, which starts at `at` in `buf`; TensorTooLargeError past `maxElements`. */
+  private decode(buf: Buffer, at: number, file: string, start: number, length: number, name: string, maxElements = Infinity): TensorData {
+    const corrupt = (why: string, offset: number) => this.corrupt(file, offset, `corrupt record: ${why}`);
     let end;
     try {
       // Bounded to the entry, so a record claiming more bytes reads as truncated.
@@ -1147,14 +1211,20 @@ export class Trial {
     if (end + 4 - at !== length) throw corrupt("record length does not match the index", start);
     let tensor;
     try {
-      tensor = decodeEventTensor(buf, at + 12, end, name);
+      tensor = decodeEventTensor(buf, at + 12, end, name, maxElements);
     } catch (e) {
+      if (e instanceof TensorTooLargeError) throw e;
       if (e instanceof EventDecodeError || e instanceof ProtoError) throw corrupt(e.message, start);
       throw e;
     }
     if (!tensor) throw corrupt("record holds no tensor", start);
     return tensor;
   }
+}
+
+/** Elements of a decoded value (what the budget counts). */
+function sizeOf(v: TensorData): number {
+  return v.values?.length ?? v.strings?.length ?? 0;
 }
 
 /** Opens a trial; null when nothing that looks like a trial is at the source. */

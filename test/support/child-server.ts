@@ -71,7 +71,7 @@ export async function startChildServer(options: ChildServerOptions = {}): Promis
       try {
         const entry = JSON.parse(line);
         logs.push(entry);
-        if (entry.msg === "trialgraph listening" && entry.url) resolveUrl(entry.url);
+        if (String(entry.msg).startsWith("trialgraph listening") && entry.url) resolveUrl(entry.url);
       } catch {
         logs.push({ raw: line });
       }

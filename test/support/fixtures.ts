@@ -1,6 +1,7 @@
 /** Paths to the shared, read-only fixtures (CI has ../shared beside the clone). */
 import path from "node:path";
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 
 export const FIXTURES = path.resolve(__dirname, "../../../shared/fixtures");
 export const ABALONE_TRIAL = path.join(FIXTURES, "trials/abalone-eta0.2");
@@ -47,6 +48,40 @@ export function goldenNumber(v: unknown): number {
 
 export function flattenGolden(v: unknown): unknown[] {
   return Array.isArray(v) ? v.flatMap(flattenGolden) : [v];
+}
+
+export const PERF_ARCHIVE = path.join(FIXTURES, "trials/perf-synth.tar.xz");
+/** Scratch space for unpacked fixtures (git-ignored). */
+export const SCRATCH = path.resolve(__dirname, "../../.tmp");
+
+/**
+ * The perf-synth trial (587 tensors × 500 steps, 63 MB), unpacked once into the git-ignored
+ * scratch folder; returns its folder. Copy or link it into a data directory to serve it.
+ */
+export function perfTrial(): string {
+  const dir = path.join(SCRATCH, "fixtures", "perf-trial");
+  if (!existsSync(path.join(dir, "training_job_end.ts"))) {
+    const tmp = path.join(SCRATCH, "fixtures", `.unpack-${process.pid}`);
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    execFileSync("tar", ["-xJf", PERF_ARCHIVE, "-C", tmp]);
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(path.join(tmp, "perf-trial"), dir);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/** Copies the perf trial into `<dataDir>/<rel>` (hard links where the file system allows: fast, no space). */
+export function installPerfTrial(dataDir: string, rel = "trials/perf"): string {
+  const dest = path.join(dataDir, rel);
+  mkdirSync(path.dirname(dest), { recursive: true });
+  try {
+    execFileSync("cp", ["-al", perfTrial(), dest]);
+  } catch {
+    cpSync(perfTrial(), dest, { recursive: true });
+  }
+  return rel;
 }
 
 export const DIGITS_TRIAL = path.join(FIXTURES, "trials/digits-mlp");

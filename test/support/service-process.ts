@@ -40,7 +40,7 @@ export function serviceCommand(preferDist = false): string[] {
 
 /**
  * Starts the service; rejects with "exited (<code>) before listening; stderr: …" when it refuses to start.
- * Ready when it logs "trialgraph listening" or, with LOG_LEVEL above info, when /healthz answers.
+ * Ready when it logs "trialgraph listening: …" or, with LOG_LEVEL above info, when /healthz answers.
  */
 export async function startServiceProcess(opts: ServiceProcessOptions = {}): Promise<ServiceProcess> {
   const port = await freePort();
@@ -104,7 +104,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions = {}): Pro
           continue;
         }
         logs.push(entry);
-        if (entry.msg === "trialgraph listening") ready(entry.url);
+        if (String(entry.msg).startsWith("trialgraph listening")) ready(entry.url);
       }
     });
     void exited.then((code) => {
@@ -126,4 +126,24 @@ export async function gqlAt(url: string, query: string, variables?: Record<strin
     body = { raw: text };
   }
   return { status: res.status, body, headers: res.headers };
+}
+
+/**
+ * Runs the service with this environment on top of the test's (PORT and HOST included, so a taken
+ * port can be named) until it exits on its own, for start-up failures. Kills it after `timeoutMs`.
+ */
+export async function runServiceUntilExit(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const fullEnv: Record<string, string> = { ...(process.env as Record<string, string>), HOST: "127.0.0.1", LOG_LEVEL: "info", ...env };
+  delete fullEnv.NODE_TEST_CONTEXT;
+  delete fullEnv.NODE_OPTIONS;
+  const proc = spawn(process.execPath, serviceCommand(), { cwd: PROJECT_ROOT, env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  proc.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
+  proc.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  // "close" comes after the output is read to its end.
+  const code = await new Promise<number | string>((resolve) => proc.once("close", (c, signal) => resolve(c ?? signal ?? -1)));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
 }

@@ -1,9 +1,10 @@
-// Line charts over steps (uPlot): a legend whose swatches show each line's colour and dash, a
-// labelled y axis with a linear/log switch, rule firings as vertical markers, and a zoom that asks
-// the owner to refetch the selected step range at full resolution. Plus a bar list for rankings.
+// Line charts over steps (uPlot): a legend whose swatches show each line's colour and dash, labelled
+// axes with a linear/log switch, rule firings as vertical markers, and a zoom that asks the owner to
+// refetch the selected step range at full resolution; under the lines, optional min/max bands and a
+// heat map of per-step histograms (a layer's distribution). Plus a bar list for rankings.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { seriesStyle } from "../../src/report/plot-style.js";
+import { heatColor, seriesStyle, stepAxisLabel } from "../../src/report/plot-style.js";
 import { h, clear, formatNumber, testidPart } from "./dom.js";
 
 export { seriesStyle };
@@ -25,11 +26,37 @@ export interface LineSeriesInput {
   values: (number | null)[];
   color?: string;
   dash?: readonly number[];
+  /** Line width in px (band edges are thin). */
+  width?: number;
+}
+
+/** A filled area between two series of the chart (indices into its series): a min/max band. */
+export interface BandInput {
+  upper: number;
+  lower: number;
+  fill: string;
+}
+
+/** Histograms of one tensor per step over common bins, drawn under the lines as a heat map. */
+export interface HeatmapInput {
+  steps: number[];
+  /** bins + 1 edges */
+  edges: number[];
+  /** per step, the count of each bin */
+  counts: number[][];
+}
+
+/** What a chart draws besides lines. */
+export interface ChartLayers {
+  bands?: BandInput[];
+  heatmap?: HeatmapInput | null;
 }
 
 export interface ChartMeta {
   sampled: boolean;
   nonFiniteCount: number;
+  /** Said under the chart (e.g. steps whose tensor held NaN). */
+  warnings?: string[];
 }
 
 /** A rule firing to mark: a vertical line at the step, the rule's name, the finding on hover. */
@@ -39,6 +66,9 @@ export interface RuleMarker {
   /** Tensors the rule named at this step; empty = about the run (shown on charts that take run markers). */
   tensors: string[];
   message: string;
+  /** The step's mode and mode step, for charts over mode steps. */
+  mode?: string;
+  modeStep?: number;
 }
 
 /** Steps are integers: tick only at 1, 2, 5, 10, 20, 50, … */
@@ -91,6 +121,50 @@ export interface LineChartOptions {
   yLabel?: string;
   /** Whether markers of rules about the run (no tensor) belong on this chart. */
   runMarkers?: boolean;
+  /** x-axis label; default "step". */
+  xLabel?: string;
+  /** Whether the chart has its own step-range form (small multiples share one per group). Default true. */
+  zoomForm?: boolean;
+  /** Where a marker goes on the x axis (charts over mode steps); default its global step. */
+  markerStep?: (m: RuleMarker) => number | null;
+}
+
+/**
+ * The "from – to, Zoom, Reset" form of a chart or of a group of charts: calls onRange with the
+ * range entered (or null on Reset).
+ */
+export class StepRangeForm {
+  readonly element: HTMLFormElement;
+  readonly fromInput: HTMLInputElement;
+  readonly toInput: HTMLInputElement;
+
+  constructor(title: string, testid: string, onRange: (range: StepRange | null) => void) {
+    this.fromInput = h("input", { type: "number", class: "step-input", "aria-label": `${title}: zoom from step`, placeholder: "from" });
+    this.toInput = h("input", { type: "number", class: "step-input", "aria-label": `${title}: zoom to step`, placeholder: "to" });
+    this.element = h(
+      "form",
+      {
+        class: "zoom-form",
+        onsubmit: (e: Event) => {
+          e.preventDefault();
+          const from = Number(this.fromInput.value);
+          const to = Number(this.toInput.value);
+          if (this.fromInput.value !== "" && this.toInput.value !== "" && from <= to) onRange({ from, to });
+        },
+      },
+      this.fromInput,
+      "–",
+      this.toInput,
+      h("button", { type: "submit", class: "small" }, "Zoom"),
+      h("button", { type: "button", class: "small", "data-testid": `${testid}-reset-zoom`, onclick: () => onRange(null) }, "Reset"),
+    );
+  }
+
+  /** Shows a range chosen elsewhere (a drag on a plot); empty for none. */
+  show(range: StepRange | null): void {
+    this.fromInput.value = range ? String(range.from) : "";
+    this.toInput.value = range ? String(range.to) : "";
+  }
 }
 
 type Scale = "linear" | "log";
@@ -108,11 +182,12 @@ export class LineChart {
   private seriesKey = "";
   private resizeObserver: ResizeObserver;
   private range: StepRange | null = null;
-  private fromInput: HTMLInputElement;
-  private toInput: HTMLInputElement;
+  private readonly rangeForm: StepRangeForm | null;
   private scale: Scale = "linear";
   private yLabel: string;
+  private xLabel: string;
   private series: LineSeriesInput[] = [];
+  private layers: ChartLayers = {};
   private markers: RuleMarker[] = [];
   private hidden = new Set<string>();
   private legendValues: HTMLElement[] = [];
@@ -120,46 +195,27 @@ export class LineChart {
   constructor(private readonly opts: LineChartOptions) {
     const id = `chart-${testidPart(opts.testid)}`;
     this.yLabel = opts.yLabel ?? "";
+    this.xLabel = opts.xLabel ?? stepAxisLabel(null);
     this.plotHost = h("div", { class: "plot-host" });
     this.legend = h("ul", { class: "legend", "data-testid": `${opts.testid}-legend`, "aria-label": `${opts.title}: series` });
     this.footer = h("div", { class: "chart-footer muted" });
     this.zoomInfo = h("span", { class: "zoom-info", "data-testid": `${opts.testid}-zoom` });
     this.heading = h("h3", { id }, opts.title);
-    this.fromInput = h("input", { type: "number", class: "step-input", "aria-label": `${opts.title}: zoom from step`, placeholder: "from" });
-    this.toInput = h("input", { type: "number", class: "step-input", "aria-label": `${opts.title}: zoom to step`, placeholder: "to" });
     this.scaleButtons = {
       linear: h("button", { type: "button", class: "active", role: "radio", "aria-checked": "true", "data-testid": `${opts.testid}-scale-linear`, onclick: () => this.setScale("linear") }, "Linear"),
       log: h("button", { type: "button", role: "radio", "aria-checked": "false", "data-testid": `${opts.testid}-scale-log`, onclick: () => this.setScale("log") }, "Log"),
     };
-    const zoomForm = opts.onZoom
-      ? h(
-          "form",
-          {
-            class: "zoom-form",
-            onsubmit: (e: Event) => {
-              e.preventDefault();
-              const from = Number(this.fromInput.value);
-              const to = Number(this.toInput.value);
-              if (this.fromInput.value !== "" && this.toInput.value !== "" && from <= to) this.zoom({ from, to });
-            },
-          },
-          this.fromInput,
-          "–",
-          this.toInput,
-          h("button", { type: "submit", class: "small" }, "Zoom"),
-          h("button", { type: "button", class: "small", "data-testid": `${opts.testid}-reset-zoom`, onclick: () => this.zoom(null) }, "Reset"),
-        )
-      : null;
+    this.rangeForm = opts.onZoom && opts.zoomForm !== false ? new StepRangeForm(opts.title, opts.testid, (r) => this.zoom(r)) : null;
     this.element = h(
       "figure",
-      { class: "chart", "data-testid": opts.testid, "aria-labelledby": id, "data-y-scale": "linear", "data-y-label": this.yLabel },
+      { class: "chart", "data-testid": opts.testid, "aria-labelledby": id, "data-y-scale": "linear", "data-y-label": this.yLabel, "data-x-label": this.xLabel },
       h(
         "figcaption",
         { class: "chart-head" },
         this.heading,
         this.zoomInfo,
         h("span", { class: "segmented compact", role: "radiogroup", "aria-label": `${opts.title}: y scale` }, this.scaleButtons.linear, this.scaleButtons.log),
-        zoomForm,
+        this.rangeForm?.element,
       ),
       this.plotHost,
       this.legend,
@@ -186,6 +242,20 @@ export class LineChart {
     this.rebuild();
   }
 
+  setXLabel(label: string): void {
+    if (label === this.xLabel) return;
+    this.xLabel = label;
+    this.element.dataset.xLabel = label;
+    this.rebuild();
+  }
+
+  /** Shows a zoom chosen elsewhere (the chart's group) without asking for data. */
+  showZoom(range: StepRange | null): void {
+    this.range = range;
+    this.rangeForm?.show(range);
+    this.renderZoomInfo();
+  }
+
   /** Rule firings; the chart keeps those about its own tensors (and run-wide ones if it takes them). */
   setMarkers(markers: RuleMarker[]): void {
     this.markers = markers;
@@ -193,9 +263,7 @@ export class LineChart {
   }
 
   private zoom(range: StepRange | null): void {
-    this.range = range;
-    if (!range) this.fromInput.value = this.toInput.value = "";
-    this.renderZoomInfo();
+    this.showZoom(range);
     this.opts.onZoom?.(range);
   }
 
@@ -229,15 +297,19 @@ export class LineChart {
     return { color: s.color ?? fallback.color, dash: s.dash ?? fallback.dash };
   }
 
-  setData(series: LineSeriesInput[], meta: ChartMeta): void {
+  setData(series: LineSeriesInput[], meta: ChartMeta, layers: ChartLayers = {}): void {
     this.series = series;
+    this.layers = layers;
+    const heat = layers.heatmap ?? null;
+    this.element.dataset.bands = (layers.bands ?? []).map((b) => `${series[b.upper]?.label}>${series[b.lower]?.label}`).join("|");
+    this.element.dataset.heatmap = heat ? `${heat.edges.length - 1}x${heat.steps.length}` : "";
     const labels = series.map((s) => s.label);
     this.element.dataset.series = labels.join("|");
     const points = series.reduce((n, s) => n + s.steps.length, 0);
     this.element.dataset.points = String(points);
     this.element.dataset.sampled = String(meta.sampled);
     // Log needs values above zero: SHAP values and zero importances cannot be drawn on it.
-    const positive = series.every((s) => s.values.every((v) => v == null || v > 0));
+    const positive = series.every((s) => s.values.every((v) => v == null || v > 0)) && (!heat || heat.edges[0] > 0);
     this.scaleButtons.log.disabled = !positive;
     this.scaleButtons.log.title = positive ? "Logarithmic y axis" : "Log scale needs every value above zero";
     if (!positive && this.scale === "log") {
@@ -254,7 +326,7 @@ export class LineChart {
       return;
     }
     const data = alignSeries(series);
-    const key = [this.scale, this.yLabel, ...series.map((s, i) => `${s.label}\u0000${s.title ?? ""}\u0000${this.styleOf(s, i).color}\u0000${this.styleOf(s, i).dash.join(",")}`)].join("\u0001");
+    const key = [this.scale, this.yLabel, this.xLabel, JSON.stringify(layers.bands ?? []), heat ? "heat" : "", ...series.map((s, i) => `${s.label}\u0000${s.title ?? ""}\u0000${this.styleOf(s, i).color}\u0000${this.styleOf(s, i).dash.join(",")}`)].join("\u0001");
     if (this.plot && key === this.seriesKey) {
       this.plot.setData(data, true);
     } else {
@@ -268,13 +340,59 @@ export class LineChart {
     const notes: (string | Node)[] = [];
     if (meta.sampled) notes.push(h("span", { class: "tag", "data-testid": `${this.opts.testid}-sampled`, title: "The server downsampled long series; zoom in for full resolution" }, "downsampled"));
     if (meta.nonFiniteCount > 0) notes.push(h("span", { class: "tag tag-warn" }, `${meta.nonFiniteCount} non-finite value(s) shown as gaps`));
-    notes.push(h("span", {}, `${steps.length} step(s), ${formatNumber(steps[0])}–${formatNumber(steps[steps.length - 1])}. Drag across the plot to zoom; click a legend entry to hide its line.`));
+    for (const w of meta.warnings ?? []) notes.push(h("span", { class: "tag tag-warn", "data-testid": `${this.opts.testid}-warning` }, w));
+    const hint = this.opts.zoomForm === false ? "" : " Drag across the plot to zoom; click a legend entry to hide its line.";
+    notes.push(h("span", {}, `${steps.length} step(s), ${formatNumber(steps[0])}–${formatNumber(steps[steps.length - 1])}.${hint}`));
     clear(this.footer, notes);
   }
 
   /** Recreates the plot with the current series (scale or label changed). */
   private rebuild(): void {
     if (this.plot) this.build(alignSeries(this.series), "");
+  }
+
+  /** The x extent of the heat map's cells: each step's column reaches halfway to its neighbours. */
+  private heatCells(): { bounds: number[] } | null {
+    const heat = this.layers.heatmap;
+    if (!heat || heat.steps.length === 0) return null;
+    const st = heat.steps;
+    const bounds = new Array<number>(st.length + 1);
+    for (let i = 1; i < st.length; i++) bounds[i] = (st[i - 1] + st[i]) / 2;
+    const first = st.length > 1 ? (st[1] - st[0]) / 2 : 0.5;
+    const last = st.length > 1 ? (st[st.length - 1] - st[st.length - 2]) / 2 : 0.5;
+    bounds[0] = st[0] - first;
+    bounds[st.length] = st[st.length - 1] + last;
+    return { bounds };
+  }
+
+  /** Heat-map cells under the lines: darker = a larger share of the step's elements in the bin. */
+  private drawHeatmap(u: uPlot): void {
+    const heat = this.layers.heatmap;
+    const cells = this.heatCells();
+    if (!heat || !cells) return;
+    const shares = heat.counts.map((row) => {
+      const total = row.reduce((a, b) => a + b, 0);
+      return row.map((c) => (total > 0 ? c / total : 0));
+    });
+    const top = Math.max(0, ...shares.flat());
+    if (!(top > 0)) return;
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
+    ctx.clip();
+    const ys = heat.edges.map((e) => u.valToPos(e, "y", true));
+    shares.forEach((row, i) => {
+      const x0 = u.valToPos(cells.bounds[i], "x", true);
+      const x1 = u.valToPos(cells.bounds[i + 1], "x", true);
+      row.forEach((share, b) => {
+        if (share <= 0) return;
+        // Square root: the tails of a distribution stay visible next to its peak.
+        ctx.fillStyle = heatColor(0.08 + 0.92 * Math.sqrt(share / top));
+        ctx.fillRect(Math.floor(x0), Math.floor(ys[b + 1]), Math.ceil(x1 - x0) + 1, Math.ceil(ys[b] - ys[b + 1]) + 1);
+      });
+    });
+    ctx.restore();
   }
 
   private build(data: uPlot.AlignedData, key: string): void {
@@ -328,6 +446,8 @@ export class LineChart {
   private showValues(idx: number | null): void {
     const u = this.plot;
     if (!u) return;
+    const step = idx != null ? (u.data[0] as number[])[idx] : undefined;
+    this.element.dataset.cursorStep = step != null ? String(step) : "";
     this.legendValues.forEach((el, i) => {
       const col = u.data[i + 1] as (number | null | undefined)[];
       let v: number | null | undefined;
@@ -338,9 +458,13 @@ export class LineChart {
     });
   }
 
-  private relevantMarkers(): RuleMarker[] {
+  private relevantMarkers(): (RuleMarker & { x: number })[] {
     const tensors = new Set(this.series.map((s) => s.tensor).filter((t): t is string => Boolean(t)));
-    return this.markers.filter((m) => (m.tensors.length === 0 ? Boolean(this.opts.runMarkers) : m.tensors.some((t) => tensors.has(t))));
+    const at = this.opts.markerStep ?? ((m: RuleMarker) => m.step);
+    return this.markers
+      .filter((m) => (m.tensors.length === 0 ? Boolean(this.opts.runMarkers) : m.tensors.some((t) => tensors.has(t))))
+      .map((m) => ({ ...m, x: at(m) ?? NaN }))
+      .filter((m) => Number.isFinite(m.x));
   }
 
   /** Markers are buttons over the plot (hover or focus shows the finding), placed at their step. */
@@ -355,9 +479,9 @@ export class LineChart {
       this.markerLayer,
       markers
         .slice()
-        .sort((a, b) => a.step - b.step)
+        .sort((a, b) => a.x - b.x)
         .map((m) => {
-          const x = u.valToPos(m.step, "x");
+          const x = u.valToPos(m.x, "x");
           if (!Number.isFinite(x) || x < -1 || x > width + 1) return null;
           // The rule's name is written once per chart; every marker names it on hover.
           const first = !labelled.has(m.rule);
@@ -391,12 +515,29 @@ export class LineChart {
 
   private plotOptions(): uPlot.Options {
     const log = this.scale === "log";
+    const x: uPlot.Scale = { time: false };
+    let y: uPlot.Scale = log ? { distr: 3, log: 10 } : {};
+    if (this.layers.heatmap) {
+      // The cells set the extent: every bin and every step's column in view (read at each redraw: new steps move them).
+      x.range = (_u, min, max) => {
+        const b = this.heatCells()?.bounds;
+        return b ? [Math.min(min ?? b[0], b[0]), Math.max(max ?? b[b.length - 1], b[b.length - 1])] : [min ?? 0, max ?? 1];
+      };
+      y = {
+        range: (_u, min, max) => {
+          const e = this.layers.heatmap?.edges ?? [];
+          const [lo, hi] = [e[0] ?? min ?? 0, e[e.length - 1] ?? max ?? 1];
+          return hi > lo ? [Math.min(min ?? lo, lo), Math.max(max ?? hi, hi)] : [lo - 1, hi + 1];
+        },
+      };
+    }
     return {
       width: this.width(),
       height: this.opts.height ?? 260,
-      scales: { x: { time: false }, y: log ? { distr: 3, log: 10 } : {} },
+      scales: { x, y },
+      bands: (this.layers.bands ?? []).map((b) => ({ series: [b.upper + 1, b.lower + 1] as [number, number], fill: b.fill })),
       axes: [
-        { label: "step", stroke: "#475569", grid: { stroke: "#e2e8f0" }, ticks: { stroke: "#cbd5e1" }, incrs: STEP_INCREMENTS, space: 50, labelSize: 24 },
+        { label: this.xLabel, stroke: "#475569", grid: { stroke: "#e2e8f0" }, ticks: { stroke: "#cbd5e1" }, incrs: STEP_INCREMENTS, space: 50, labelSize: 24 },
         {
           label: this.yLabel || undefined,
           labelSize: this.yLabel ? 22 : 0,
@@ -419,19 +560,22 @@ export class LineChart {
             label: s.label,
             stroke: style.color,
             dash: style.dash.length ? [...style.dash] : undefined,
-            width: 1.75,
+            width: s.width ?? 1.75,
             show: !this.hidden.has(s.label),
             points: { show: false },
           };
         }),
       ],
       hooks: {
+        drawAxes: [(u: uPlot) => this.drawHeatmap(u)],
         setCursor: [(u: uPlot) => this.showValues(u.cursor.idx ?? null)],
         // Markers follow the x scale (resize, new data); tests read the y range the plot settled on.
         draw: [
           (u: uPlot) => {
             this.element.dataset.yMin = String(u.scales.y.min);
             this.element.dataset.yMax = String(u.scales.y.max);
+            this.element.dataset.xMin = String(u.scales.x.min);
+            this.element.dataset.xMax = String(u.scales.x.max);
             this.placeMarkers();
           },
         ],
@@ -441,11 +585,7 @@ export class LineChart {
             const from = Math.ceil(u.posToVal(u.select.left, "x"));
             const to = Math.floor(u.posToVal(u.select.left + u.select.width, "x"));
             u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-            if (from <= to) {
-              this.fromInput.value = String(from);
-              this.toInput.value = String(to);
-              this.zoom({ from, to });
-            }
+            if (from <= to) this.zoom({ from, to });
           },
         ],
       },

@@ -98,6 +98,16 @@ export async function gqlWithJobFields<T>(build: () => string, variables: Record
 
 export const seriesFields = `steps values nonFinite { index value } sampled`;
 
+/** Points per series when showing a whole run; the server downsamples, keeping first and last. */
+export const OVERVIEW_POINTS = 600;
+/** Points per series inside a zoomed range: enough to be full resolution for any range a person zooms to. */
+export const ZOOM_POINTS = 5000;
+
+/** Sorted by name with numbers compared as numbers ("f2" < "f10"). */
+export function byNaturalName<T extends { name: string }>(items: readonly T[]): T[] {
+  return items.slice().sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
+}
+
 export const jobStatusSubscription = () => `subscription JobStatus($jobName: String) {
   trainingJobStatusChanged(jobName: $jobName) { previousStatus job { ${jobFields()} } }
 }`;

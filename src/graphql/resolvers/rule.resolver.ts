@@ -10,13 +10,13 @@ export class RuleResolver {
     return ctx.services.rules.builtinRules();
   }
 
-  @Query(() => [RuleEvaluation], { description: "The service's rule engine, run now over the whole trial as it stands" })
+  @Query(() => [RuleEvaluation], { description: "The service's rule engine, run now over the whole trial as it stands. Reports only: a firing rule's actions (webhooks, stop training) never run from a query" })
   async evaluateRules(
     @Arg("path", () => String) path: string,
     @Arg("rules", () => [RuleInput]) rules: RuleInput[],
     @Ctx() ctx: Context,
   ): Promise<RuleEvaluation[]> {
-    const results = await ctx.services.rules.evaluate(path, rules);
+    const results = await ctx.services.rules.evaluate(path, rules, { signal: ctx.signal });
     return results.map((r) => ({ ...r, findings: r.findings.map((f) => new RuleFinding(f)) }));
   }
 }

@@ -66,7 +66,7 @@ export class SubscriptionResolver {
     subscribe: async ({ args, context }) => {
       const ctx = context as Context;
       const trial = await ctx.services.trials.resolve(args.path);
-      if (!trial) throw new TrialgraphError("NOT_FOUND", `no trial at ${args.path}`, { field: "path" });
+      if (!trial) throw await ctx.services.trialPaths.notFound(args.path);
       const events = filterMap(ctx.services.events.subscribe("stepsAdded"), (e) => (e.path === trial.path ? e : undefined));
       return onClose(events, ctx.services.followTrial(trial));
     },

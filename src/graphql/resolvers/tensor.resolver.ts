@@ -12,12 +12,9 @@ import type { StatKey } from "../../trials/tensor-stats.js";
 import { minMaxDownsample } from "../../trials/downsample.js";
 import { TrialgraphError } from "../../errors.js";
 
-/** Charges a request's value budget, so one query cannot pull unbounded data. */
+/** Charges the request's budget for one returned list of `elements` numbers (elements and memory). */
 function charge(ctx: Context, elements: number): void {
-  ctx.valueBudget.remaining -= elements;
-  if (ctx.valueBudget.remaining < 0) {
-    throw new TrialgraphError("LIMIT_EXCEEDED", `this request returns more than ${ctx.services.config.limits.maxValues} tensor elements; ask for fewer steps or use series(maxPoints)`);
-  }
+  ctx.budget.charge(1, elements);
 }
 
 function toTensorValue(trial: DomainTrial, name: string, step: number, mode: ModeName | null, worker: string | null, v: TensorData): TensorValue {
@@ -81,8 +78,8 @@ export class TensorResolver {
     @Arg("worker", () => String, { nullable: true }) worker: string | null,
     @Ctx() ctx: Context,
   ): Promise<TensorValue> {
+    // Read, decoded and charged to the request's budget by the loader.
     const v = await ctx.values.load({ trial: t.trial, name: t.name, step, mode, worker });
-    charge(ctx, v.values?.length ?? v.strings?.length ?? 0);
     return toTensorValue(t.trial, t.name, step, mode, worker, v);
   }
 
@@ -95,6 +92,9 @@ export class TensorResolver {
     @Arg("worker", () => String, { nullable: true }) worker: string | null,
     @Ctx() ctx: Context,
   ): Promise<TensorValue[]> {
+    // A finished trial with an unreadable index file in the range: the answer would silently miss that step.
+    const damaged = t.trial.corruptStepError(mode && mode !== "GLOBAL" ? null : fromStep, mode && mode !== "GLOBAL" ? null : toStep);
+    if (damaged) throw damaged;
     t.trial.checkWorker(worker);
     const steps = inRange(t.trial.tensorSteps(t.name, mode, { worker }), fromStep, toStep);
     const loaded = await ctx.stepValues.load({ trial: t.trial, name: t.name, steps, mode, worker });
@@ -102,7 +102,6 @@ export class TensorResolver {
     for (let i = 0; i < loaded.length; i++) {
       const v = loaded[i];
       if (v instanceof Error) throw v;
-      charge(ctx, v.values?.length ?? v.strings?.length ?? 0);
       out[i] = toTensorValue(t.trial, t.name, steps[i], mode, worker, v);
     }
     return out;
@@ -119,6 +118,8 @@ export class TensorResolver {
     @Ctx() ctx: Context,
   ): Promise<Series> {
     checkMaxPoints(maxPoints);
+    const damaged = t.trial.corruptStepError(mode && mode !== "GLOBAL" ? null : fromStep, mode && mode !== "GLOBAL" ? null : toStep);
+    if (damaged) throw damaged;
     t.trial.checkWorker(worker);
     const full = await ctx.series.load({ trial: t.trial, name: t.name, mode, worker });
     return toSeries(ctx, t.trial, { name: t.name, mode, worker }, full, { fromStep, toStep, maxPoints });

@@ -1,5 +1,6 @@
 import { Arg, Ctx, FieldResolver, Int, Query, Resolver, Root } from "type-graphql";
 import type { Context } from "../context.js";
+import { badInput } from "../../errors.js";
 import { Collection, Tensor, Trial } from "../types/trial.types.js";
 import { Mode } from "../enums.js";
 import type { Mode as ModeName } from "../../format/tensor.js";
@@ -8,7 +9,7 @@ import type { Mode as ModeName } from "../../format/tensor.js";
 export class TrialResolver {
   @Query(() => Trial, {
     nullable: true,
-    description: 's3://bucket/prefix, or a path relative to the data directory (e.g. "trials/example"). Null when nothing is there',
+    description: 's3://bucket/prefix, or a path relative to the data directory (e.g. "trials/example"). Null when nothing is there: trialPaths(near: path) lists the closest known paths',
   })
   async trial(@Arg("path", () => String) path: string, @Ctx() ctx: Context): Promise<Trial | null> {
     const trial = await ctx.services.trials.resolve(path);
@@ -17,11 +18,21 @@ export class TrialResolver {
 
   @Query(() => [Trial], { description: "Trials under the data directory's trials/ and those of known jobs" })
   async trials(@Ctx() ctx: Context): Promise<Trial[]> {
-    const paths = new Set(await ctx.services.trials.listLocal());
-    const jobs = await ctx.services.jobs.list({ first: 100, backend: "LOCAL" }).catch(() => ({ nodes: [] }));
-    for (const job of jobs.nodes) if (job.debugOutputPath) paths.add(job.debugOutputPath);
-    const trials = await Promise.all([...paths].map((p) => ctx.services.trials.resolve(p).catch(() => null)));
+    const paths = await ctx.services.trialPaths.list();
+    const trials = await Promise.all(paths.map((p) => ctx.services.trials.resolve(p).catch(() => null)));
     return trials.filter((t) => t !== null).map((t) => new Trial(t!));
+  }
+
+  @Query(() => [String], {
+    description: "Paths of the trials the service knows (as `trials` lists them), without opening them. With `near`, the closest to it first (edit distance): what a mistyped trial(path:) meant",
+  })
+  async trialPaths(
+    @Ctx() ctx: Context,
+    @Arg("near", () => String, { nullable: true }) near: string | null | undefined,
+    @Arg("first", () => Int, { nullable: true, defaultValue: 20, description: "At most this many (1 to 1000)" }) first: number,
+  ): Promise<string[]> {
+    if (!Number.isInteger(first) || first < 1 || first > 1000) throw badInput("first must be from 1 to 1000", "first");
+    return near == null ? (await ctx.services.trialPaths.list()).slice(0, first) : ctx.services.trialPaths.near(near, first);
   }
 
   @FieldResolver(() => [String], { description: "Sorted; regex uses search semantics, collection filters by membership" })

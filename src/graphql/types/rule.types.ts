@@ -41,6 +41,12 @@ export class RuleParameter {
 
   @Field(() => Boolean, { description: "Whether the rule cannot run without it" })
   required!: boolean;
+
+  @Field(() => [String], {
+    nullable: true,
+    description: "Alternatives: the parameters (this one included) of which at least one must be given, e.g. collection_names and tensor_regex; null when the parameter is in no such group",
+  })
+  requiredOneOf!: string[] | null;
 }
 
 @ObjectType({ description: "A built-in rule, with SageMaker Debugger's name, parameters and defaults" })

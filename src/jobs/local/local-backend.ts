@@ -9,7 +9,7 @@
  * (STOPPING) and the running instance acts on it. Every status change is written before it is
  * announced; writes that the database refuses for a while are retried until it returns.
  */
-import { promises as fs, constants as fsConstants } from "node:fs";
+import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
@@ -26,6 +26,8 @@ import { contentTypeToFormat, type DataFormat } from "../xgboost/data.js";
 import { planHook } from "../xgboost/hook.js";
 import { hyperparametersAsStrings, validateHyperparameters } from "../xgboost/hyperparameters.js";
 import { loadXGBoost } from "../xgboost/libxgboost.js";
+import { LAB_DIR, LAB_FILES } from "../lab-data.js";
+import { confinedDir, confinement, openConfined, type Confinement } from "../../storage/confine.js";
 import type { ChannelFile, TrainResult, TrainSpec, WorkerInput, WorkerMessage } from "../xgboost/train-worker.js";
 import { TrialUploader, type PutS3Object } from "./trial-upload.js";
 
@@ -58,6 +60,8 @@ export interface LocalBackendOptions {
   xgboostLibPath?: string | null;
   /** Downloads an s3:// input; without it s3:// inputs are refused. */
   fetchS3Object?: (uri: string) => Promise<Buffer>;
+  /** Refuses s3:// inputs and outputs this service may not use (TRIALGRAPH_S3_ALLOWED_BUCKETS); throws FORBIDDEN_PATH. */
+  checkS3Input?: (uri: string, field: string) => void;
   /** Uploads a file of a job's trial; without it S3 output paths are refused. */
   putS3Object?: PutS3Object;
   log?: LocalBackendLog;
@@ -125,6 +129,7 @@ export class LocalBackend implements TrainingJobBackend {
   readonly backend = "LOCAL" as const;
   readonly maxConcurrentJobs: number;
   private readonly dataDir: string;
+  private readonly confinement: Confinement;
   private readonly jobsDir: string;
   private readonly store: JobStore;
   /** Jobs this instance accepted and has not finished, training or queued. */
@@ -137,6 +142,7 @@ export class LocalBackend implements TrainingJobBackend {
 
   constructor(private readonly options: LocalBackendOptions) {
     this.dataDir = path.resolve(options.dataDir);
+    this.confinement = confinement(this.dataDir);
     this.jobsDir = path.join(this.dataDir, "jobs");
     this.store = options.store;
     this.now = options.now ?? (() => new Date());
@@ -145,6 +151,16 @@ export class LocalBackend implements TrainingJobBackend {
 
   private jobDir(name: string): string {
     return path.join(this.jobsDir, name);
+  }
+
+  /** Why local jobs cannot train (libxgboost missing or unusable), or null when they can. */
+  libraryProblem(): string | null {
+    try {
+      loadXGBoost(this.options.xgboostLibPath);
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
   }
 
   /** The job's trial folder on this machine (where the hook writes, also for S3 jobs). */
@@ -228,6 +244,7 @@ export class LocalBackend implements TrainingJobBackend {
     if (s3) {
       if (!this.options.putS3Object) throw badInput("an S3 output path needs S3 to be configured for this service", s3.field);
       parseS3Uri(s3.base, s3.field);
+      this.options.checkS3Input?.(s3.base, s3.field);
       debugOutputPath = debugOutputPathFor(s3.base, name);
     }
     const channels: Channels = new Map();
@@ -243,6 +260,7 @@ export class LocalBackend implements TrainingJobBackend {
       }
       if (input.uri.startsWith("s3://")) {
         if (!this.options.fetchS3Object) throw badInput("s3:// inputs need S3 to be configured for this service", `${field}.uri`);
+        this.options.checkS3Input?.(input.uri, `${field}.uri`);
         channels.set(input.name, { uri: input.uri, format, local: null });
       } else {
         channels.set(input.name, { uri: input.uri, format, local: this.resolveInput(input.uri, `${field}.uri`) });
@@ -252,14 +270,31 @@ export class LocalBackend implements TrainingJobBackend {
     for (const [i, input] of (spec.inputs ?? []).entries()) {
       const ch = channels.get(input.name)!;
       if (!ch.local) continue;
-      try {
-        await fs.access(ch.local, fsConstants.R_OK);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        throw badInput(
-          code === "ENOENT" ? `input ${input.uri} does not exist in the data directory` : `input ${input.uri} cannot be read (${code})`,
-          `inputs[${i}].uri`,
-        );
+      // Resolved and confined now (links out of the data directory, FIFOs and devices are refused),
+      // and again when the data is read.
+      const field = `inputs[${i}].uri`;
+      const key = path.relative(this.dataDir, ch.local).split(path.sep).join("/");
+      const label = { baseDir: this.dataDir, key, where: field };
+      const exists = await (async () => {
+        try {
+          const st = await fs.stat(ch.local!);
+          if (st.isDirectory()) return (await confinedDir(ch.local!, this.confinement, label)) !== null;
+          const opened = await openConfined(ch.local!, this.confinement, label);
+          await opened?.handle.close();
+          return opened !== null;
+        } catch (e) {
+          if (e instanceof TrialgraphError) throw new TrialgraphError(e.code, e.message, { ...e.details, field });
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === "ENOENT" || code === "ENOTDIR") return false;
+          throw badInput(`input ${input.uri} cannot be read (${code})`, field);
+        }
+      })();
+      if (!exists) {
+        // The lab's inputs are not shipped: say how to get them.
+        const lab = key.split("/")[0] === LAB_DIR
+          ? `; ${LAB_DIR}/ holds the lab's data: run \`npm run lab:data\` to download it (${LAB_DIR}/${LAB_FILES.train}, ${LAB_DIR}/${LAB_FILES.validation}), or copy LIBSVM files there`
+          : "";
+        throw badInput(`input ${input.uri} does not exist in the data directory${lab}`, field);
       }
     }
     // Fails with XGBOOST_UNAVAILABLE (and how to install it) when libxgboost is missing.
@@ -351,13 +386,13 @@ export class LocalBackend implements TrainingJobBackend {
   private async materialize(record: TrainingJobRecord, channels: Channels, name: string): Promise<ChannelFile | null> {
     const ch = channels.get(name);
     if (!ch) return null;
-    if (ch.local) return { path: ch.local, format: ch.format, displayName: ch.uri };
+    if (ch.local) return { path: ch.local, format: ch.format, displayName: ch.uri, confineTo: this.dataDir };
     const body = await this.options.fetchS3Object!(ch.uri);
     const dir = path.join(this.jobDir(record.name), "input", name);
     await fs.mkdir(dir, { recursive: true });
     const file = path.join(dir, path.posix.basename(ch.uri.replace(/\/+$/, "")) || `${name}.${ch.format}`);
     await fs.writeFile(file, body);
-    return { path: file, format: ch.format, displayName: ch.uri };
+    return { path: file, format: ch.format, displayName: ch.uri, confineTo: this.dataDir };
   }
 
   private async run(run: LocalRun): Promise<void> {

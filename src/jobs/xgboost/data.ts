@@ -6,6 +6,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { TrialgraphError } from "../../errors.js";
+import { confinedDir, confinement, openConfined, type FileLabel } from "../../storage/confine.js";
 
 export type DataFormat = "libsvm" | "csv";
 
@@ -191,13 +192,19 @@ export function parseData(text: string, format: DataFormat, file = "<data>"): Pa
 
 /**
  * Reads a file, or every data file of a folder (names not starting with '.' or '_', sorted), as the
- * container does for a channel. `displayName` is what error messages call the input.
+ * container does for a channel. `displayName` is what error messages call the input. Every file
+ * must resolve inside `confineTo` and be a regular file (see storage/confine.ts): a link out of the
+ * data directory is refused before a byte of it is read, so its content never reaches a message.
  */
-export async function readDataPath(absPath: string, format: DataFormat, displayName: string): Promise<ParsedData> {
+export async function readDataPath(absPath: string, format: DataFormat, displayName: string, confineTo: string): Promise<ParsedData> {
+  const c = confinement(confineTo);
+  const base = path.resolve(confineTo);
+  const keyOf = (p: string) => path.relative(base, p).split(path.sep).join("/");
+  const label = (key: string): FileLabel => ({ baseDir: base, key, where: `input ${displayName}` });
   let files: string[];
   let stat;
   try {
-    stat = await fs.stat(absPath);
+    stat = await fs.lstat(absPath).then((st) => (st.isSymbolicLink() ? fs.stat(absPath) : st));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new DataFormatError(
@@ -206,11 +213,13 @@ export async function readDataPath(absPath: string, format: DataFormat, displayN
     );
   }
   if (stat.isDirectory()) {
-    const names = (await fs.readdir(absPath)).filter((n) => !n.startsWith(".") && !n.startsWith("_")).sort();
+    const real = await confinedDir(absPath, c, label(keyOf(absPath)));
+    if (!real) throw new DataFormatError(`input ${displayName} does not exist`, { file: displayName });
+    const names = (await fs.readdir(real)).filter((n) => !n.startsWith(".") && !n.startsWith("_")).sort();
     files = [];
     for (const n of names) {
-      const s = await fs.stat(path.join(absPath, n));
-      if (s.isFile()) files.push(path.join(absPath, n));
+      const s = await fs.stat(path.join(real, n)).catch(() => null);
+      if (s?.isFile()) files.push(path.join(absPath, n));
     }
     if (files.length === 0) throw new DataFormatError(`input folder ${displayName} has no data files`, { file: displayName });
   } else {
@@ -219,15 +228,19 @@ export async function readDataPath(absPath: string, format: DataFormat, displayN
   const b = new Builder();
   const csvCols = { n: null as number | null };
   for (const file of files) {
+    const shown = files.length === 1 ? displayName : `${displayName}/${path.basename(file)}`;
+    const opened = await openConfined(file, c, label(keyOf(file)));
+    if (!opened) throw new DataFormatError(`input ${shown} does not exist`, { file: displayName });
     let text: string;
     try {
-      text = await fs.readFile(file, "utf8");
+      text = await opened.handle.readFile("utf8");
     } catch (e) {
       throw new DataFormatError(`input ${displayName} cannot be read (${(e as NodeJS.ErrnoException).code})`, {
         file: displayName,
       });
+    } finally {
+      await opened.handle.close();
     }
-    const shown = files.length === 1 ? displayName : `${displayName}/${path.basename(file)}`;
     if (format === "libsvm") parseLibsvmInto(b, text, shown);
     else parseCsvInto(b, text, shown, csvCols);
   }

@@ -5,7 +5,7 @@
  */
 import { TrialgraphError } from "../../errors.js";
 import type { CollectionInfo, SaveConfigMode } from "../../format/collections-file.js";
-import { compilePythonRegex } from "../../format/collections-file.js";
+import { compilePythonRegex, type PatternMatcher } from "../../format/python-regex.js";
 import type { Mode, TensorInput } from "../../format/tensor.js";
 import type { DebugHookConfigSpec, ParameterValue } from "../types.js";
 import type { HyperValue } from "./hyperparameters.js";
@@ -48,7 +48,7 @@ export function shouldSaveStep(c: SaveConfigMode, step: number): boolean {
 export interface HookCollection {
   name: string;
   includeRegex: string[];
-  regexes: RegExp[];
+  regexes: PatternMatcher[];
   /** Names matched so far (what the collections file lists when it is exported). */
   tensorNames: Set<string>;
   saveConfig: Record<Mode, SaveConfigMode>;
@@ -113,7 +113,7 @@ function parseBool(value: ParameterValue | undefined, fallback: boolean): boolea
 
 const splitList = (s: ParameterValue) => String(s).split(",").map((x) => x.trim());
 
-function compile(regex: string, field: string): RegExp {
+function compile(regex: string, field: string): PatternMatcher {
   try {
     return compilePythonRegex(regex);
   } catch (e) {

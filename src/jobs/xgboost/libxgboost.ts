@@ -97,19 +97,20 @@ const cache = new Map<string, LoadedXGBoost>();
  * With `explicitPath` only that path (and the env override) is tried.
  */
 export function loadXGBoost(explicitPath?: string | null): LoadedXGBoost {
+  const configured = process.env.TRIALGRAPH_XGBOOST_LIB || explicitPath || null;
   const key = `${process.env.TRIALGRAPH_XGBOOST_LIB ?? ""}|${explicitPath ?? ""}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  const candidates = explicitPath || process.env.TRIALGRAPH_XGBOOST_LIB
-    ? [process.env.TRIALGRAPH_XGBOOST_LIB, explicitPath].filter((p): p is string => !!p)
+  const candidates = configured
+    ? [...new Set([process.env.TRIALGRAPH_XGBOOST_LIB, explicitPath].filter((p): p is string => !!p))]
     : libraryCandidates();
-  const errors: string[] = [];
+  const errors: { path: string; reason: string }[] = [];
   for (const candidate of candidates) {
     let native: LibraryHandle;
     try {
       native = koffi.load(candidate);
     } catch (e) {
-      errors.push(`${candidate}: ${(e as Error).message.split("\n")[0]}`);
+      errors.push({ path: candidate, reason: (e as Error).message.split("\n")[0].replace(/^Failed to load shared library: /, "") });
       continue;
     }
     try {
@@ -122,11 +123,18 @@ export function loadXGBoost(explicitPath?: string | null): LoadedXGBoost {
       cache.set(key, loaded);
       return loaded;
     } catch (e) {
-      errors.push(`${candidate}: not a usable libxgboost (${(e as Error).message})`);
+      errors.push({ path: candidate, reason: `not a usable libxgboost: ${(e as Error).message}` });
     }
   }
+  if (configured && errors.length === 1) {
+    // One configured path: the message names it once and says why it failed.
+    const { path: p, reason } = errors[0];
+    const name = p === process.env.TRIALGRAPH_XGBOOST_LIB ? `TRIALGRAPH_XGBOOST_LIB=${p}` : `libxgboost at ${p}`;
+    throw new TrialgraphError("XGBOOST_UNAVAILABLE",
+      `${name} cannot be loaded (${reason}): point it at libxgboost.so, or unset it to use the system's (Debian/Ubuntu: \`apt-get install libxgboost0\`)`);
+  }
   throw new TrialgraphError("XGBOOST_UNAVAILABLE", `libxgboost was not found or could not be loaded. ${XGBOOST_INSTALL_HINT}`, {
-    tried: errors.slice(0, 8),
+    tried: errors.slice(0, 8).map((e) => `${e.path}: ${e.reason}`),
   });
 }
 

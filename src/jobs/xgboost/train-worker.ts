@@ -22,6 +22,8 @@ export interface ChannelFile {
   format: DataFormat;
   /** How messages name it ("train.libsvm", "s3://b/k"). */
   displayName: string;
+  /** The folder it must resolve inside (the data directory): links out of it are refused. */
+  confineTo: string;
 }
 
 /** Everything a run needs; plain data so it can cross to a worker thread. */
@@ -98,7 +100,7 @@ const URI_SPECIAL = /[#?&]/;
 async function loadChannel(lib: XGBoostLib, ch: ChannelFile, workDir: string, name: string, csvWeights: boolean): Promise<DMatrix> {
   let parsed: ParsedData;
   try {
-    parsed = await readDataPath(ch.path, ch.format, ch.displayName);
+    parsed = await readDataPath(ch.path, ch.format, ch.displayName, ch.confineTo);
   } catch (e) {
     throw new TrainingFailure((e as Error).message);
   }

@@ -18,9 +18,8 @@ export function selectorOf(p: ParsedParameters): TensorSelector {
   };
 }
 
-export function requireSelector(p: ParsedParameters): string | null {
-  return p.collection_names || p.tensor_regex ? null : "give collection_names or tensor_regex (or both)";
-}
+/** The tensors a rule inspects: by collection, by name pattern, or both; one of them is needed. */
+export const SELECTOR_ALTERNATIVES = ["collection_names", "tensor_regex"] as const;
 
 export function describeSelector(p: ParsedParameters): string {
   const parts: string[] = [];

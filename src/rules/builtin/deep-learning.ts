@@ -12,7 +12,7 @@ import type {
   ParsedParameters, RequiredTensors, RuleDefinition, RuleInstance, StepContext, StepResult, StepValues, TensorRequest,
 } from "../types.js";
 import {
-  COLLECTION_NAMES, TENSOR_REGEX, describeSelector, fmt, gradientNames, inactiveUnitsPercent, percentiles, scalarOf, selectorOf,
+  COLLECTION_NAMES, SELECTOR_ALTERNATIVES, TENSOR_REGEX, describeSelector, fmt, gradientNames, inactiveUnitsPercent, percentiles, scalarOf, selectorOf,
   variance,
 } from "./common.js";
 
@@ -359,7 +359,7 @@ export const saturatedActivation: RuleDefinition = {
     { name: "threshold_inactivity", type: "number", default: 1.0, min: 0, max: 100, description: "Percent of activity below which a node is saturated." },
     { name: "threshold_layer", type: "number", default: 50.0, min: 0, max: 100, description: "Percent of saturated nodes in a layer above which the rule fires." },
   ],
-  validate: (p) => (p.collection_names || p.tensor_regex ? null : "give collection_names or tensor_regex (or both)"),
+  requiredOneOf: [SELECTOR_ALTERNATIVES],
   create: (p) => new SaturatedActivation(p),
 };
 

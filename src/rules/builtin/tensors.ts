@@ -3,7 +3,7 @@ import type {
   ParsedParameters, RequiredTensors, RuleDefinition, RuleInstance, StepContext, StepResult, StepValues,
 } from "../types.js";
 import {
-  COLLECTION_NAMES, TENSOR_REGEX, allclose, describeSelector, fmt, numeric, requireSelector, selectorOf, variance,
+  COLLECTION_NAMES, SELECTOR_ALTERNATIVES, TENSOR_REGEX, allclose, describeSelector, fmt, numeric, selectorOf, variance,
 } from "./common.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -63,7 +63,7 @@ export const allZero: RuleDefinition = {
       description: "Percentage of zero values in a tensor that fires the rule.",
     },
   ],
-  validate: requireSelector,
+  requiredOneOf: [SELECTOR_ALTERNATIVES],
   create: (p) => new AllZero(p),
 };
 
@@ -131,7 +131,7 @@ export const unchangedTensor: RuleDefinition = {
     { name: "atol", type: "number", default: 1e-8, min: 0, description: "Absolute tolerance of numpy.allclose." },
     { name: "equal_nan", type: "boolean", default: false, description: "Whether NaNs compare equal." },
   ],
-  validate: requireSelector,
+  requiredOneOf: [SELECTOR_ALTERNATIVES],
   create: (p) => new UnchangedTensor(p),
 };
 
@@ -184,10 +184,8 @@ export const tensorVariance: RuleDefinition = {
     { name: "max_threshold", type: "number", default: null, description: "Upper bound of the variance." },
     { name: "min_threshold", type: "number", default: null, description: "Lower bound of the variance." },
   ],
+  requiredOneOf: [SELECTOR_ALTERNATIVES, ["max_threshold", "min_threshold"]],
   validate: (p) => {
-    const sel = requireSelector(p);
-    if (sel) return sel;
-    if (p.max_threshold === null && p.min_threshold === null) return "give max_threshold or min_threshold (or both)";
     if (p.max_threshold !== null && p.min_threshold !== null && (p.min_threshold as number) > (p.max_threshold as number)) {
       return `min_threshold (${p.min_threshold}) must not exceed max_threshold (${p.max_threshold})`;
     }

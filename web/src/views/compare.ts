@@ -5,9 +5,8 @@ import { gql, onConnected, subscribe } from "../api.js";
 import { LineChart, lineSwatch, type LineSeriesInput, type StepRange } from "../chart.js";
 import { axisLabel, higherIsBetterTensor, runSeriesStyle } from "../../../src/report/plot-style.js";
 import { h, clear, errorBox, formatNumber, showGlobalError, testidPart } from "../dom.js";
-import { seriesFields, stepsAddedSubscription, type CollectionSeries, type StepsAddedEvent } from "../queries.js";
+import { OVERVIEW_POINTS, ZOOM_POINTS, seriesFields, stepsAddedSubscription, type CollectionSeries, type StepsAddedEvent } from "../queries.js";
 import type { View } from "../router.js";
-import { OVERVIEW_POINTS, ZOOM_POINTS } from "./trial.js";
 
 interface RunTrial {
   path: string;

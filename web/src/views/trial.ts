@@ -2,15 +2,13 @@
 // tensor explorer), used by the trial page and the job page.
 import { gql, onConnected, subscribe } from "../api.js";
 import { LineChart, barList, type LineSeriesInput, type RuleMarker, type StepRange } from "../chart.js";
-import { axisLabel } from "../../../src/report/plot-style.js";
+import { axisLabel, reductionLabel } from "../../../src/report/plot-style.js";
 import { h, clear, badge, errorBox, formatNumber, showGlobalError, testidPart } from "../dom.js";
-import { seriesFields, stepsAddedSubscription, type CollectionSeries, type RuleSummary, type StepsAddedEvent, type TensorSeries, type NonFinite } from "../queries.js";
+import { OVERVIEW_POINTS, ZOOM_POINTS, byNaturalName, seriesFields, stepsAddedSubscription, type CollectionSeries, type RuleSummary, type StepsAddedEvent, type TensorSeries, type NonFinite } from "../queries.js";
 import type { View } from "../router.js";
+import type { DeepLearningPanels } from "./deep-learning.js";
+import { isDeepLearningTrial, type TrialShape } from "../../../src/report/trial-shape.js";
 
-/** Points per series when showing a whole run; the server downsamples, keeping first and last. */
-export const OVERVIEW_POINTS = 600;
-/** Points per series inside a zoomed range: enough to be full resolution for any range a person zooms to. */
-export const ZOOM_POINTS = 5000;
 
 export const IMPORTANCE_TYPES = ["weight", "gain", "cover", "total_gain", "total_cover"] as const;
 
@@ -27,6 +25,7 @@ interface TrialPageData {
     lastCompleteStep: number | null;
     trainingEnded: boolean;
     workers: string[];
+    modes: string[];
     collections: CollectionInfo[];
     metrics: CollectionSeries | null;
     importance: CollectionSeries | null;
@@ -39,7 +38,7 @@ type ChartKey = "m" | "f" | "s";
 
 const trialPageQuery = `query TrialPage($path: String!, $mFrom: Int, $mTo: Int, $mMax: Int, $fFrom: Int, $fTo: Int, $fMax: Int, $sFrom: Int, $sTo: Int, $sMax: Int) {
   trial(path: $path) {
-    id path steps lastCompleteStep trainingEnded workers
+    id path steps lastCompleteStep trainingEnded workers modes
     collections { name tensorNames }
     metrics: collection(name: "metrics") { name tensors { name series(fromStep: $mFrom, toStep: $mTo, maxPoints: $mMax) { ${seriesFields} } } }
     importance: collection(name: "feature_importance") { name tensors { name series(fromStep: $fFrom, toStep: $fTo, maxPoints: $fMax) { ${seriesFields} } } }
@@ -68,14 +67,10 @@ function toLines(tensors: TensorSeries[], label: (t: TensorSeries) => string): L
   return byNaturalName(tensors).map((t) => ({ label: label(t), title: t.name, tensor: t.name, steps: t.series.steps, values: t.series.values }));
 }
 
-/** Sorted by name with numbers compared as numbers ("f2" < "f10"). */
-export function byNaturalName<T extends { name: string }>(items: readonly T[]): T[] {
-  return items.slice().sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
-}
 
 /** Every finding of every rule, as markers for the charts of the tensors it names. */
 export function ruleMarkers(rules: readonly RuleSummary[]): RuleMarker[] {
-  return rules.flatMap((r) => (r.findings ?? []).map((f) => ({ rule: r.ruleConfigurationName, step: f.step, tensors: f.tensorNames, message: f.message })));
+  return rules.flatMap((r) => (r.findings ?? []).map((f) => ({ rule: r.ruleConfigurationName, step: f.step, tensors: f.tensorNames, message: f.message, mode: f.mode, modeStep: f.modeStep })));
 }
 
 function meta(tensors: TensorSeries[]): { sampled: boolean; nonFiniteCount: number } {
@@ -103,6 +98,17 @@ export class TrialPanels {
   private readonly ranking = h("div", { class: "ranking" });
   private readonly rankingCaption = h("span", { class: "muted" });
   private readonly explorer: TensorExplorer;
+  private readonly explorerCard: HTMLElement;
+  /** The XGBoost panels; a deep-learning trial shows only those it has data for. */
+  private readonly metricsCard: HTMLElement;
+  private readonly importanceRow: HTMLElement;
+  private readonly shapCard: HTMLElement;
+  /** Losses, per-layer statistics, reductions and workers: created once the trial looks like deep learning. */
+  private deepLearning: DeepLearningPanels | undefined;
+  /** The deep-learning panels' code is a chunk of its own, loaded the first time a trial needs it. */
+  private deepLearningLoad: Promise<void> | undefined;
+  private deepLearningShape: [TrialShape, string] | undefined;
+  private markers: RuleMarker[] = [];
   private importanceType = "gain";
   private data: TrialPageData["trial"] = null;
   private ranges: Record<ChartKey, StepRange | null> = { m: null, f: null, s: null };
@@ -126,18 +132,16 @@ export class TrialPanels {
       this.errors,
       this.body,
     );
-    clear(
-      this.body,
-      h("div", { class: "card" }, this.metricsChart.element),
-      h(
-        "div",
-        { class: "grid-2" },
-        h("div", { class: "card" }, this.typePicker, this.importanceChart.element),
-        h("div", { class: "card" }, h("div", { class: "card-head" }, h("h3", {}, "Latest feature-importance ranking"), this.rankingCaption), this.ranking),
-      ),
-      h("div", { class: "card" }, this.shapChart.element),
-      h("div", { class: "card" }, this.explorer.element),
+    this.metricsCard = h("div", { class: "card" }, this.metricsChart.element);
+    this.importanceRow = h(
+      "div",
+      { class: "grid-2" },
+      h("div", { class: "card" }, this.typePicker, this.importanceChart.element),
+      h("div", { class: "card" }, h("div", { class: "card-head" }, h("h3", {}, "Latest feature-importance ranking"), this.rankingCaption), this.ranking),
     );
+    this.shapCard = h("div", { class: "card" }, this.shapChart.element);
+    this.explorerCard = h("div", { class: "card" }, this.explorer.element);
+    clear(this.body, this.metricsCard, this.importanceRow, this.shapCard, this.explorerCard);
     this.renderTypePicker([]);
   }
 
@@ -262,7 +266,8 @@ export class TrialPanels {
         h("div", {}, h("dt", {}, "Path"), h("dd", {}, h("code", { "data-testid": "trial-path" }, t.path))),
         h("div", {}, h("dt", {}, "Steps"), h("dd", { "data-testid": "trial-steps" }, `${t.steps.length}${last != null ? ` (last ${last})` : ""}`)),
         h("div", {}, h("dt", {}, "Last complete step"), h("dd", { "data-testid": "trial-last-complete" }, formatNumber(t.lastCompleteStep))),
-        h("div", {}, h("dt", {}, "Workers"), h("dd", {}, t.workers.join(", ") || "—")),
+        h("div", {}, h("dt", {}, "Workers"), h("dd", { "data-testid": "trial-workers" }, t.workers.join(", ") || "—")),
+        t.modes.length ? h("div", {}, h("dt", {}, "Modes"), h("dd", { "data-testid": "trial-modes" }, t.modes.join(", "))) : null,
         h("div", {}, h("dt", {}, "Training"), h("dd", {}, badge(t.trainingEnded ? "ENDED" : "RUNNING", "trial-training-state"))),
         h("div", {}, h("dt", {}, "Compare"), h("dd", {}, h("a", { href: `#/compare?paths=${encodeURIComponent(t.path)}` }, "Compare with other runs"))),
       ),
@@ -304,12 +309,42 @@ export class TrialPanels {
 
     const shap = t.shap?.tensors ?? [];
     this.shapChart.setData(toLines(shap, (x) => stripPrefix(x.name, "average_shap/")), meta(shap));
+    this.renderDeepLearning(t);
+  }
+
+  /** A deep-learning trial gets its own panels; the XGBoost ones stay only where they have data. */
+  private renderDeepLearning(t: NonNullable<TrialPageData["trial"]>): void {
+    const shape: TrialShape = { modes: t.modes, workers: t.workers, collections: t.collections };
+    if (!this.deepLearningShape && !isDeepLearningTrial(shape)) return;
+    this.metricsCard.hidden = !(t.metrics?.tensors.length);
+    this.importanceRow.hidden = !(t.importance?.tensors.length);
+    this.shapCard.hidden = !(t.shap?.tensors.length);
+    this.deepLearningShape = [shape, `${t.steps.length}:${t.steps.at(-1)}:${t.lastCompleteStep}:${t.trainingEnded}`];
+    if (this.deepLearning) {
+      this.deepLearning.update(...this.deepLearningShape);
+      return;
+    }
+    this.deepLearningLoad ??= import("./deep-learning.js").then(
+      ({ DeepLearningPanels }) => {
+        if (this.destroyed) return;
+        this.deepLearning = new DeepLearningPanels(this.path);
+        this.deepLearning.setMarkers(this.markers);
+        this.body.insertBefore(this.deepLearning.element, this.metricsCard);
+        this.deepLearning.update(...this.deepLearningShape!);
+      },
+      (err) => {
+        this.deepLearningLoad = undefined;
+        clear(this.errors, errorBox(err, "trial-error"));
+      },
+    );
   }
 
   /** Marks where the job's rules fired on the charts of the tensors they name. */
   setRuleFindings(rules: readonly RuleSummary[]): void {
     const markers = ruleMarkers(rules);
+    this.markers = markers;
     for (const c of [this.metricsChart, this.importanceChart, this.shapChart]) c.setMarkers(markers);
+    this.deepLearning?.setMarkers(markers);
   }
 
   private renderTypePicker(types: string[]): void {
@@ -353,8 +388,20 @@ export class TrialPanels {
     this.metricsChart.destroy();
     this.importanceChart.destroy();
     this.shapChart.destroy();
+    this.deepLearning?.destroy();
     this.explorer.destroy();
   }
+}
+
+interface TensorStatsData {
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+  std: number | null;
+  zeros: number;
+  nan: number;
+  posInf: number;
+  negInf: number;
 }
 
 interface TensorValueData {
@@ -364,18 +411,38 @@ interface TensorValueData {
   worker: string;
   dtype: string;
   shape: number[];
-  data: (number | null)[] | null;
-  nonFinite: NonFinite[];
-  strings: string[] | null;
+  size: number;
   scalar: number | null;
+  stats: TensorStatsData | null;
+  /** Asked for only when the value is small enough to list. */
+  data?: (number | null)[] | null;
+  nonFinite?: NonFinite[];
+  strings?: string[] | null;
+}
+
+interface SavedReductionInfo {
+  name: string;
+  abs: boolean;
 }
 
 const tensorStepsQuery = `query TensorSteps($path: String!, $name: String!) {
-  trial(path: $path) { id tensor(name: $name) { id name steps workers } }
+  trial(path: $path) { id tensor(name: $name) { id name steps workers reductionsOnly reductions { name abs } } }
 }`;
+// What a value is first (shape, statistics computed on the server); its elements only when few.
 const tensorValueQuery = `query TensorValue($path: String!, $name: String!, $step: Int!) {
-  trial(path: $path) { id tensor(name: $name) { id name value(step: $step) { step mode modeStep worker dtype shape data nonFinite { index value } strings scalar } } }
+  trial(path: $path) { id tensor(name: $name) { id name value(step: $step) { step mode modeStep worker dtype shape size scalar stats { min max mean std zeros nan posInf negInf } } } }
 }`;
+const tensorElementsQuery = `query TensorElements($path: String!, $name: String!, $step: Int!) {
+  trial(path: $path) { id tensor(name: $name) { id value(step: $step) { data nonFinite { index value } strings } } }
+}`;
+
+/** A tensor saved only as reductions has no value to show: its saved reductions at the step instead. */
+function reductionValuesQuery(reductions: readonly SavedReductionInfo[]): string {
+  const fields = reductions
+    .filter((r) => /^[A-Z0-9_]+$/.test(r.name))
+    .map((r, i) => `r${i}: reductionValue(step: $step, name: ${r.name}, abs: ${r.abs}) { step mode modeStep worker value }`);
+  return `query TensorReductions($path: String!, $name: String!, $step: Int!) { trial(path: $path) { id tensor(name: $name) { id ${fields.join(" ")} } } }`;
+}
 
 const MAX_ELEMENTS_SHOWN = 500;
 
@@ -390,6 +457,7 @@ class TensorExplorer {
   private readonly output = h("div", { class: "explorer-output", "data-testid": "explorer-output", "aria-live": "polite" });
   private destroyed = false;
   private request = 0;
+  private reductionsOnly: SavedReductionInfo[] | null = null;
 
   constructor(private readonly path: string) {
     this.collectionSelect.addEventListener("change", () => this.fillTensors());
@@ -449,9 +517,10 @@ class TensorExplorer {
     if (!name) return;
     const id = ++this.request;
     try {
-      const r = await gql<{ trial: { tensor: { steps: number[]; workers: string[] } | null } | null }>(tensorStepsQuery, { path: this.path, name });
+      const r = await gql<{ trial: { tensor: { steps: number[]; workers: string[]; reductionsOnly: boolean; reductions: SavedReductionInfo[] } | null } | null }>(tensorStepsQuery, { path: this.path, name });
       if (this.destroyed || id !== this.request) return;
       const steps = r.trial?.tensor?.steps ?? [];
+      this.reductionsOnly = r.trial?.tensor?.reductionsOnly ? r.trial.tensor.reductions : null;
       const selected = this.stepSelect.value;
       clear(this.stepSelect, steps.map((s) => h("option", { value: String(s) }, String(s))));
       if (steps.length === 0) {
@@ -472,6 +541,14 @@ class TensorExplorer {
     if (!name || this.stepSelect.value === "") return;
     const id = requestId ?? ++this.request;
     try {
+      if (this.reductionsOnly) {
+        const saved = this.reductionsOnly;
+        const r = await gql<{ trial: { tensor: Record<string, { step: number; mode: string; modeStep: number; worker: string; value: number | null } | null> | null } | null }>(reductionValuesQuery(saved), { path: this.path, name, step });
+        if (this.destroyed || id !== this.request) return;
+        const t = r.trial?.tensor ?? {};
+        this.renderReductions(name, saved.map((red, i) => ({ ...red, value: t[`r${i}`] ?? null })));
+        return;
+      }
       const r = await gql<{ trial: { tensor: { value: TensorValueData | null } | null } | null }>(tensorValueQuery, { path: this.path, name, step });
       if (this.destroyed || id !== this.request) return;
       const v = r.trial?.tensor?.value;
@@ -479,15 +556,36 @@ class TensorExplorer {
         clear(this.output, h("p", { class: "empty" }, "No value."));
         return;
       }
+      // A layer of millions of elements is described by its statistics; only small values are listed.
+      if (v.size <= MAX_ELEMENTS_SHOWN) {
+        const e = await gql<{ trial: { tensor: { value: Pick<TensorValueData, "data" | "nonFinite" | "strings"> | null } | null } | null }>(tensorElementsQuery, { path: this.path, name, step });
+        if (this.destroyed || id !== this.request) return;
+        Object.assign(v, e.trial?.tensor?.value ?? {});
+      }
       this.renderValue(name, v);
     } catch (err) {
       if (!this.destroyed && id === this.request) clear(this.output, errorBox(err, "explorer-error"));
     }
   }
 
+  private renderReductions(name: string, values: (SavedReductionInfo & { value: { step: number; mode: string; modeStep: number; value: number | null } | null })[]): void {
+    const at = values.find((x) => x.value)?.value;
+    clear(
+      this.output,
+      h(
+        "dl",
+        { class: "facts" },
+        h("div", {}, h("dt", {}, "Tensor"), h("dd", {}, h("code", {}, name))),
+        at ? h("div", {}, h("dt", {}, "Step"), h("dd", { "data-testid": "explorer-value-step" }, `${at.step} (${at.mode} step ${at.modeStep})`)) : null,
+        values.map((x) => h("div", {}, h("dt", {}, reductionLabel(x.name, x.abs)), h("dd", { "data-testid": `explorer-reduction-${testidPart(reductionLabel(x.name, x.abs))}` }, formatNumber(x.value?.value)))),
+      ),
+      h("p", { class: "muted" }, "Only these reductions of the tensor were saved (save_raw_tensor off), not its value."),
+    );
+  }
+
   private renderValue(name: string, v: TensorValueData): void {
-    const count = v.shape.reduce((a, b) => a * b, 1);
-    const nonFinite = new Map(v.nonFinite.map((n) => [n.index, n.value]));
+    const count = v.size;
+    const nonFinite = new Map((v.nonFinite ?? []).map((n) => [n.index, n.value]));
     const elements: { index: number; value: string }[] = [];
     const source = v.strings ?? v.data ?? [];
     for (let i = 0; i < Math.min(source.length, MAX_ELEMENTS_SHOWN); i++) {
@@ -516,6 +614,15 @@ class TensorExplorer {
         h("div", {}, h("dt", {}, "Shape"), h("dd", { "data-testid": "explorer-shape" }, h("code", {}, `[${v.shape.join(", ")}]`))),
         v.scalar != null ? h("div", {}, h("dt", {}, "Scalar"), h("dd", { "data-testid": "explorer-scalar" }, formatNumber(v.scalar))) : null,
       ),
+      v.stats && count > 1
+        ? h(
+            "dl",
+            { class: "facts compact", "data-testid": "explorer-stats" },
+            (["min", "max", "mean", "std"] as const).map((k) => h("div", {}, h("dt", {}, k), h("dd", { "data-stat": k }, formatNumber(v.stats![k])))),
+            h("div", {}, h("dt", {}, "zeros"), h("dd", {}, String(v.stats.zeros))),
+            v.stats.nan + v.stats.posInf + v.stats.negInf > 0 ? h("div", {}, h("dt", {}, "NaN / +Inf / −Inf"), h("dd", { class: "nonfinite" }, `${v.stats.nan} / ${v.stats.posInf} / ${v.stats.negInf}`)) : null,
+          )
+        : null,
       elements.length
         ? h(
             "table",
@@ -524,7 +631,7 @@ class TensorExplorer {
             h("tbody", {}, elements.map((e) => h("tr", {}, h("td", {}, multiIndex(e.index)), h("td", { class: nonFinite.has(e.index) ? "nonfinite" : "" }, e.value)))),
           )
         : null,
-      count > MAX_ELEMENTS_SHOWN ? h("p", { class: "muted" }, `Showing ${MAX_ELEMENTS_SHOWN} of ${count} elements.`) : null,
+      count > MAX_ELEMENTS_SHOWN ? h("p", { class: "muted", "data-testid": "explorer-too-large" }, `${formatNumber(count)} elements: statistics computed on the server; elements are listed for values of at most ${MAX_ELEMENTS_SHOWN}.`) : null,
     );
   }
 

@@ -1,16 +1,17 @@
 /**
- * `npm run lab:data`: downloads the Abalone data set from the LIBSVM site and splits it 80/20 the way
- * the SageMaker Debugger XGBoost lab's `load_abalone()` does (Python's `random.seed(42)` +
- * `random.shuffle` over line numbers, the first int(n * 0.8) shuffled indices go to train, lines keep
- * their file order), writing <data dir>/lab/abalone.train.libsvm and abalone.validation.libsvm.
- *
- * Usage: tsx scripts/lab-data.ts [--data-dir <dir>]   (default: env TRIALGRAPH_DATA_DIR, else ./data)
- * Needs internet access; offline it stops with a message and exit code 1.
+ * The SageMaker Debugger XGBoost lab's data set: Abalone from the LIBSVM site, split 80/20 the way
+ * the lab's `load_abalone()` does (Python's `random.seed(42)` + `random.shuffle` over line numbers,
+ * the first int(n * 0.8) shuffled indices go to train, lines keep their file order), written to
+ * <data dir>/lab/abalone.train.libsvm and abalone.validation.libsvm. `npm run lab:data` runs it
+ * (src/cli/lab-data.ts); the local backend names these files when a lab input is missing.
  */
 import fs from "node:fs/promises";
 import path from "node:path";
 
 export const ABALONE_URL = "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/regression/abalone";
+/** Where the lab's inputs live, relative to the data directory, and their file names. */
+export const LAB_DIR = "lab";
+export const LAB_FILES = { train: "abalone.train.libsvm", validation: "abalone.validation.libsvm" } as const;
 const SEED = 42;
 const TRAIN_FRACTION = 0.8;
 
@@ -102,46 +103,40 @@ export function splitLikeLab(text: string): { train: string[]; validation: strin
   return { train, validation };
 }
 
-function dataDirFromArgs(argv: string[]): string {
-  const i = argv.indexOf("--data-dir");
-  if (i >= 0 && argv[i + 1]) return path.resolve(argv[i + 1]);
-  return path.resolve(process.env.TRIALGRAPH_DATA_DIR ?? "data");
+/** Thrown when the download fails: says what to do offline. */
+export class LabDataUnavailable extends Error {}
+
+/** "copy any LIBSVM train/validation pair to …": the offline way to the same files. */
+export function offlineHint(dataDir: string): string {
+  const dir = path.join(dataDir, LAB_DIR);
+  return `any LIBSVM train/validation pair works: copy them to ${path.join(dir, LAB_FILES.train)} and ${path.join(dir, LAB_FILES.validation)}`;
 }
 
-async function download(url: string): Promise<string> {
+async function download(url: string, dataDir: string): Promise<string> {
   let res: Response;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
   } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-    throw new Error(`could not download ${url} (${cause}). This command needs internet access; ` +
-      "tests do not need it (they use ../shared/fixtures/data).");
+    throw new LabDataUnavailable(`could not download ${url} (${cause}): this needs internet access. Offline, ${offlineHint(dataDir)}`);
   }
-  if (!res.ok) throw new Error(`downloading ${url} failed: HTTP ${res.status} ${res.statusText}`);
+  if (!res.ok) throw new LabDataUnavailable(`downloading ${url} failed (HTTP ${res.status} ${res.statusText}). Instead, ${offlineHint(dataDir)}`);
   return res.text();
 }
 
-async function main(): Promise<void> {
-  const dataDir = dataDirFromArgs(process.argv.slice(2));
-  const text = await download(ABALONE_URL);
+/** Downloads and splits the data set into <dataDir>/lab/; resolves with the row counts and the folder. */
+export async function writeLabData(dataDir: string, url = ABALONE_URL): Promise<{ dir: string; train: number; validation: number }> {
+  const text = await download(url, dataDir);
   const { train, validation } = splitLikeLab(text);
   if (train.length === 0 || validation.length === 0 || !/^\S+( \d+:\S+)+$/.test(train[0])) {
-    throw new Error(`the downloaded file does not look like the LIBSVM abalone data set (${text.slice(0, 60)}...)`);
+    throw new LabDataUnavailable(`the downloaded file does not look like the LIBSVM abalone data set (${JSON.stringify(text.slice(0, 60))}…). Instead, ${offlineHint(dataDir)}`);
   }
-  const outDir = path.join(dataDir, "lab");
-  await fs.mkdir(outDir, { recursive: true });
-  for (const [name, lines] of [["abalone.train.libsvm", train], ["abalone.validation.libsvm", validation]] as const) {
-    const file = path.join(outDir, name);
+  const dir = path.join(dataDir, LAB_DIR);
+  await fs.mkdir(dir, { recursive: true });
+  for (const [name, lines] of [[LAB_FILES.train, train], [LAB_FILES.validation, validation]] as const) {
+    const file = path.join(dir, name);
     await fs.writeFile(`${file}.tmp`, lines.join("\n") + "\n");
     await fs.rename(`${file}.tmp`, file);
   }
-  console.log(`wrote ${train.length} training and ${validation.length} validation rows to ${outDir}`);
-  console.log("start a local job with inputs lab/abalone.train.libsvm (train) and lab/abalone.validation.libsvm (validation)");
-}
-
-if (require.main === module) {
-  main().catch((e) => {
-    console.error(`lab:data: ${(e as Error).message}`);
-    process.exit(1);
-  });
+  return { dir, train: train.length, validation: validation.length };
 }
