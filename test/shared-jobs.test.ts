@@ -68,11 +68,15 @@ test("local jobs across instances: listed on both, stopped from either, and a de
   }
   // Both instances list both jobs, with progress.
   for (const i of [a, b]) {
+    let seen: unknown = null;
     await eventually(async () => {
-      const { body } = await i.gql(`{ trainingJobs(backend: LOCAL) { nodes { name status secondaryStatus progress { current } } } }`);
+      const { body } = await i.gql(`{ trainingJobs(backend: LOCAL) { nodes { name status secondaryStatus failureReason progress { current } } } }`);
+      seen = body;
       const nodes = body.data.trainingJobs.nodes;
       return nodes.length === 2 && nodes.every((n: any) => n.secondaryStatus === "Training" && n.progress.current > 0) ? nodes : undefined;
-    }, `both jobs training, as listed on ${i.name}`);
+    }, `both jobs training, as listed on ${i.name}`).catch((e) => {
+      throw new Error(`${e.message}; last answer: ${JSON.stringify(seen)}`);
+    });
   }
   // Stopped from B, the instance that does not train it.
   const stopped = await b.gql(`mutation { stopTrainingJob(name: "shared-stopped") { status } }`);
@@ -88,7 +92,7 @@ test("local jobs across instances: listed on both, stopped from either, and a de
   cleanups.push(() => store.close());
   const idA = (await a.health()).instance;
   await eventually(async () => (await store.rules.lastEvaluations("shared-long")).has("attached-on-b"), "A evaluating the attached rule", 20_000);
-  assert.equal(await store.leases("observer", 1).holder("rules:shared-long"), idA);
+  await eventually(async () => (await store.leases("observer", 1).holder("rules:shared-long")) === idA, "A holding the job's rule lease");
 
   const cb = wsClient(b.wsUrl);
   cleanups.push(() => cb.dispose());
