@@ -2,7 +2,7 @@
  * How series look and what the y axis says, shared by the job report (./svg.ts) and the dashboard
  * (web/src/chart.ts imports this file), so a run looks the same in both. No I/O, no DOM.
  */
-import { higherIsBetter } from "../rules/builtin/common.js";
+import { higherIsBetter } from "../rules/metric-direction.js";
 
 /**
  * 20 colours told apart at a glance: pairwise CIEDE2000 distance ≥ 14 (checked by

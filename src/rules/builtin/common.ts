@@ -97,11 +97,6 @@ export function classIds(t: TensorData, argmax: boolean): number[] {
   return Array.from(v, (x) => Math.round(x));
 }
 
-/** Metrics where larger is better (XGBoost eval metric names). */
-export function higherIsBetter(metric: string): boolean {
-  return /^(auc|aucpr|map|ndcg|pre|accuracy|acc)(@.*)?$/i.test(metric);
-}
-
 /**
  * XGBoost eval tensors `<evalset>-<metric>` grouped by metric: the set whose name contains
  * "train" is the training series, the others are validation series.

@@ -9,7 +9,8 @@ import type {
   ParsedParameters, RequiredTensors, RuleDefinition, RuleInstance, StepContext, StepResult, StepValues, TensorRequest,
   TensorSelector,
 } from "../types.js";
-import { COLLECTION_NAMES, TENSOR_REGEX, fmt, higherIsBetter, mean, pairEvalMetrics, scalarOf } from "./common.js";
+import { COLLECTION_NAMES, TENSOR_REGEX, fmt, mean, pairEvalMetrics, scalarOf } from "./common.js";
+import { higherIsBetter } from "../metric-direction.js";
 
 /** Percent decrease from base to cur (negative when the loss rose). */
 function percentDecrease(base: number, cur: number): number {
