@@ -4,7 +4,7 @@
  * instance sharing the database. Status changes can be conditional (on the current status, on the
  * instance that runs the job), so a late or stale writer never overwrites a newer state.
  */
-import { sql, type Kysely, type Selectable } from "kysely";
+import { sql, type Insertable, type Kysely, type Selectable } from "kysely";
 import { badInput, TrialgraphError } from "../errors.js";
 import { isUniqueViolation, type Database } from "./database.js";
 import type {
@@ -111,44 +111,9 @@ export async function insertRules(db: Kysely<Schema>, jobName: string, rules: re
 export class JobStore {
   constructor(private readonly database: Database, private readonly now: () => Date = () => new Date()) {}
 
-  /**
-   * Records a new job (and the rules the service evaluates on it) in one transaction. The name is the
-   * key: a name already taken is JOB_NAME_IN_USE, whichever instance took it.
-   */
-  async create(record: TrainingJobRecord, options: { spec?: unknown; instanceId?: string | null; rules?: readonly NewRule[] } = {}): Promise<void> {
-    try {
-      await this.database.tx(async (db) => {
-        await db.insertInto("jobs").values({
-          name: record.name,
-          backend: record.backend,
-          status: record.status,
-          secondary_status: record.secondaryStatus,
-          failure_reason: record.failureReason,
-          arn: record.arn,
-          created_at: record.createdAt.getTime(),
-          started_at: ms(record.startedAt),
-          ended_at: ms(record.endedAt),
-          hyperparameters: JSON.stringify(record.hyperparameters),
-          debug_output_path: record.debugOutputPath,
-          progress_current: record.progress?.current ?? null,
-          progress_total: record.progress?.total ?? null,
-          spec: options.spec === undefined || options.spec === null ? null : JSON.stringify(options.spec),
-          instance_id: options.instanceId ?? null,
-          updated_at: this.now().getTime(),
-        }).execute();
-        await insertRules(db, record.name, options.rules ?? [], 0);
-      });
-    } catch (e) {
-      if (isUniqueViolation(e)) {
-        throw new TrialgraphError("JOB_NAME_IN_USE", `a training job named ${record.name} already exists`, { field: "name" });
-      }
-      throw e;
-    }
-  }
-
-  /** Records a job the service did not start (rules attached to a SageMaker job started elsewhere); a no-op when known. */
-  async adopt(record: TrainingJobRecord): Promise<void> {
-    await this.database.query((db) => db.insertInto("jobs").values({
+  /** The row of a job record (its spec as JSON, and the instance that runs it, when there is one). */
+  private rowOf(record: TrainingJobRecord, spec: unknown, instanceId: string | null): Insertable<JobsTable> {
+    return {
       name: record.name,
       backend: record.backend,
       status: record.status,
@@ -162,10 +127,33 @@ export class JobStore {
       debug_output_path: record.debugOutputPath,
       progress_current: record.progress?.current ?? null,
       progress_total: record.progress?.total ?? null,
-      spec: null,
-      instance_id: null,
+      spec: spec === null ? null : JSON.stringify(spec),
+      instance_id: instanceId,
       updated_at: this.now().getTime(),
-    }).onConflict((oc) => oc.column("name").doNothing()).execute());
+    };
+  }
+
+  /**
+   * Records a new job (and the rules the service evaluates on it) in one transaction. The name is the
+   * key: a name already taken is JOB_NAME_IN_USE, whichever instance took it.
+   */
+  async create(record: TrainingJobRecord, options: { spec?: unknown; instanceId?: string | null; rules?: readonly NewRule[] } = {}): Promise<void> {
+    try {
+      await this.database.tx(async (db) => {
+        await db.insertInto("jobs").values(this.rowOf(record, options.spec ?? null, options.instanceId ?? null)).execute();
+        await insertRules(db, record.name, options.rules ?? [], 0);
+      });
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        throw new TrialgraphError("JOB_NAME_IN_USE", `a training job named ${record.name} already exists`, { field: "name" });
+      }
+      throw e;
+    }
+  }
+
+  /** Records a job the service did not start (rules attached to a SageMaker job started elsewhere); a no-op when known. */
+  async adopt(record: TrainingJobRecord): Promise<void> {
+    await this.database.query((db) => db.insertInto("jobs").values(this.rowOf(record, null, null)).onConflict((oc) => oc.column("name").doNothing()).execute());
   }
 
   /** Forgets a job whose start failed before it began (its name becomes free again). */
@@ -248,24 +236,7 @@ export class JobStore {
       if (await db.selectFrom("meta").select("key").where("key", "=", marker).executeTakeFirst()) return null;
       let added = 0;
       for (const { record, rules } of jobs) {
-        const inserted = await db.insertInto("jobs").values({
-          name: record.name,
-          backend: record.backend,
-          status: record.status,
-          secondary_status: record.secondaryStatus,
-          failure_reason: record.failureReason,
-          arn: record.arn,
-          created_at: record.createdAt.getTime(),
-          started_at: ms(record.startedAt),
-          ended_at: ms(record.endedAt),
-          hyperparameters: JSON.stringify(record.hyperparameters),
-          debug_output_path: record.debugOutputPath,
-          progress_current: record.progress?.current ?? null,
-          progress_total: record.progress?.total ?? null,
-          spec: null,
-          instance_id: null,
-          updated_at: this.now().getTime(),
-        }).onConflict((oc) => oc.column("name").doNothing()).returning("name").executeTakeFirst();
+        const inserted = await db.insertInto("jobs").values(this.rowOf(record, null, null)).onConflict((oc) => oc.column("name").doNothing()).returning("name").executeTakeFirst();
         if (!inserted) continue;
         added++;
         await insertRules(db, record.name, rules.map((r) => ({
