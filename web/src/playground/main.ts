@@ -1,8 +1,6 @@
 // The GraphiQL playground served at GET /graphql: built from `graphiql` by the same Vite build as the
 // dashboard (a second page), so it is offline, content-hashed, precompressed and needs no inline script.
 import "graphiql/setup-workers/vite";
-import "@graphiql/react/font/roboto.css";
-import "@graphiql/react/font/fira-code.css";
 import "@graphiql/react/style.css";
 import "graphiql/graphiql.css";
 import "./playground.css";
