@@ -88,6 +88,7 @@ async function assemble(config: Config, log: Logger, store: Store): Promise<App>
     log: store.events,
     retention: { maxAgeMs: config.eventRetentionMs, maxEvents: config.eventRetentionCount },
     pollMs: Math.min(1000, config.pollIntervalMs),
+    onForeignEvents: () => log.warn({ redis, prefix: config.redisPrefix }, "events from instances on another database arrive on this Redis prefix; they are ignored: instances that share Redis must share TRIALGRAPH_DATABASE_URL (or use their own TRIALGRAPH_REDIS_PREFIX)"),
     onAppendError: (e, waiting) => {
       if (appendErrorLogged) return;
       appendErrorLogged = true;

@@ -115,6 +115,8 @@ export interface EventBusOptions {
   pollMs?: number;
   /** How long, and how many, events the log keeps (pruned by every instance, now and then). */
   retention?: RetentionPolicy;
+  /** Events arrived through Redis from instances on another database (they are ignored). */
+  onForeignEvents?: () => void;
   /** Appending failed (the database is away); the events wait and are retried. */
   onAppendError?: (error: unknown, waiting: number) => void;
 }
@@ -239,7 +241,7 @@ export class Feed implements AsyncIterableIterator<FeedItem> {
   }
 }
 
-type LogWire = { origin: string; data: LogEvent[] };
+type LogWire = { origin: string; log: string; data: LogEvent[] };
 
 export class EventBus {
   readonly origin = randomUUID();
@@ -337,6 +339,7 @@ export class EventBus {
   async start(): Promise<void> {
     if (this.started) return;
     this.delivered = this.log ? await this.log.last() : 0;
+    if (this.log) this.logIdentity = await this.log.identity();
     this.started = true;
     if (this.remote) {
       const it = this.remote.subscribe(this.channel("log"));
@@ -347,7 +350,14 @@ export class EventBus {
             const r = await it.next();
             if (r.done) return;
             const wire = r.value as unknown as LogWire;
-            if (wire.origin !== this.origin) this.offer(wire.data);
+            if (wire.origin === this.origin) continue;
+            if (wire.log !== this.logIdentity) {
+              // Another deployment on the same Redis prefix, with its own database: its ids mean nothing here.
+              if (!this.foreignWarned) this.options.onForeignEvents?.();
+              this.foreignWarned = true;
+              continue;
+            }
+            this.offer(wire.data);
           }
         } catch {
           // The bus closed.
@@ -512,7 +522,7 @@ export class EventBus {
         this.offer(rows);
         if (this.remote && this.redisUp) {
           try {
-            this.remote.publish(this.channel("log"), { origin: this.origin, data: rows as unknown } as Wire);
+            this.remote.publish(this.channel("log"), { origin: this.origin, log: this.logIdentity, data: rows as unknown } as Wire);
           } catch {
             // Others read it from the log.
           }
@@ -524,6 +534,9 @@ export class EventBus {
   }
 
   private localSeq = 0;
+  /** The identity of the log this instance appends to (other instances' messages must name the same). */
+  private logIdentity: string = randomUUID();
+  private foreignWarned = false;
 
   /** Waits until every event published so far is in the log and delivered here (tests, shutdown). */
   async flush(): Promise<void> {

@@ -14,6 +14,7 @@
  * Retention: rows older than `maxAgeMs`, or beyond the newest `maxEvents`, are pruned; a cursor
  * below the oldest kept id is expired (the caller answers CURSOR_EXPIRED).
  */
+import { randomUUID } from "node:crypto";
 import type { Database } from "./database.js";
 
 export interface NewLogEvent {
@@ -68,6 +69,17 @@ export class EventLog {
       }
       return out;
     });
+  }
+
+  /**
+   * This log's identity (made once, kept in meta): instances sharing Redis but not the database
+   * (a misconfiguration) must not mix each other's ids.
+   */
+  async identity(): Promise<string> {
+    await this.database.query((db) => db.insertInto("meta").values({ key: "event_log_id", value: randomUUID() })
+      .onConflict((oc) => oc.column("key").doNothing()).execute());
+    const row = await this.database.query((db) => db.selectFrom("meta").select("value").where("key", "=", "event_log_id").executeTakeFirstOrThrow());
+    return row.value;
   }
 
   /** The newest id handed out (0 before the first event). */
