@@ -1,14 +1,15 @@
 // #/job?name=...: one training job, live: status, progress, rules, and its trial's panels.
-import { apiToken, fetchAuthorized, onConnected, reportPath, subscribe } from "../api.js";
+import { apiToken, fetchAuthorized, reportPath, subscribe } from "../api.js";
 import { h, clear, badge, errorBox, formatTime, duration, progressBar, showGlobalError, testidPart } from "../dom.js";
 import {
+  cursors,
   gqlWithJobFields,
   jobFields,
-  jobStatusSubscription,
+  jobUpdatedSubscription,
   mergeJob,
   mergeRule,
   ruleStatusSubscription,
-  type JobStatusEvent,
+  type JobUpdatedEvent,
   type RuleStatusEvent,
   type RuleSummary,
   type TrainingJob,
@@ -16,6 +17,7 @@ import {
 import type { View } from "../router.js";
 import { confirmAndStopJob } from "./jobs.js";
 import { TrialPanels } from "./trial.js";
+import { loadHistories, ruleTimeline } from "./rule-timeline.js";
 
 const jobQuery = () => `query Job($name: String!) { trainingJob(name: $name) { ${jobFields()} } }`;
 
@@ -118,6 +120,7 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
   const errors = h("div", {});
   const rulesBox = h("div", { class: "card rules-card", "data-testid": "job-rules" });
   const hyperBox = h("div", { class: "card" });
+  const timelinesBox = h("div", { class: "card", "data-testid": "rule-timelines", hidden: true });
   const trialHost = h("div", {});
 
   const renderJob = () => {
@@ -199,15 +202,17 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
     const path = job?.trial?.path ?? job?.debugOutputPath ?? null;
     if (!path || panels?.path === path) return;
     panels?.destroy();
-    panels = new TrialPanels(path, { onStepsAdded: () => scheduleJobRefresh() });
+    panels = new TrialPanels(path, { onStepsAdded: () => { scheduleJobRefresh(); scheduleTimelines(); } });
     clear(trialHost, h("h2", { class: "section-title" }, "Trial"), panels.element);
     void panels.start();
   };
 
   const apply = (next: TrainingJob) => {
     const wasRunning = job?.status === "IN_PROGRESS";
+    const statusBefore = job?.status;
     job = mergeJob(job, next);
     renderJob();
+    if (statusBefore !== job.status) scheduleTimelines();
     // The last steps and training_job_end may land just as the job ends: refresh the panels once more.
     if (wasRunning && next.status !== "IN_PROGRESS") panels?.scheduleRefresh();
   };
@@ -222,6 +227,31 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
     } catch (err) {
       if (!destroyed) clear(errors, errorBox(err, "job-error"));
     }
+  };
+
+  // Rule timelines come from the rules' evaluation histories: read again (at most every 2 s) when a
+  // rule's status changes, the job's status changes, or new steps were evaluated.
+  let timelineTimer: number | undefined;
+  const renderTimelines = async () => {
+    try {
+      const histories = await loadHistories(name);
+      if (destroyed) return;
+      timelinesBox.hidden = histories.size === 0;
+      clear(
+        timelinesBox,
+        h("div", { class: "card-head" }, h("h2", {}, "Rule timelines"), h("span", { class: "muted small-text" }, "status over the evaluated steps")),
+        h("div", { class: "rule-timelines" }, [...histories].map(([rule, history]) => ruleTimeline(name, rule, history))),
+      );
+    } catch {
+      // The rules table already shows where each rule stands; the timeline waits for the next change.
+    }
+  };
+  const scheduleTimelines = () => {
+    if (timelineTimer !== undefined) return;
+    timelineTimer = window.setTimeout(() => {
+      timelineTimer = undefined;
+      void renderTimelines();
+    }, 2000);
   };
 
   // Progress moves with steps; refetch the job at most about once a second while steps arrive.
@@ -241,22 +271,28 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
     errors,
     h("section", { class: "card", "aria-label": "Job status" }, header),
     rulesBox,
+    timelinesBox,
     hyperBox,
     trialHost,
   );
 
   void load().then(() => {
     if (destroyed) return;
+    void renderTimelines();
     unsubs.push(
-      subscribe<JobStatusEvent>(jobStatusSubscription(), { jobName: name }, (ev) => {
-        if (ev.trainingJobStatusChanged.job.name === name) apply(ev.trainingJobStatusChanged.job);
-      }, showGlobalError),
+      // By name, each subscription starts with the current state, and resumes after its last
+      // eventId on a reconnect: nothing to fetch again.
+      subscribe<JobUpdatedEvent>(jobUpdatedSubscription(), { jobName: name }, (ev) => {
+        const { eventId: _cursor, ...next } = ev.trainingJobUpdated;
+        if (next.name === name) apply(next);
+      }, showGlobalError, { cursor: cursors.jobUpdated }),
       subscribe<RuleStatusEvent>(ruleStatusSubscription, { jobName: name }, (ev) => {
         if (!job || ev.ruleStatusChanged.jobName !== name) return;
         job = { ...job, ruleSummaries: mergeRule(job.ruleSummaries, ev.ruleStatusChanged.rule) };
         renderJob();
-      }, showGlobalError),
-      onConnected(() => void load()),
+        // A status change is a new entry in the rule's evaluation history: its timeline follows.
+        scheduleTimelines();
+      }, showGlobalError, { cursor: cursors.ruleStatus }),
     );
   });
 
@@ -264,6 +300,7 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
     destroy: () => {
       destroyed = true;
       clearTimeout(jobTimer);
+      clearTimeout(timelineTimer);
       for (const u of unsubs) u();
       panels?.destroy();
     },

@@ -4,7 +4,7 @@ import { gql, onConnected, subscribe } from "../api.js";
 import { LineChart, barList, type LineSeriesInput, type RuleMarker, type StepRange } from "../chart.js";
 import { axisLabel, reductionLabel } from "../../../src/report/plot-style.js";
 import { h, clear, badge, errorBox, formatNumber, showGlobalError, testidPart } from "../dom.js";
-import { OVERVIEW_POINTS, ZOOM_POINTS, byNaturalName, seriesFields, stepsAddedSubscription, type CollectionSeries, type RuleSummary, type StepsAddedEvent, type TensorSeries, type NonFinite } from "../queries.js";
+import { OVERVIEW_POINTS, ZOOM_POINTS, byNaturalName, seriesFields, stepsAddedSubscription, cursors, type CollectionSeries, type RuleSummary, type StepsAddedEvent, type TensorSeries, type NonFinite } from "../queries.js";
 import type { View } from "../router.js";
 import type { DeepLearningPanels } from "./deep-learning.js";
 import { isDeepLearningTrial, type TrialShape } from "../../../src/report/trial-shape.js";
@@ -156,6 +156,7 @@ export class TrialPanels {
         this.opts.onStepsAdded?.(ev.trialStepsAdded);
       },
       (err) => showGlobalError(err),
+      { cursor: cursors.stepsAdded },
     );
     // Steps written while the socket was down produce no event: refetch on every (re)connect.
     const offConnection = onConnected(() => this.scheduleRefresh());
