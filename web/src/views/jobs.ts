@@ -147,7 +147,7 @@ export function jobsView(root: HTMLElement): View {
       h("td", {}, badge(job.status, `job-status-${id}`, job.failureReason ?? undefined), job.secondaryStatus ? h("div", { class: "muted small-text", "data-testid": `job-secondary-${id}` }, job.secondaryStatus) : null),
       h("td", {}, progressBar(job.progress?.current, job.progress?.total, `job-progress-${id}`)),
       h("td", { "data-testid": `job-rules-${id}` }, ruleBadges(job.name, job.ruleSummaries)),
-      h("td", {}, formatTime(job.createdAt), h("div", { class: "muted small-text" }, duration(job.startedAt ?? job.createdAt, job.endedAt))),
+      h("td", {}, formatTime(job.createdAt), h("div", { class: "muted small-text", "data-testid": `job-duration-${id}` }, duration(job.startedAt ?? job.createdAt, job.endedAt))),
       h("td", {}, stopButton),
     );
   };
