@@ -276,6 +276,8 @@ export class EventBus {
     this.prefix = options.prefix ?? "trialgraph";
     this.log = options.log ?? null;
     this.pollMs = options.pollMs ?? 1000;
+    // Without a log there is nothing to read first: delivery starts at once (start() adds Redis).
+    if (!this.log) this.started = true;
     // One listener per subscription: thousands are normal here, not a leak.
     const localTarget = new EventTarget();
     setMaxListeners(0, localTarget);
@@ -337,8 +339,8 @@ export class EventBus {
    * only by replays), with other instances' events from Redis and the periodic log read.
    */
   async start(): Promise<void> {
-    if (this.started) return;
-    this.delivered = this.log ? await this.log.last() : 0;
+    if (this.remoteFeed || (this.started && this.log)) return;
+    if (this.log) this.delivered = await this.log.last();
     if (this.log) this.logIdentity = await this.log.identity();
     this.started = true;
     if (this.remote) {
