@@ -37,7 +37,8 @@ const id = (item: FeedItem) => encodeCursor(item.id);
 function jobIsNewer(a: TrainingJobRecord, b: TrainingJobRecord): boolean {
   if (a.status !== b.status || a.secondaryStatus !== b.secondaryStatus || a.failureReason !== b.failureReason) return true;
   if ((a.endedAt?.getTime() ?? null) !== (b.endedAt?.getTime() ?? null)) return true;
-  return (b.progress?.current ?? -1) > (a.progress?.current ?? -1) || (b.progress?.total ?? -1) !== (a.progress?.total ?? -1);
+  if (!b.progress) return false;
+  return !a.progress || b.progress.current > a.progress.current || b.progress.total !== a.progress.total;
 }
 
 @Resolver()
