@@ -182,29 +182,43 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
       ),
       j.failureReason ? h("div", { class: "error-box", role: "alert", "data-testid": "job-failure" }, h("strong", {}, "Failure: "), j.failureReason) : null,
     );
-    clear(
-      rulesBox,
-      h("div", { class: "card-head" }, h("h2", {}, "Rules")),
-      h("div", { class: "table-wrap" }, rulesTable(j.name, j.ruleSummaries)),
-    );
+    // Progress arrives every round: the rules and hyperparameters are drawn again only when they
+    // changed (a rule's open details stay open while the job trains).
+    const rulesKey = JSON.stringify(j.ruleSummaries);
+    if (rulesKey !== renderedRules) {
+      renderedRules = rulesKey;
+      clear(
+        rulesBox,
+        h("div", { class: "card-head" }, h("h2", {}, "Rules")),
+        h("div", { class: "table-wrap" }, rulesTable(j.name, j.ruleSummaries)),
+      );
+      panels?.setRuleFindings(j.ruleSummaries);
+    }
     const hp = Object.entries(j.hyperparameters ?? {});
-    clear(
-      hyperBox,
-      h("div", { class: "card-head" }, h("h2", {}, "Hyperparameters")),
-      hp.length ? h("dl", { class: "facts compact" }, hp.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, h("code", {}, String(v)))))) : h("p", { class: "muted" }, "None."),
-    );
-    ensurePanels();
-    panels?.setRuleFindings(j.ruleSummaries);
+    const hpKey = JSON.stringify(hp);
+    if (hpKey !== renderedHyper) {
+      renderedHyper = hpKey;
+      clear(
+        hyperBox,
+        h("div", { class: "card-head" }, h("h2", {}, "Hyperparameters")),
+        hp.length ? h("dl", { class: "facts compact" }, hp.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, h("code", {}, String(v)))))) : h("p", { class: "muted" }, "None."),
+      );
+    }
+    if (ensurePanels()) panels?.setRuleFindings(j.ruleSummaries);
   };
+  let renderedRules = "";
+  let renderedHyper = "";
 
   // The trial path is the job's trial, or its debug output path until the trial exists.
-  const ensurePanels = () => {
+  /** True when it made new panels. */
+  const ensurePanels = (): boolean => {
     const path = job?.trial?.path ?? job?.debugOutputPath ?? null;
-    if (!path || panels?.path === path) return;
+    if (!path || panels?.path === path) return false;
     panels?.destroy();
     panels = new TrialPanels(path, { onStepsAdded: () => { scheduleJobRefresh(); scheduleTimelines(); } });
     clear(trialHost, h("h2", { class: "section-title" }, "Trial"), panels.element);
     void panels.start();
+    return true;
   };
 
   const apply = (next: TrainingJob) => {

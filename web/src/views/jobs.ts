@@ -161,7 +161,16 @@ export function jobsView(root: HTMLElement): View {
   const upsert = (job: TrainingJob) => {
     if (!jobs.has(job.name)) order.unshift(job.name);
     jobs.set(job.name, mergeJob(jobs.get(job.name), job));
-    renderJobs();
+    scheduleRender();
+  };
+  // Running jobs report every round: draw the table at most once a frame.
+  let renderFrame: number | undefined;
+  const scheduleRender = () => {
+    if (renderFrame !== undefined) return;
+    renderFrame = requestAnimationFrame(() => {
+      renderFrame = undefined;
+      if (!destroyed) renderJobs();
+    });
   };
 
   const loadJobs = async (more = false) => {
@@ -338,6 +347,7 @@ export function jobsView(root: HTMLElement): View {
       destroyed = true;
       clearTimeout(nameTimer);
       clearTimeout(trialsTimer);
+      if (renderFrame !== undefined) cancelAnimationFrame(renderFrame);
       for (const u of unsubs) u();
     },
   };
