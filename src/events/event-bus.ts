@@ -57,13 +57,6 @@ export type Topic = keyof Topics;
 export type LoggedTopic = "jobStatus" | "jobProgress" | "ruleStatus";
 const LOGGED = new Set<Topic>(["jobStatus", "jobProgress", "ruleStatus"]);
 
-/** A logged event as subscribers receive it. */
-export interface Delivered<T extends LoggedTopic = LoggedTopic> {
-  id: number;
-  topic: T;
-  jobName: string | null;
-  data: Topics[T];
-}
 
 type Wire = { origin: string; data: unknown };
 type PubSubArgs = Record<string, [Wire]>;
@@ -585,8 +578,15 @@ export class EventBus {
       try {
         for (;;) {
           this.fillAgain = false;
+          // An event that arrived before this read began is committed, so the read must see it.
+          const arrived = this.ahead.size ? Math.min(...this.ahead.keys()) : null;
           const rows = await this.log!.read({ after: this.delivered, limit: 1000 });
           for (const e of rows) if (e.id > this.delivered) this.ahead.set(e.id, e);
+          // Ids commit in order: every id below one the read returned was committed, so ids between
+          // `delivered` and the first row are gone from the log (pruned while this instance was
+          // behind). Likewise when the read returned nothing although an event had arrived before it.
+          const first = rows.length ? rows[0].id : arrived;
+          if (first !== null && first > this.delivered + 1 && (rows.length || arrived !== null)) this.delivered = first - 1;
           const before = this.delivered;
           for (;;) {
             const next = this.ahead.get(this.delivered + 1);
@@ -594,13 +594,6 @@ export class EventBus {
             this.ahead.delete(next.id);
             this.delivered = next.id;
             this.deliver(next);
-          }
-          if (!rows.length && this.ahead.size) {
-            // Nothing above `delivered` in the log, yet events above it arrived: ids that were pruned
-            // (this instance fell behind the retention). Go on from the oldest that arrived.
-            const oldest = Math.min(...this.ahead.keys());
-            this.delivered = oldest - 1;
-            continue;
           }
           if (rows.length < 1000 && !this.fillAgain) break;
           if (this.delivered === before && !this.fillAgain) break;

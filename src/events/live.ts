@@ -11,7 +11,7 @@
  * `dedupe` keys each item by the thing it is about and drops one that says nothing new about it
  * (a live event racing the snapshot that already shows its outcome).
  */
-import { filterMap, onClose } from "./iterators.js";
+import { filterMap } from "./iterators.js";
 import { decodeCursor, type EventBus, type FeedFilter, type FeedItem, type LoggedTopic, type Topics } from "./event-bus.js";
 
 const REPLAY_PAGE = 500;
@@ -56,7 +56,7 @@ export async function openLive<T>(bus: EventBus, options: LiveOptions<T>): Promi
     await feed.return();
     throw e;
   }
-  return onClose(filterMap(feed, options.map), () => undefined);
+  return filterMap(feed, options.map);
 }
 
 /**
