@@ -152,8 +152,13 @@ export class TrialPanels {
       stepsAddedSubscription,
       { path: this.path },
       (ev) => {
+        // The first event lists the steps the trial has: nothing to fetch again if the page shows them.
+        const shown = this.data;
+        const e = ev.trialStepsAdded;
+        const lastShown = shown?.steps.length ? shown.steps[shown.steps.length - 1] : -1;
+        if (shown && e.trainingEnded === shown.trainingEnded && e.steps.every((step) => step <= lastShown)) return;
         this.scheduleRefresh();
-        this.opts.onStepsAdded?.(ev.trialStepsAdded);
+        this.opts.onStepsAdded?.(e);
       },
       (err) => showGlobalError(err),
       { cursor: cursors.stepsAdded },
