@@ -163,6 +163,10 @@ export function jobsView(root: HTMLElement): View {
     jobs.set(job.name, mergeJob(jobs.get(job.name), job));
     scheduleRender();
   };
+  // A running job's duration moves even between its events (a SageMaker job reports no rounds).
+  const clock = window.setInterval(() => {
+    if ([...jobs.values()].some((j) => j.status === "IN_PROGRESS" || j.status === "STOPPING")) scheduleRender();
+  }, 1000);
   // Running jobs report every round: draw the table at most once a frame.
   let renderFrame: number | undefined;
   const scheduleRender = () => {
@@ -347,6 +351,7 @@ export function jobsView(root: HTMLElement): View {
       destroyed = true;
       clearTimeout(nameTimer);
       clearTimeout(trialsTimer);
+      clearInterval(clock);
       if (renderFrame !== undefined) cancelAnimationFrame(renderFrame);
       for (const u of unsubs) u();
     },
