@@ -483,7 +483,17 @@ export class EventBus {
   private appendLater(topic: LoggedTopic, event: Topics[LoggedTopic]): void {
     if (this.closed) return;
     const jobName = "jobName" in event ? event.jobName : event.job.name;
-    this.unappended.push({ topic, jobName, payload: JSON.stringify(event) });
+    const payload = JSON.stringify(event);
+    // While an append is in flight, a job's progress that arrives right after its previous progress
+    // (nothing else between them) replaces it: a job reporting thousands of rounds a second writes
+    // one row per append instead of one per round. Progress still moves with every append, and
+    // every subscriber and every replay sees the same sequence. Status and rule events are never merged.
+    const last = this.unappended.length > this.inFlight ? this.unappended[this.unappended.length - 1] : undefined;
+    if (topic === "jobProgress" && (this.inFlight > 0 || this.appendTimer) && last?.topic === "jobProgress" && last.jobName === jobName) {
+      last.payload = payload;
+      return;
+    }
+    this.unappended.push({ topic, jobName, payload });
     if (this.unappended.length > MAX_UNAPPENDED) this.unappended.splice(0, this.unappended.length - MAX_UNAPPENDED);
     // Events published in one tick go in one transaction.
     if (!this.appending && !this.appendTimer) this.appending = new Promise<void>((r) => setImmediate(r)).then(() => this.appendNow());
@@ -495,9 +505,11 @@ export class EventBus {
         const batch = this.unappended.slice(0, 1000);
         let rows: LogEvent[];
         if (this.log) {
+          this.inFlight = batch.length;
           try {
             rows = await this.log.append(batch);
           } catch (e) {
+            this.inFlight = 0;
             this.appendFailures++;
             this.options.onAppendError?.(e, this.unappended.length);
             // Retried with backoff: the database returns, and the events keep their order.
@@ -512,6 +524,7 @@ export class EventBus {
           const now = Date.now();
           rows = batch.map((e) => ({ ...e, id: ++this.localSeq, createdAt: now }));
         }
+        this.inFlight = 0;
         this.appendFailures = 0;
         this.unappended.splice(0, batch.length);
         this.offer(rows);
@@ -529,6 +542,8 @@ export class EventBus {
   }
 
   private localSeq = 0;
+  /** Events of the append in flight (at the head of `unappended`). */
+  private inFlight = 0;
   /** The identity of the log this instance appends to (other instances' messages must name the same). */
   private logIdentity: string = randomUUID();
   private foreignWarned = false;
