@@ -132,6 +132,8 @@ export interface FeedItem {
 const MAX_FEED_BACKLOG = 100_000;
 /** Events held while the database is away, before the oldest are dropped. */
 const MAX_UNAPPENDED = 50_000;
+/** Appends of progress alone are this far apart at least (ms). */
+const PROGRESS_APPEND_MS = 50;
 
 /**
  * One subscriber's queue of logged events. It is registered with the dispatcher at once, and holds
@@ -488,69 +490,102 @@ export class EventBus {
     // (nothing else between them) replaces it: a job reporting thousands of rounds a second writes
     // one row per append instead of one per round. Progress still moves with every append, and
     // every subscriber and every replay sees the same sequence. Status and rule events are never merged.
-    const last = this.unappended.length > this.inFlight ? this.unappended[this.unappended.length - 1] : undefined;
-    if (topic === "jobProgress" && (this.inFlight > 0 || this.appendTimer) && last?.topic === "jobProgress" && last.jobName === jobName) {
-      last.payload = payload;
-      return;
+    if (topic === "jobProgress" && (this.inFlight > 0 || this.appendTimer)) {
+      // Among the progress events queued since the last other event (a status or rule event is a
+      // barrier: order around it is kept), this job's replaces its previous one.
+      for (let i = this.unappended.length - 1; i >= this.inFlight && this.unappended[i].topic === "jobProgress"; i--) {
+        if (this.unappended[i].jobName === jobName) {
+          this.unappended.splice(i, 1);
+          break;
+        }
+      }
     }
     this.unappended.push({ topic, jobName, payload });
     if (this.unappended.length > MAX_UNAPPENDED) this.unappended.splice(0, this.unappended.length - MAX_UNAPPENDED);
+    if (this.appendTimer && topic !== "jobProgress" && this.appendFailures === 0) {
+      // Only progress was waiting for its pace: this event goes now, with it.
+      clearTimeout(this.appendTimer);
+      this.appendTimer = null;
+    }
     // Events published in one tick go in one transaction.
-    if (!this.appending && !this.appendTimer) this.appending = new Promise<void>((r) => setImmediate(r)).then(() => this.appendNow());
+    if (!this.appending && !this.appendTimer) this.startAppend(true);
+  }
+
+  /** Runs the appender unless it runs (`appending` is cleared when it returns, however it returns). */
+  private startAppend(nextTick = false): void {
+    if (this.appending) return;
+    const run = nextTick ? new Promise<void>((r) => setImmediate(r)).then(() => this.appendNow()) : this.appendNow();
+    const p: Promise<void> = run.finally(() => {
+      if (this.appending === p) this.appending = null;
+    });
+    this.appending = p;
   }
 
   private async appendNow(): Promise<void> {
-    try {
-      while (this.unappended.length && !this.closed) {
-        const batch = this.unappended.slice(0, 1000);
-        let rows: LogEvent[];
-        if (this.log) {
-          this.inFlight = batch.length;
-          try {
-            rows = await this.log.append(batch);
-          } catch (e) {
-            this.inFlight = 0;
-            this.appendFailures++;
-            this.options.onAppendError?.(e, this.unappended.length);
-            // Retried with backoff: the database returns, and the events keep their order.
-            this.appendTimer = setTimeout(() => {
-              this.appendTimer = null;
-              if (!this.appending) this.appending = this.appendNow();
-            }, Math.min(100 * 2 ** Math.min(this.appendFailures, 6), 5000));
-            this.appendTimer.unref();
-            return;
-          }
-        } else {
-          const now = Date.now();
-          rows = batch.map((e) => ({ ...e, id: ++this.localSeq, createdAt: now }));
+    while (this.unappended.length && !this.closed) {
+      // Progress alone is written at most every PROGRESS_APPEND_MS (merged meanwhile): a fast job
+      // must not turn into hundreds of commits a second. Any other event goes at once.
+      const wait = this.lastAppendAt + PROGRESS_APPEND_MS - Date.now();
+      if (wait > 0 && this.unappended.every((e) => e.topic === "jobProgress")) {
+        this.appendTimer = setTimeout(() => {
+          this.appendTimer = null;
+          this.startAppend();
+        }, wait);
+        this.appendTimer.unref();
+        return;
+      }
+      this.lastAppendAt = Date.now();
+      const batch = this.unappended.slice(0, 1000);
+      let rows: LogEvent[];
+      if (this.log) {
+        this.inFlight = batch.length;
+        try {
+          rows = await this.log.append(batch);
+        } catch (e) {
+          this.inFlight = 0;
+          this.appendFailures++;
+          this.options.onAppendError?.(e, this.unappended.length);
+          // Retried with backoff: the database returns, and the events keep their order.
+          this.appendTimer = setTimeout(() => {
+            this.appendTimer = null;
+            this.startAppend();
+          }, Math.min(100 * 2 ** Math.min(this.appendFailures, 6), 5000));
+          this.appendTimer.unref();
+          return;
         }
-        this.inFlight = 0;
-        this.appendFailures = 0;
-        this.unappended.splice(0, batch.length);
-        this.offer(rows);
-        if (this.remote && this.redisUp) {
-          try {
-            this.remote.publish(this.channel("log"), { origin: this.origin, log: this.logIdentity, data: rows as unknown } as Wire);
-          } catch {
-            // Others read it from the log.
-          }
+      } else {
+        const now = Date.now();
+        rows = batch.map((e) => ({ ...e, id: ++this.localSeq, createdAt: now }));
+      }
+      this.inFlight = 0;
+      this.appendFailures = 0;
+      this.unappended.splice(0, batch.length);
+      this.offer(rows);
+      if (this.remote && this.redisUp) {
+        try {
+          this.remote.publish(this.channel("log"), { origin: this.origin, log: this.logIdentity, data: rows as unknown } as Wire);
+        } catch {
+          // Others read it from the log.
         }
       }
-    } finally {
-      this.appending = null;
     }
   }
 
   private localSeq = 0;
   /** Events of the append in flight (at the head of `unappended`). */
   private inFlight = 0;
+  private lastAppendAt = 0;
   /** The identity of the log this instance appends to (other instances' messages must name the same). */
   private logIdentity: string = randomUUID();
   private foreignWarned = false;
 
   /** Waits until every event published so far is in the log and delivered here (tests, shutdown). */
   async flush(): Promise<void> {
-    while (this.appending || (this.unappended.length && !this.appendTimer)) await (this.appending ?? new Promise((r) => setImmediate(r)));
+    // A pending timer is either the progress pace (short: wait for it) or a retry while the database
+    // is away (do not wait).
+    while (this.appending || (this.unappended.length && (!this.appendTimer || this.appendFailures === 0))) {
+      await (this.appending ?? new Promise((r) => setTimeout(r, 5)));
+    }
   }
 
   // ---- delivery in id order -------------------------------------------------------------------------
@@ -646,7 +681,7 @@ export class EventBus {
 
   async close(): Promise<void> {
     // What was published is appended first (bounded: a database that is away fails fast).
-    if (this.appending) await this.appending.catch(() => undefined);
+    await this.flush().catch(() => undefined);
     this.closed = true;
     if (this.pollTimer) clearTimeout(this.pollTimer);
     if (this.appendTimer) clearTimeout(this.appendTimer);
