@@ -18,6 +18,16 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 50));
       }
       process.send!({ type: "memory", usage: process.memoryUsage(), gc: Boolean(gc) });
+    } else if (m?.type === "publish") {
+      // A burst of progress events for one job, as a local job's rounds publish them; answered once
+      // every one is in the event log (and so on its way to the subscribers).
+      const job = await server.services.jobs.describe(m.job);
+      if (!job) throw new Error(`fan-out bench: no job ${m.job}`);
+      for (let i = 0; i < m.count; i++) {
+        server.services.events.publish("jobProgress", { job: { ...job, progress: { current: m.from + i + 1, total: m.total } } });
+      }
+      await server.services.events.flush();
+      process.send!({ type: "published", last: await server.services.events.lastId() });
     } else if (m?.type === "stop") {
       await server.close();
       process.exit(0);

@@ -10,6 +10,15 @@
  * full GCs, between "job started, no clients" and "1,000 idle subscriptions", divided by 1,000.
  *
  * Targets: p99 <= 200 ms after the change is seen; <= 50 KB per idle subscriber.
+ *
+ * Then two figures of the event log (subscription cursors):
+ * - throughput: a burst of BENCH_FANOUT_EVENTS progress events published in the service (an IPC
+ *   command to its process), each appended to the log and pushed to the 1,000 subscribers; events
+ *   per second (and deliveries per second) from the command until every subscriber has all of them;
+ * - resume after a restart: every client disconnects, BENCH_FANOUT_MISSED more events are published,
+ *   the service stops and a new one starts on the same data directory; the 1,000 clients subscribe
+ *   again with `after:` their last eventId. Timed from the new service listening until every client
+ *   has caught up (received the last missed event), with each client's own catch-up time.
  */
 import { fork } from "node:child_process";
 import { promises as fs } from "node:fs";
@@ -23,6 +32,9 @@ import { startSageMakerEndpoint, type JobStage } from "../test/support/sagemaker
 type Row = Record<string, string | number>;
 
 const SUBSCRIBERS = Number(process.env.BENCH_FANOUT_SUBSCRIBERS ?? 1000);
+const BURST = Number(process.env.BENCH_FANOUT_EVENTS ?? 200);
+const MISSED = Number(process.env.BENCH_FANOUT_MISSED ?? 100);
+const UPDATES_SUB = `subscription($j: String, $a: String) { trainingJobUpdated(jobName: $j, after: $a) { eventId name status secondaryStatus progress { current total } } }`;
 const JOB = "fanout-bench-job";
 /** Changes pushed: the first WARMUP warm the JIT and are reported apart. */
 const WARMUP = 2;
@@ -63,26 +75,39 @@ export async function runFanoutBench(): Promise<Row[]> {
   };
 
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "tg-fanout-"));
-  const child = fork(path.join(__dirname, "fanout-server.ts"), [], {
-    execArgv: ["--import", "tsx", "--expose-gc"],
-    env: {
-      ...process.env,
-      PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", NODE_ENV: "production",
-      TRIALGRAPH_DATA_DIR: dataDir,
-      TRIALGRAPH_SAGEMAKER_ENDPOINT: sm.url, TRIALGRAPH_SAGEMAKER_ENABLED: "true",
-      AWS_ACCESS_KEY_ID: "AKIDFAKE", AWS_SECRET_ACCESS_KEY: "fake", AWS_REGION: "us-east-1",
-      TRIALGRAPH_SAGEMAKER_ROLE_ARN: "arn:aws:iam::123456789012:role/x", TRIALGRAPH_SAGEMAKER_OUTPUT_PATH: "s3://bucket/out",
-      TRIALGRAPH_POLL_INTERVAL_MS: "100",
-      TRIALGRAPH_REDIS_URL: "",
-    },
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  const messages: any[] = [];
-  child.on("message", (m) => messages.push(m));
-  const nextMessage = async (type: string) => {
-    await waitUntil(() => messages.some((m) => m.type === type), `the service's "${type}" message`);
-    return messages.splice(messages.findIndex((m) => m.type === type), 1)[0];
+  const startService = () => {
+    const child = fork(path.join(__dirname, "fanout-server.ts"), [], {
+      execArgv: ["--import", "tsx", "--expose-gc"],
+      env: {
+        ...process.env,
+        PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", NODE_ENV: "production",
+        TRIALGRAPH_DATA_DIR: dataDir,
+        TRIALGRAPH_SAGEMAKER_ENDPOINT: sm.url, TRIALGRAPH_SAGEMAKER_ENABLED: "true",
+        AWS_ACCESS_KEY_ID: "AKIDFAKE", AWS_SECRET_ACCESS_KEY: "fake", AWS_REGION: "us-east-1",
+        TRIALGRAPH_SAGEMAKER_ROLE_ARN: "arn:aws:iam::123456789012:role/x", TRIALGRAPH_SAGEMAKER_OUTPUT_PATH: "s3://bucket/out",
+        TRIALGRAPH_POLL_INTERVAL_MS: "100",
+        TRIALGRAPH_REDIS_URL: "",
+        // The bench's own limits: 1,000 subscriptions from one address.
+        TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_CALLER: "100000",
+      },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    const messages: any[] = [];
+    child.on("message", (m) => messages.push(m));
+    const nextMessage = async (type: string, timeoutMs = 60_000) => {
+      await waitUntil(() => messages.some((m) => m.type === type), `the service's "${type}" message`, timeoutMs);
+      return messages.splice(messages.findIndex((m) => m.type === type), 1)[0];
+    };
+    const stop = async () => {
+      if (child.exitCode !== null) return;
+      child.send({ type: "stop" });
+      await Promise.race([new Promise((r) => child.once("exit", r)), new Promise((r) => setTimeout(r, 20_000))]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+    };
+    return { child, nextMessage, stop };
   };
+  let service = startService();
+  let { child, nextMessage } = service;
   const memory = async () => {
     child.send({ type: "memory" });
     return (await nextMessage("memory")) as { usage: NodeJS.MemoryUsage; gc: boolean };
@@ -108,14 +133,30 @@ export async function runFanoutBench(): Promise<Row[]> {
     const received: number[][] = [];
     const wsUrl = url.replace(/^http/, "ws");
     let connected = 0;
+    /** Per client: the progress values of the burst it received, and its last eventId. */
+    const progress: number[][] = [];
+    const lastIds: string[] = [];
     for (let i = 0; i < SUBSCRIBERS; i++) {
       const seen: number[] = [];
+      const got: number[] = [];
       received.push(seen);
+      progress.push(got);
+      lastIds.push("");
       const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true, on: { connected: () => connected++ } });
       clients.push(client);
-      client.subscribe({ query: `subscription($j: String) { trainingJobStatusChanged(jobName: $j) { previousStatus job { name status secondaryStatus } } }`, variables: { j: JOB } }, {
+      let snapshot = true;
+      client.subscribe({ query: UPDATES_SUB, variables: { j: JOB } }, {
         next: (r: any) => {
-          if (r.data?.trainingJobStatusChanged) seen.push(performance.now());
+          const job = r.data?.trainingJobUpdated;
+          if (!job) return;
+          lastIds[i] = job.eventId;
+          // By name, the job as it stands comes first: not a change.
+          if (snapshot) {
+            snapshot = false;
+            return;
+          }
+          if (job.progress) got.push(job.progress.current);
+          else seen.push(performance.now());
         },
         error: (e) => { throw new Error(`fan-out bench: a subscription failed: ${JSON.stringify(e)}`); },
         complete: () => {},
@@ -123,8 +164,8 @@ export async function runFanoutBench(): Promise<Row[]> {
       if (i % 100 === 99) await new Promise((r) => setTimeout(r, 20));
     }
     await waitUntil(() => connected === SUBSCRIBERS, "every client connected");
-    // Each subscription checks the job exists (one DescribeTrainingJob each) before it is live.
-    await waitUntil(() => sm.count("DescribeTrainingJob", JOB) >= SUBSCRIBERS, "every subscription live");
+    // Each subscription checks the job exists (one DescribeTrainingJob each) and then sends where it stands.
+    await waitUntil(() => lastIds.every((id) => id !== ""), "every subscription live");
     await new Promise((r) => setTimeout(r, 1000));
     const loaded = await memory();
 
@@ -143,6 +184,51 @@ export async function runFanoutBench(): Promise<Row[]> {
       perRound.push({ change, median: round1(quantile(lat, 0.5)), p99: round1(quantile(lat, 0.99)), max: round1(lat.at(-1)!) });
       await new Promise((r) => setTimeout(r, 300));
     }
+    // ---- throughput: a burst through the event log to every subscriber ----
+    const total = BURST + MISSED;
+    const t0 = performance.now();
+    child.send({ type: "publish", job: JOB, count: BURST, from: 0, total });
+    const burst = await nextMessage("published");
+    await waitUntil(() => progress.every((p) => p.length >= BURST), "every subscriber receiving the burst", 300_000);
+    const burstMs = performance.now() - t0;
+    const complete = progress.every((p) => p.length === BURST && p.every((v, k) => v === k + 1));
+
+    // ---- resume after a restart: the clients miss MISSED events, the service restarts, they resume ----
+    await Promise.all(clients.map((c) => c.dispose()));
+    clients.length = 0;
+    child.send({ type: "publish", job: JOB, count: MISSED, from: BURST, total });
+    const missed = await nextMessage("published");
+    await service.stop();
+    const restartAt = performance.now();
+    service = startService();
+    ({ child, nextMessage } = service);
+    const { url: url2 } = await nextMessage("listening");
+    const listeningAt = performance.now();
+    const wsUrl2 = url2.replace(/^http/, "ws");
+    const caughtUp: number[] = new Array(SUBSCRIBERS).fill(0);
+    const replayed: number[][] = [];
+    for (let i = 0; i < SUBSCRIBERS; i++) {
+      const got: number[] = [];
+      replayed.push(got);
+      const client = createClient({ url: wsUrl2, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+      clients.push(client);
+      client.subscribe({ query: UPDATES_SUB, variables: { j: JOB, a: lastIds[i] } }, {
+        next: (r: any) => {
+          const job = r.data?.trainingJobUpdated;
+          if (!job?.progress) return;
+          got.push(job.progress.current);
+          if (job.eventId === String(missed.last)) caughtUp[i] = performance.now() - listeningAt;
+        },
+        error: (e) => { throw new Error(`fan-out bench: a resumed subscription failed: ${JSON.stringify(e)}`); },
+        complete: () => {},
+      });
+      if (i % 100 === 99) await new Promise((r) => setTimeout(r, 20));
+    }
+    await waitUntil(() => caughtUp.every((t) => t > 0), "every client catching up after the restart", 300_000);
+    const allCaughtUpMs = Math.max(...caughtUp);
+    const resumedExactly = replayed.every((p) => p.length === MISSED && p.every((v, k) => v === BURST + k + 1));
+    const catchUp = caughtUp.slice().sort((a, b) => a - b);
+
     latencies.sort((a, b) => a - b);
     const kb = (bytes: number) => round1(bytes / 1024 / SUBSCRIBERS);
     const p99 = quantile(latencies, 0.99);
@@ -158,15 +244,21 @@ export async function runFanoutBench(): Promise<Row[]> {
       { metric: "heap per idle subscriber (KB, after GC)", value: heapPer, target: "<= 50", verdict: heapPer <= 50 ? "ok" : "MISSED" },
       { metric: "service RSS idle / with subscribers (MB)", value: `${round1(base.usage.rss / 2 ** 20)} / ${round1(loaded.usage.rss / 2 ** 20)}`, target: "", verdict: loaded.gc ? "" : "no --expose-gc" },
     ];
+    rows.push(
+      { metric: `throughput: ${BURST} events x ${SUBSCRIBERS} subscribers (s)`, value: round1(burstMs / 1000), target: "", verdict: complete ? "" : "EVENTS MISSING" },
+      { metric: "  events per second (each appended to the log, pushed to every subscriber)", value: Math.round(BURST / (burstMs / 1000)), target: "", verdict: "" },
+      { metric: "  deliveries per second (events x subscribers)", value: Math.round((BURST * SUBSCRIBERS) / (burstMs / 1000)), target: "", verdict: "" },
+      { metric: `  log ids of the burst`, value: `${burst.last - BURST + 1}..${burst.last}`, target: "", verdict: "" },
+      { metric: `resume after a restart: ${SUBSCRIBERS} clients, ${MISSED} missed events each`, value: "", target: "", verdict: resumedExactly ? "no gap, no repeat" : "GAP OR REPEAT" },
+      { metric: "  service restart (stop + start until listening, s)", value: round1((listeningAt - restartAt) / 1000), target: "", verdict: "" },
+      { metric: "  all caught up, from listening (s)", value: round1(allCaughtUpMs / 1000), target: "", verdict: "" },
+      { metric: "  per client caught up: median / p99 (s)", value: `${round1(quantile(catchUp, 0.5) / 1000)} / ${round1(quantile(catchUp, 0.99) / 1000)}`, target: "", verdict: "" },
+    );
     for (const r of perRound) rows.push({ metric: `  ${r.change}: median / p99 / max (ms)`, value: `${r.median} / ${r.p99} / ${r.max}`, target: "", verdict: "" });
     return rows;
   } finally {
     await Promise.all(clients.map((c) => c.dispose()));
-    if (child.exitCode === null) {
-      child.send({ type: "stop" });
-      await Promise.race([new Promise((r) => child.once("exit", r)), new Promise((r) => setTimeout(r, 10_000))]);
-      if (child.exitCode === null) child.kill("SIGKILL");
-    }
+    await service.stop();
     await sm.close();
     await fs.rm(dataDir, { recursive: true, force: true });
   }

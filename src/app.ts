@@ -80,9 +80,21 @@ async function assemble(config: Config, log: Logger, store: Store): Promise<App>
   const trialPaths = new TrialPaths(trials, async () =>
     (await jobs.list({ first: 100, backend: "LOCAL" })).nodes.map((j) => j.debugOutputPath).filter((p): p is string => !!p));
 
+  let appendErrorLogged = false;
   const events = new EventBus({
     redisUrl: config.redisUrl,
     prefix: config.redisPrefix,
+    // The log is in the service's database: shared by every instance and durable (see store/event-log.ts).
+    log: store.events,
+    retention: { maxAgeMs: config.eventRetentionMs, maxEvents: config.eventRetentionCount },
+    pollMs: Math.min(1000, config.pollIntervalMs),
+    onForeignEvents: () => log.warn({ redis, prefix: config.redisPrefix }, "events from instances on another database arrive on this Redis prefix; they are ignored: instances that share Redis must share TRIALGRAPH_DATABASE_URL (or use their own TRIALGRAPH_REDIS_PREFIX)"),
+    onAppendError: (e, waiting) => {
+      if (appendErrorLogged) return;
+      appendErrorLogged = true;
+      log.warn({ err: e, waiting }, "events wait for the database (their log); they are delivered when it returns");
+      setTimeout(() => (appendErrorLogged = false), 60_000).unref();
+    },
     onRedisStateChange: (up, error) => {
       if (up) log.info({ redis }, "redis connected: events reach every instance");
       else if (redisSeen) log.warn({ redis, reason: error }, "redis unavailable: events reach this instance only until it returns");
@@ -90,6 +102,7 @@ async function assemble(config: Config, log: Logger, store: Store): Promise<App>
       redisSeen ||= up;
     },
   });
+  await events.start();
   const follower = new TrialFollower(events, Math.min(config.pollIntervalMs, 2000), (path, e) => log.warn({ path, err: e }, "refreshing a followed trial failed"));
 
   const backends: Partial<Record<Backend, TrainingJobBackend>> = {};
@@ -215,6 +228,7 @@ async function assemble(config: Config, log: Logger, store: Store): Promise<App>
     log,
     memory: new MemoryPool(config.limits.maxInflightBytes),
     followTrial: (trial) => follower.follow(trial),
+    jobForTrial: (p) => store.jobs.byTrialPath(p),
     watchJob,
   };
   return {

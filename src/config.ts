@@ -95,6 +95,9 @@ export interface Config {
   maxLocalJobs: number;
   /** Evaluations kept per rule besides its status changes; 0 keeps no history. */
   ruleHistoryLimit: number;
+  /** Events kept for subscriptions to resume after a cursor: for this long (ms), and at most this many. */
+  eventRetentionMs: number;
+  eventRetentionCount: number;
   pollIntervalMs: number;
   valueCacheBytes: number;
   xgboostLib: string | null;
@@ -213,6 +216,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { stdoutIsTTY =
     leaseMs: int("TRIALGRAPH_LEASE_MS", 15_000, 300, 600_000),
     maxLocalJobs: int("TRIALGRAPH_MAX_LOCAL_JOBS", Math.max(1, os.availableParallelism()), 1, 1024),
     ruleHistoryLimit: int("TRIALGRAPH_RULE_HISTORY", 1_000, 0, 1_000_000),
+    eventRetentionMs: int("TRIALGRAPH_EVENT_RETENTION_MS", 24 * 3600 * 1000, 1000, 90 * 24 * 3600 * 1000),
+    eventRetentionCount: int("TRIALGRAPH_EVENT_RETENTION_COUNT", 1_000_000, 100, 1_000_000_000),
     pollIntervalMs: int("TRIALGRAPH_POLL_INTERVAL_MS", 10_000, 100, 3_600_000),
     valueCacheBytes: int("TRIALGRAPH_VALUE_CACHE_MB", 128, 0, 65_536) * 1024 * 1024,
     xgboostLib: str("TRIALGRAPH_XGBOOST_LIB"),

@@ -22,6 +22,7 @@ export type ErrorCode =
   | "LIMIT_EXCEEDED"
   | "RATE_LIMITED"
   | "DATABASE_UNAVAILABLE"
+  | "CURSOR_EXPIRED"
   | "INTERNAL_SERVER_ERROR";
 
 export class TrialgraphError extends Error {

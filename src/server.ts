@@ -18,7 +18,7 @@ import pino, { type Logger } from "pino";
 import { loadConfig, type Config } from "./config.js";
 import { checkPortFree, listen, StartupError } from "./startup.js";
 import { createLogger } from "./observability/logger.js";
-import { createApp } from "./app.js";
+import { createApp, type App } from "./app.js";
 import { createSchema } from "./graphql/schema.js";
 import { createContext, type Context, type Services } from "./graphql/context.js";
 import { formatError, isExpectedError, logUnexpected, toGraphQLError, withRequestId } from "./graphql/errors.js";
@@ -39,6 +39,8 @@ export interface RunningServer {
   config: Config;
   log: Logger;
   metrics: Metrics;
+  /** The long-lived services (benchmarks publish events through them). */
+  services: App["services"];
   /** Graceful stop: refuse new work, finish what runs, close subscriptions (1001), stop local jobs. */
   close(): Promise<void>;
 }
@@ -285,6 +287,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     config,
     log,
     metrics,
+    services: app.services,
     close() {
       closing ??= (async () => {
         draining = true;

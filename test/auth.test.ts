@@ -161,12 +161,17 @@ test("WebSocket roles: readers query and subscribe, mutations need an operator",
     assert.equal(denied.errors[0].extensions.http, undefined, "no HTTP details on a socket");
     const allowed = await once(operator.client, STOP_MUTATION);
     assert.equal(allowed.errors[0].extensions.code, "NOT_FOUND");
-    // A subscription is accepted for a reader (and ends when the client completes it).
+    // A subscription is accepted for a reader: the ended example trial sends its steps, then completes.
     const sub = await new Promise<string>((resolve, reject) => {
-      const stop = reader.client.subscribe({ query: `subscription { trialStepsAdded(path: "trials/example") { steps } }` }, { next: () => {}, error: reject, complete: () => resolve("completed") });
-      setTimeout(() => { stop(); resolve("running"); }, 300);
+      let got = "nothing";
+      reader.client.subscribe({ query: `subscription { trialStepsAdded(path: "trials/example") { steps trainingEnded } }` }, {
+        next: (r: any) => { got = r.data?.trialStepsAdded?.trainingEnded ? "steps" : JSON.stringify(r); },
+        error: reject,
+        complete: () => resolve(got),
+      });
+      setTimeout(() => resolve("timed out"), 10_000);
     });
-    assert.equal(sub, "running");
+    assert.equal(sub, "steps");
   } finally {
     await reader.client.dispose();
     await operator.client.dispose();

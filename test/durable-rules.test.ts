@@ -158,9 +158,10 @@ test("restart mid-evaluation (one instance, embedded database): the evaluation r
       // The same findings as one uninterrupted evaluation of the whole trial.
       assert.deepEqual(rule.findings.map((f: any) => f.step), await uninterruptedFindingSteps());
       assert.ok(rule.findings[0].tensorNames.includes("validation-rmse"));
-      // The firing was announced once, from IN_PROGRESS (the resume itself announced nothing).
+      // The subscription's current state first (previousStatus null), then the firing once, from
+      // IN_PROGRESS (the resume itself announced nothing).
       const statuses = rules.results.map((r) => `${r.data.ruleStatusChanged.previousStatus}>${r.data.ruleStatusChanged.rule.ruleEvaluationStatus}`);
-      assert.deepEqual(statuses, ["IN_PROGRESS>ISSUES_FOUND"]);
+      assert.deepEqual(statuses, ["null>IN_PROGRESS", "IN_PROGRESS>ISSUES_FOUND"]);
       // Every step once, in order, across both lives, then the conclusion.
       const h = await history(second, name);
       assert.deepEqual(evaluatedSteps(h), STEPS);
@@ -224,7 +225,7 @@ test("two instances on PostgreSQL + Redis: the evaluator killed with SIGKILL, th
     assert.deepEqual(rule.findings.map((f: any) => f.step), await uninterruptedFindingSteps());
     assert.equal(await holder(), null, "the lease is released once every rule is final");
     assert.deepEqual(onB.results.map((r) => `${r.data.ruleStatusChanged.previousStatus}>${r.data.ruleStatusChanged.rule.ruleEvaluationStatus}`),
-      ["IN_PROGRESS>ISSUES_FOUND"], "the firing was announced once");
+      ["null>IN_PROGRESS", "IN_PROGRESS>ISSUES_FOUND"], "the current state, then the firing announced once");
   } finally {
     await Promise.all(clients.map((c) => c.dispose()));
     await Promise.all(instances.map((i) => i.kill()));

@@ -156,7 +156,7 @@ function subscriptionFlood(): Promise<Outcome> {
     ws.on("message", (m) => {
       const msg = JSON.parse(String(m));
       if (msg.type === "connection_ack") {
-        for (let i = 0; i < 130; i++) ws.send(JSON.stringify({ id: `s${i}`, type: "subscribe", payload: { query: `subscription { trialStepsAdded(path: "trials/perf") { steps } }` } }));
+        for (let i = 0; i < 130; i++) ws.send(JSON.stringify({ id: `s${i}`, type: "subscribe", payload: { query: `subscription { trainingJobStatusChanged { previousStatus } }` } }));
       } else if (msg.type === "error") {
         texts.push(JSON.stringify(msg));
         if (msg.payload?.[0]?.extensions?.code === "LIMIT_EXCEEDED") limited++;

@@ -323,7 +323,8 @@ test("WebSocket: subscriptions are capped per socket and per caller; over the ca
   const subscribe = (c: Client) => {
     let stop: () => void = () => {};
     const outcome = new Promise<string>((resolve) => {
-      stop = c.subscribe({ query: `subscription { trialStepsAdded(path: "trials/example") { steps } }` }, {
+      // Every job's status changes: stays open (there are no jobs here).
+      stop = c.subscribe({ query: `subscription { trainingJobStatusChanged { previousStatus } }` }, {
         next: () => {}, complete: () => resolve("complete"),
         error: (e: any) => resolve(Array.isArray(e) ? `${e[0].extensions?.code}:${e[0].extensions?.limit}` : String(e)),
       });

@@ -13,6 +13,7 @@ import { labTimeline, startSageMakerEndpoint, type SageMakerEndpoint } from "./s
 import { startChildServer, type ChildServer } from "./support/child-server.js";
 import { deleteKeys, privateRedis, SHARED_REDIS_URL } from "./support/redis-server.js";
 import { collect, eventually, sleep, wsClient } from "./support/ws-events.js";
+import { createTestDatabase } from "./support/database.js";
 
 const POLL_MS = 100;
 const ROLE = "arn:aws:iam::123456789012:role/x";
@@ -24,8 +25,10 @@ before(async () => {
 });
 after(async () => sm?.close());
 
-function instanceEnv(id: string, redisUrl: string, prefix: string): Record<string, string> {
+/** Instances that share Redis share the database too (the event log's ids are the database's). */
+function instanceEnv(id: string, redisUrl: string, prefix: string, databaseUrl: string): Record<string, string> {
   return {
+    TRIALGRAPH_DATABASE_URL: databaseUrl,
     TRIALGRAPH_SAGEMAKER_ENDPOINT: sm.url,
     TRIALGRAPH_SAGEMAKER_ENABLED: "true",
     AWS_ACCESS_KEY_ID: "AKIDFAKE",
@@ -63,6 +66,11 @@ async function startJob(on: ChildServer, name: string, rules: string[] = []): Pr
 }
 
 const JOB_SUB = `subscription($j: String) { trainingJobStatusChanged(jobName: $j) { previousStatus job { name status secondaryStatus } } }`;
+/** Secondary-status moves are job updates, not status changes. */
+const UPDATE_SUB = `subscription($j: String) { trainingJobUpdated(jobName: $j) { name status secondaryStatus } }`;
+const isUpdate = (name: string, secondary: string) => (r: any) =>
+  r.data?.trainingJobUpdated?.name === name && r.data.trainingJobUpdated.secondaryStatus === secondary;
+const updatesOf = (results: any[], name: string) => results.filter((r) => r.data?.trainingJobUpdated?.name === name).map((r) => r.data.trainingJobUpdated.secondaryStatus);
 const RULE_SUB = `subscription($j: String) { ruleStatusChanged(jobName: $j) { jobName previousStatus rule { ruleConfigurationName ruleEvaluationStatus } } }`;
 const isJobEvent = (name: string, secondary: string) => (r: any) =>
   r.data?.trainingJobStatusChanged?.job.name === name && r.data.trainingJobStatusChanged.job.secondaryStatus === secondary;
@@ -73,10 +81,11 @@ test("two instances: events reach both, exactly one polls each job, and the othe
   const prefix = `tg-test-${randomUUID()}`;
   const instances: ChildServer[] = [];
   const clients: ReturnType<typeof wsClient>[] = [];
+  const db = await createTestDatabase("multi");
   try {
     instances.push(...(await Promise.all([
-      startChildServer({ name: "A", env: instanceEnv("inst-A", SHARED_REDIS_URL, prefix) }),
-      startChildServer({ name: "B", env: instanceEnv("inst-B", SHARED_REDIS_URL, prefix) }),
+      startChildServer({ name: "A", env: instanceEnv("inst-A", SHARED_REDIS_URL, prefix, db.url) }),
+      startChildServer({ name: "B", env: instanceEnv("inst-B", SHARED_REDIS_URL, prefix, db.url) }),
     ])));
     const [a, b] = instances;
     for (const i of instances) await eventually(async () => (await i.health()).events.redis === "up", `${i.name} connected to Redis`);
@@ -100,16 +109,15 @@ test("two instances: events reach both, exactly one polls each job, and the othe
     assert.equal(first.data.trainingJobStatusChanged.previousStatus, null);
 
     // Subscribers for the job on both instances: both want it watched, one may poll.
-    const onA = collect(ca, JOB_SUB, { j: name });
+    const onA = collect(ca, UPDATE_SUB, { j: name });
     const rulesOnA = collect(ca, RULE_SUB, { j: name });
-    const onB = collect(cb, JOB_SUB, { j: name });
+    const onB = collect(cb, UPDATE_SUB, { j: name });
+    // By name, each starts with where the job stands.
+    for (const [where, sub] of [["A", onA], ["B", onB]] as const) await sub.waitFor(isUpdate(name, "Starting"), `the current state on ${where}`);
     await sleep(500);
     const mark = sm.requests.length;
     sm.advance(name); // Downloading
-    for (const [where, sub] of [["A", onA], ["B", onB]] as const) {
-      const e = await sub.waitFor(isJobEvent(name, "Downloading"), `Downloading on ${where}`);
-      assert.equal(e.data.trainingJobStatusChanged.previousStatus, "IN_PROGRESS");
-    }
+    for (const [where, sub] of [["A", onA], ["B", onB]] as const) await sub.waitFor(isUpdate(name, "Downloading"), `Downloading on ${where}`);
     await sleep(10 * POLL_MS);
     const byInstance = describesByInstance(name, mark);
     const pollers = Object.keys(byInstance);
@@ -121,15 +129,17 @@ test("two instances: events reach both, exactly one polls each job, and the othe
     const afterKill = sm.requests.length;
     await eventually(() => (describesByInstance(name, afterKill)["inst-A"] ?? 0) > 0, "A polling the job", 15_000);
     sm.advance(name); // Training
-    const training = await onA.waitFor(isJobEvent(name, "Training"), "Training on A after the takeover");
-    assert.equal(training.data.trainingJobStatusChanged.previousStatus, "IN_PROGRESS");
+    await onA.waitFor(isUpdate(name, "Training"), "Training on A after the takeover");
     // A diffed from the state B left in Redis: no spurious "first report" of Downloading.
-    assert.deepEqual(eventsOf(onA.results, name), ["IN_PROGRESS>Downloading", "IN_PROGRESS>Training"]);
+    assert.deepEqual(updatesOf(onA.results, name), ["Starting", "Downloading", "Training"]);
+    assert.deepEqual(eventsOf(allOnA.results, name), ["null>Starting"], "no status change yet, and no repeated first report");
     assert.deepEqual(Object.keys(describesByInstance(name, afterKill)), ["inst-A"]);
 
     // Rules outlive the job on A's watch too.
     sm.advance(name, 2); // Uploading, Completed
-    await onA.waitFor(isJobEvent(name, "Completed"), "Completed");
+    await onA.waitFor(isUpdate(name, "Completed"), "Completed");
+    const completed = await allOnA.waitFor(isJobEvent(name, "Completed"), "the status change to Completed");
+    assert.equal(completed.data.trainingJobStatusChanged.previousStatus, "IN_PROGRESS");
     sm.advance(name);
     const fired = await rulesOnA.waitFor((r) => r.data.ruleStatusChanged.rule.ruleEvaluationStatus === "ISSUES_FOUND", "the rule firing");
     assert.equal(fired.data.ruleStatusChanged.previousStatus, "IN_PROGRESS");
@@ -138,6 +148,7 @@ test("two instances: events reach both, exactly one polls each job, and the othe
     await Promise.all(clients.map((c) => c.dispose()));
     await Promise.all(instances.map((i) => i.kill()));
     await deleteKeys(SHARED_REDIS_URL, prefix);
+    await db.drop();
   }
 });
 
@@ -146,11 +157,12 @@ test("Redis down at start and mid-run: queries keep working, health and log say 
   const prefix = `tg-test-${randomUUID()}`;
   const instances: ChildServer[] = [];
   const clients: ReturnType<typeof wsClient>[] = [];
+  const db = await createTestDatabase("outage");
   try {
     // Redis is not running yet.
     instances.push(...(await Promise.all([
-      startChildServer({ name: "A", env: instanceEnv("inst-A", redis.url, prefix) }),
-      startChildServer({ name: "B", env: instanceEnv("inst-B", redis.url, prefix) }),
+      startChildServer({ name: "A", env: instanceEnv("inst-A", redis.url, prefix, db.url) }),
+      startChildServer({ name: "B", env: instanceEnv("inst-B", redis.url, prefix, db.url) }),
     ])));
     const [a, b] = instances;
     for (const i of instances) {
@@ -164,11 +176,11 @@ test("Redis down at start and mid-run: queries keep working, health and log say 
     for (const i of instances) await eventually(async () => (await i.health()).events.redis === "up", `${i.name} reconnected`);
     const ca = wsClient(a.wsUrl);
     clients.push(ca);
-    const onA = collect(ca, JOB_SUB);
+    const onA = collect(ca, UPDATE_SUB);
     await sleep(500);
     const name = "redis-outage-job";
     await startJob(b, name);
-    await onA.waitFor(isJobEvent(name, "Starting"), "the job's first report on A, through Redis");
+    await onA.waitFor(isUpdate(name, "Starting"), "the job's first report on A, through Redis");
 
     // Redis dies mid-run.
     await redis.kill();
@@ -185,8 +197,9 @@ test("Redis down at start and mid-run: queries keep working, health and log say 
     for (const i of instances) await eventually(async () => (await i.health()).events.redis === "up", `${i.name} back on Redis`);
     await sleep(1000); // resubscription and a coordination tick
     sm.advance(name); // Training
-    const resumed = await onA.waitFor(isJobEvent(name, "Training"), "Training on A after Redis returned");
-    assert.equal(resumed.data.trainingJobStatusChanged.previousStatus, "IN_PROGRESS");
+    await onA.waitFor(isUpdate(name, "Training"), "Training on A after Redis returned");
+    // Nothing lost meanwhile: Downloading (published while Redis was away) came from the shared event log.
+    assert.deepEqual(updatesOf(onA.results, name), ["Starting", "Downloading", "Training"]);
     for (const i of instances) {
       assert.ok(i.logs.some((l) => /redis connected/i.test(l.msg ?? "")), `${i.name} logged the reconnection`);
     }
@@ -194,6 +207,7 @@ test("Redis down at start and mid-run: queries keep working, health and log say 
     await Promise.all(clients.map((c) => c.dispose()));
     await Promise.all(instances.map((i) => i.kill()));
     await redis.kill();
+    await db.drop();
   }
 });
 
@@ -221,5 +235,89 @@ test("a lease has one holder: renew and release only by the owner, free again af
   } finally {
     await deleteKeys(SHARED_REDIS_URL, prefix);
     redis.disconnect();
+  }
+});
+
+test("two instances sharing the database and Redis: a subscriber cut on A resumes on B with after, and gets the same sequence A delivered", async () => {
+  const { createTestDatabase } = await import("./support/database.js");
+  const { promises: fs } = await import("node:fs");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const { FIXTURES } = await import("./support/fixtures.js");
+  const { killableClient } = await import("./support/ws-events.js");
+  const db = await createTestDatabase("live");
+  const prefix = `tg-test-${randomUUID()}`;
+  const instances: ChildServer[] = [];
+  const clients: ReturnType<typeof wsClient>[] = [];
+  const dataDirWithLab = async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "tg-live-multi-"));
+    await fs.mkdir(path.join(dir, "lab"));
+    for (const f of ["abalone.train.libsvm", "abalone.validation.libsvm"]) await fs.copyFile(path.join(FIXTURES, "data", f), path.join(dir, "lab", f));
+    return dir;
+  };
+  try {
+    const env = async () => ({
+      TRIALGRAPH_DATABASE_URL: db.url, TRIALGRAPH_REDIS_URL: SHARED_REDIS_URL, TRIALGRAPH_REDIS_PREFIX: prefix,
+      TRIALGRAPH_SAGEMAKER_ENABLED: "false", TRIALGRAPH_POLL_INTERVAL_MS: "100", TRIALGRAPH_DATA_DIR: await dataDirWithLab(),
+    });
+    instances.push(...(await Promise.all([startChildServer({ name: "A", env: await env() }), startChildServer({ name: "B", env: await env() })])));
+    const [a, b] = instances;
+    for (const i of instances) await eventually(async () => (await i.health()).events.redis === "up", `${i.name} connected to Redis`);
+    const name = "live-multi";
+    const { body } = await a.gql(`mutation($i: StartTrainingJobInput!) { startTrainingJob(input: $i) { name } }`, { i: {
+      backend: "LOCAL", name, algorithm: { builtin: "xgboost", version: "1.7-1" },
+      hyperparameters: { max_depth: "5", eta: "0.2", objective: "reg:squarederror", num_round: "150" },
+      inputs: [{ name: "train", uri: "lab/abalone.train.libsvm", contentType: "libsvm" }, { name: "validation", uri: "lab/abalone.validation.libsvm", contentType: "libsvm" }],
+      debugHookConfig: { collectionConfigs: [{ name: "metrics", parameters: { save_interval: "5" } }] },
+      rules: [{ builtin: "LossNotDecreasing", parameters: { collection_names: "metrics", num_steps: "10" } }],
+    } });
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    const SUB = `subscription($j: String, $a: String) { trainingJobUpdated(jobName: $j, after: $a) { eventId name status secondaryStatus progress { current } } }`;
+    const RULES = `subscription($j: String, $a: String) { ruleStatusChanged(jobName: $j, after: $a) { eventId jobName previousStatus rule { ruleConfigurationName ruleEvaluationStatus } } }`;
+    const ca = wsClient(a.wsUrl);
+    const cb = wsClient(b.wsUrl);
+    clients.push(ca, cb);
+    // On A, where the job runs and publishes: a subscriber that stays, and one whose socket is cut.
+    const control = collect(ca, SUB, { j: name });
+    const cut = killableClient(a.wsUrl);
+    clients.push(cut.client);
+    const first = collect(cut.client, SUB, { j: name });
+    await first.waitFor((r) => (r.data?.trainingJobUpdated?.progress?.current ?? 0) > 0, "progress on A before the cut", 60_000);
+    cut.kill();
+    const firstPart = first.results.slice();
+    // Resumed on B, from the last event A delivered.
+    const resumed = collect(cb, SUB, { j: name, a: firstPart.at(-1).data.trainingJobUpdated.eventId });
+    // And everything from the start of the log, on B, for every job.
+    const everything = collect(cb, SUB, { a: "0" });
+    const rulesOnB = collect(cb, RULES, { j: name });
+    for (const [what, sub] of [["resumed on B", resumed], ["control on A", control], ["replayed on B", everything]] as const) {
+      await sub.waitFor((r) => r.data.trainingJobUpdated.status === "COMPLETED", `COMPLETED ${what}`, 120_000);
+    }
+    const id = (r: any) => Number(r.data.trainingJobUpdated.eventId);
+    const cursor = firstPart.at(-1).data.trainingJobUpdated.eventId;
+    // No repeat across the cut; no gap against the subscriber that stayed on A.
+    const ids = [...firstPart.slice(1), ...resumed.results].map(id);
+    assert.deepEqual(ids, [...new Set(ids)].sort((x, y) => x - y), "no event twice, in order");
+    const onB = new Set(resumed.results.map(id));
+    assert.deepEqual(control.results.filter((r) => id(r) > Number(cursor) && !onB.has(id(r))).map(id), [], "events A delivered after the cursor that B's resumed stream lacks");
+    assert.ok(resumed.results.length > 3, `the job moved after the cut: ${resumed.results.length} updates`);
+    // The same sequence on either instance: B's resumed stream = a replay on A from the same cursor,
+    // and B's replay of the whole log = A's.
+    const replayOnA = collect(ca, SUB, { j: name, a: cursor });
+    const allOnA = collect(ca, SUB, { a: "0" });
+    for (const sub of [replayOnA, allOnA]) await sub.waitFor((r) => r.data.trainingJobUpdated.status === "COMPLETED", "COMPLETED in a replay on A", 60_000);
+    const text = (rs: any[]) => rs.map((r) => JSON.stringify(r.data));
+    assert.deepEqual(text(resumed.results), text(replayOnA.results), "resumed on B = replayed on A");
+    const mine = (rs: any[]) => rs.filter((r) => r.data.trainingJobUpdated.name === name);
+    assert.deepEqual(text(mine(everything.results)), text(mine(allOnA.results)), "the whole log replayed on B = on A");
+    // The rule's current state first on B, then its final status once.
+    const fired = await rulesOnB.waitFor((r) => r.data.ruleStatusChanged.rule.ruleEvaluationStatus !== "IN_PROGRESS", "the rule's final status on B", 60_000);
+    assert.equal(rulesOnB.results[0].data.ruleStatusChanged.previousStatus, null);
+    assert.equal(rulesOnB.results.filter((r) => r.data.ruleStatusChanged.rule.ruleEvaluationStatus === fired.data.ruleStatusChanged.rule.ruleEvaluationStatus).length, 1);
+  } finally {
+    await Promise.all(clients.map((c) => c.dispose()));
+    await Promise.all(instances.map((i) => i.kill()));
+    await deleteKeys(SHARED_REDIS_URL, prefix);
+    await db.drop();
   }
 });

@@ -137,7 +137,8 @@ test("metrics: active subscriptions go up while subscribed and back down after",
   try {
     let stop!: () => void;
     await new Promise<void>((resolve, reject) => {
-      stop = client.subscribe({ query: `subscription Watch { trialStepsAdded(path: "trials/example") { steps } }` }, { next: () => {}, error: reject, complete: () => {} });
+      // Every job's status changes: stays open until stopped.
+      stop = client.subscribe({ query: `subscription Watch { trainingJobStatusChanged { previousStatus } }` }, { next: () => {}, error: reject, complete: () => {} });
       client.on("connected", () => setTimeout(resolve, 200));
     });
     let text = await scrape();

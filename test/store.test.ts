@@ -110,25 +110,28 @@ for (const engine of engines) {
       const options = { url: o.url, sqliteFile: path.join(o.dataDir, SQLITE_FILE) };
       // Three instances (processes) open the empty database at the same moment.
       const applied = await inProcesses(3, `return (await Database.open(${JSON.stringify(options)})).appliedMigrations;`);
-      assert.deepEqual(applied.map((a) => JSON.stringify(a)).sort(), ["[1]", "[]", "[]"]);
+      const versions = MIGRATIONS.map((m) => m.version);
+      const latest = Math.max(...versions);
+      assert.deepEqual(applied.map((a) => JSON.stringify(a)).sort(), [JSON.stringify(versions), "[]", "[]"]);
       const d = await Database.open(options);
       try {
         assert.equal(d.engine, engine.name);
         assert.deepEqual(d.appliedMigrations, []);
-        assert.deepEqual((await d.db.selectFrom("schema_migrations").select("version").execute()).map((r) => Number(r.version)), [1]);
+        assert.deepEqual((await d.db.selectFrom("schema_migrations").select("version").orderBy("version").execute()).map((r) => Number(r.version)), versions);
         await d.db.insertInto("meta").values({ key: "k", value: "v" }).execute();
       } finally {
         await d.close();
       }
       // A later migration is applied by exactly one of the instances that start with it; the data stays.
-      const extra = `{ version: 2, name: "test column", up: (db) => db.schema.alterTable("meta").addColumn("note", "text").execute() }`;
+      const next = latest + 1;
+      const extra = `{ version: ${next}, name: "test column", up: (db) => db.schema.alterTable("meta").addColumn("note", "text").execute() }`;
       const second = await inProcesses(2, `return (await Database.open({ ...${JSON.stringify(options)}, migrations: [...MIGRATIONS, ${extra}] })).appliedMigrations;`);
-      assert.deepEqual(second.map((a) => JSON.stringify(a)).sort(), ["[2]", "[]"]);
-      // This build knows only version 1: it refuses the newer schema with a clear message.
+      assert.deepEqual(second.map((a) => JSON.stringify(a)).sort(), [`[${next}]`, "[]"]);
+      // This build knows only up to `latest`: it refuses the newer schema with a clear message.
       await assert.rejects(Database.open(options),
-        (e: Error) => e instanceof StartupError && /schema is at version 2, newer than this build knows \(1\)/.test(e.message));
-      const reread = await Database.open({ ...options, migrations: [...MIGRATIONS, { version: 2, name: "test column", up: async () => {} }] });
-      assert.equal((await reread.db.selectFrom("meta").selectAll().executeTakeFirst())?.value, "v");
+        (e: Error) => e instanceof StartupError && new RegExp(`schema is at version ${next}, newer than this build knows \\(${latest}\\)`).test(e.message));
+      const reread = await Database.open({ ...options, migrations: [...MIGRATIONS, { version: next, name: "test column", up: async () => {} }] });
+      assert.equal((await reread.db.selectFrom("meta").selectAll().where("key", "=", "k").executeTakeFirst())?.value, "v");
       await reread.close();
     });
 

@@ -66,11 +66,14 @@ after(async () => {
 });
 
 const JOB_FIELDS = "name backend status secondaryStatus ruleSummaries { ruleConfigurationName ruleEvaluationStatus evaluator }";
-const JOB_STATUS_SUB = `subscription($j: String) { trainingJobStatusChanged(jobName: $j) { previousStatus job { ${JOB_FIELDS} } } }`;
+const JOB_STATUS_SUB = `subscription($j: String) { trainingJobStatusChanged(jobName: $j) { eventId previousStatus job { ${JOB_FIELDS} } } }`;
+const JOB_UPDATED_SUB = `subscription($j: String) { trainingJobUpdated(jobName: $j) { eventId ${JOB_FIELDS} } }`;
 const RULE_STATUS_SUB = `subscription($j: String) { ruleStatusChanged(jobName: $j) { jobName previousStatus rule { ruleConfigurationName ruleEvaluationStatus statusDetails evaluator } } }`;
 
 const jobEvent = (name: string, secondary: string) => (r: any) =>
   r.data?.trainingJobStatusChanged?.job.name === name && r.data.trainingJobStatusChanged.job.secondaryStatus === secondary;
+const updateOf = (name: string, secondary: string) => (r: any) =>
+  r.data?.trainingJobUpdated?.name === name && r.data.trainingJobUpdated.secondaryStatus === secondary;
 const ruleEvent = (name: string, rule: string, status: string) => (r: any) =>
   r.data?.ruleStatusChanged?.jobName === name && r.data.ruleStatusChanged.rule.ruleConfigurationName === rule &&
   r.data.ruleStatusChanged.rule.ruleEvaluationStatus === status;
@@ -106,6 +109,7 @@ test("a SageMaker job started here is watched from the start: every transition o
   const c = client();
   // All jobs: these subscriptions give the watcher no job to watch; only the start does.
   const jobs = collect(c, JOB_STATUS_SUB);
+  const updates = collect(c, JOB_UPDATED_SUB);
   const rules = collect(c, RULE_STATUS_SUB);
   await sleep(200);
   const name = "lab-watched-from-start";
@@ -123,10 +127,12 @@ test("a SageMaker job started here is watched from the start: every transition o
   const timeline = labTimeline();
   for (let i = 1; i <= 4; i++) {
     sm.advance(name);
-    const e = await jobs.waitFor(jobEvent(name, timeline[i].secondaryStatus), timeline[i].secondaryStatus);
-    assert.equal(e.data.trainingJobStatusChanged.job.status, JOB_STATUS[timeline[i].status]);
-    assert.equal(e.data.trainingJobStatusChanged.previousStatus, JOB_STATUS[timeline[i - 1].status]);
+    // Secondary statuses move the job (trainingJobUpdated); only Completed changes its status.
+    const e = await updates.waitFor(updateOf(name, timeline[i].secondaryStatus), timeline[i].secondaryStatus);
+    assert.equal(e.data.trainingJobUpdated.status, JOB_STATUS[timeline[i].status]);
   }
+  const completed = await jobs.waitFor(jobEvent(name, "Completed"), "the status change to COMPLETED");
+  assert.equal(completed.data.trainingJobStatusChanged.previousStatus, "IN_PROGRESS");
   // The training job is Completed, its rules still run: the watcher keeps polling until they finish.
   const polledWhenCompleted = sm.count("DescribeTrainingJob", name);
   await eventually(() => sm.count("DescribeTrainingJob", name) >= polledWhenCompleted + 3, "polls after the job completed");
@@ -141,10 +147,11 @@ test("a SageMaker job started here is watched from the start: every transition o
   await assertNotPolled(name);
   const seq = jobs.results.filter((r) => r.data.trainingJobStatusChanged.job.name === name)
     .map((r) => `${r.data.trainingJobStatusChanged.previousStatus}>${r.data.trainingJobStatusChanged.job.status}/${r.data.trainingJobStatusChanged.job.secondaryStatus}`);
-  assert.deepEqual(seq, [
-    "null>IN_PROGRESS/Starting", "IN_PROGRESS>IN_PROGRESS/Downloading", "IN_PROGRESS>IN_PROGRESS/Training",
-    "IN_PROGRESS>IN_PROGRESS/Uploading", "IN_PROGRESS>COMPLETED/Completed",
-  ], "each change published once");
+  assert.deepEqual(seq, ["null>IN_PROGRESS/Starting", "IN_PROGRESS>COMPLETED/Completed"], "each status change published once");
+  const updateSeq = updates.results.filter((r) => r.data.trainingJobUpdated.name === name).map((r) => r.data.trainingJobUpdated.secondaryStatus);
+  assert.deepEqual(updateSeq, ["Starting", "Downloading", "Training", "Uploading", "Completed"], "each update once");
+  const ids = [...jobs.results.map((r) => r.data.trainingJobStatusChanged.eventId), ...updates.results.map((r) => r.data.trainingJobUpdated.eventId)];
+  assert.ok(ids.every((i) => typeof i === "string" && i.length > 0), "every event carries its cursor");
   const ruleSeq = rules.results.filter((r) => r.data.ruleStatusChanged.jobName === name)
     .map((r) => `${r.data.ruleStatusChanged.rule.ruleConfigurationName}:${r.data.ruleStatusChanged.previousStatus}>${r.data.ruleStatusChanged.rule.ruleEvaluationStatus}`)
     .sort();
@@ -153,6 +160,7 @@ test("a SageMaker job started here is watched from the start: every transition o
     "Overtraining:IN_PROGRESS>ISSUES_FOUND", "Overtraining:null>IN_PROGRESS",
   ]);
   jobs.stop();
+  updates.stop();
   rules.stop();
 });
 
@@ -174,15 +182,19 @@ test("subscribing to a job started elsewhere reports where it stands, then its c
 
   const c = client();
   const jobs = collect(c, JOB_STATUS_SUB, { j: name });
+  const updates = collect(c, JOB_UPDATED_SUB, { j: name });
   const rules = collect(c, RULE_STATUS_SUB, { j: name });
   const first = await jobs.waitFor(jobEvent(name, "Training"), "where the job stands");
   assert.equal(first.data.trainingJobStatusChanged.previousStatus, null);
   await rules.waitFor(ruleEvent(name, "LossNotDecreasing", "IN_PROGRESS"), "the rule's first report");
+  await updates.waitFor(updateOf(name, "Training"), "the job as it stands");
 
   sm.advance(name); // Uploading
-  const next = await jobs.waitFor(jobEvent(name, "Uploading"), "Uploading");
-  assert.equal(next.data.trainingJobStatusChanged.previousStatus, "IN_PROGRESS");
-  assert.equal(jobs.results.length, 2, "no event without a change");
+  await updates.waitFor(updateOf(name, "Uploading"), "Uploading");
+  await sleep(5 * POLL_MS);
+  assert.equal(jobs.results.length, 1, "no status event without a status change");
+  assert.equal(rules.results.length, 1, "the rule's state once: the watcher's first report of it is not a change");
+  assert.deepEqual(updates.results.map((r) => r.data.trainingJobUpdated.secondaryStatus), ["Training", "Uploading"]);
 
   // Two subscriptions on one connection share one watcher; disconnecting releases both shares.
   await c.dispose();
@@ -223,14 +235,17 @@ test("a local job publishes its statuses directly, without polling", async () =>
   await statuses.waitFor((r) => r.data.trainingJobStatusChanged.job.name === name && r.data.trainingJobStatusChanged.job.status === "COMPLETED", "COMPLETED", 60_000);
   const seq = statuses.results.filter((r) => r.data.trainingJobStatusChanged.job.name === name)
     .map((r) => `${r.data.trainingJobStatusChanged.previousStatus}>${r.data.trainingJobStatusChanged.job.status}/${r.data.trainingJobStatusChanged.job.secondaryStatus}`);
-  assert.deepEqual(seq, ["null>IN_PROGRESS/Starting", "IN_PROGRESS>IN_PROGRESS/Training", "IN_PROGRESS>COMPLETED/Completed"]);
+  assert.deepEqual(seq, ["null>IN_PROGRESS/Starting", "IN_PROGRESS>COMPLETED/Completed"], "status changes only (Starting -> Training is not one)");
   assert.equal(sm.count("DescribeTrainingJob", name), 0, "a local job is never described on SageMaker");
 
-  // A subscription naming the local job is accepted and does not start SageMaker polling either.
+  // A subscription naming the ended local job gets where it stands at once, and does not start SageMaker polling.
   const named = collect(c, JOB_STATUS_SUB, { j: name });
+  const now = await named.waitFor(() => true, "the current state");
+  assert.equal(now.data.trainingJobStatusChanged.previousStatus, null);
+  assert.equal(now.data.trainingJobStatusChanged.job.status, "COMPLETED");
   await sleep(10 * POLL_MS);
   assert.equal(named.error, undefined);
-  assert.deepEqual(named.results, []);
+  assert.equal(named.results.length, 1);
   assert.equal(sm.count("DescribeTrainingJob", name), 0);
   named.stop();
   statuses.stop();
@@ -259,18 +274,18 @@ test("every event resolves with a fresh context: per-request budgets and loader 
   assert.equal(body.data.startTrainingJob.debugOutputPath, `s3://lab-debug/debug/${name}/debug-output`);
 
   const c = client();
-  const sub = collect(c, `subscription($j: String) { trainingJobStatusChanged(jobName: $j) { previousStatus
-    job { secondaryStatus trial { tensors(regex: ".") { series { values } } } } } }`, { j: name });
-  await sleep(300);
+  const sub = collect(c, `subscription($j: String) { trainingJobUpdated(jobName: $j) {
+    secondaryStatus trial { tensors(regex: ".") { series { values } } } } }`, { j: name });
+  await sub.waitFor(() => true, "the job as it stands");
   const timeline = labTimeline();
   for (let i = 1; i <= 3; i++) {
     sm.advance(name);
-    await sub.waitFor((r) => r.data?.trainingJobStatusChanged?.job.secondaryStatus === timeline[i].secondaryStatus, timeline[i].secondaryStatus);
+    await sub.waitFor((r) => r.data?.trainingJobUpdated?.secondaryStatus === timeline[i].secondaryStatus, timeline[i].secondaryStatus);
   }
-  assert.equal(sub.results.length, 3);
+  assert.equal(sub.results.length, 4);
   for (const r of sub.results) {
     assert.equal(r.errors, undefined, JSON.stringify(r.errors));
-    const values = r.data.trainingJobStatusChanged.job.trial.tensors.reduce((n: number, t: any) => n + t.series.values.length, 0);
+    const values = r.data.trainingJobUpdated.trial.tensors.reduce((n: number, t: any) => n + t.series.values.length, 0);
     assert.equal(values, golden.tensor_names.reduce((n, t) => n + golden.tensors[t].steps.length, 0));
   }
   // The budget does bite: one request asking for two events' worth is refused.

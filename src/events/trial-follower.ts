@@ -11,6 +11,8 @@ interface Followed {
   timer: NodeJS.Timeout | null;
   ended: boolean;
   polling: boolean;
+  /** The largest step published: steps are published by what the trial has, not by what one refresh found. */
+  lastStep: number;
 }
 
 export class TrialFollower {
@@ -22,7 +24,7 @@ export class TrialFollower {
   follow(trial: Trial): () => void {
     let f = this.followed.get(trial.path);
     if (!f) {
-      f = { trial, shares: 0, timer: null, ended: trial.trainingEnded, polling: false };
+      f = { trial, shares: 0, timer: null, ended: trial.trainingEnded, polling: false, lastStep: Math.max(-1, ...trial.steps()) };
       this.followed.set(trial.path, f);
       this.schedule(f, 0);
     }
@@ -55,8 +57,12 @@ export class TrialFollower {
     try {
       const r = await f.trial.refresh({ force: true });
       const endedNow = r.trainingEnded && !f.ended;
-      if (r.newSteps.length || endedNow) {
-        this.events.publish("stepsAdded", { path: f.trial.path, steps: r.newSteps, lastCompleteStep: f.trial.lastCompleteStep, trainingEnded: r.trainingEnded });
+      // Another reader of the same trial (rule evaluation, a query) may have refreshed it first and
+      // taken its new steps; they are still new to subscribers.
+      const steps = f.trial.steps().filter((s) => s > f.lastStep);
+      if (steps.length) f.lastStep = steps[steps.length - 1];
+      if (steps.length || endedNow) {
+        this.events.publish("stepsAdded", { path: f.trial.path, steps, lastCompleteStep: f.trial.lastCompleteStep, trainingEnded: r.trainingEnded });
       }
       f.ended = r.trainingEnded;
       // Nothing more will come; subscribers keep their stream open until they leave.

@@ -31,6 +31,8 @@ export interface Services {
   memory: MemoryPool;
   /** Follows a growing trial while subscribed; returns the release function. */
   followTrial: (trial: Trial) => () => void;
+  /** The job whose trial is at this (normalized) path, if any: its trial may be subscribed to before it exists. */
+  jobForTrial?: (path: string) => Promise<import("../jobs/types.js").TrainingJobRecord | null>;
   /** Keeps a job watched while subscribed (SageMaker polling); returns the release function. */
   watchJob?: (jobName: string) => () => void;
 }

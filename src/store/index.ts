@@ -8,6 +8,7 @@ import { Database, type DatabaseLog } from "./database.js";
 import { InstanceStore } from "./instance-store.js";
 import { JobStore } from "./job-store.js";
 import { DatabaseLeases } from "./leases.js";
+import { EventLog } from "./event-log.js";
 import { RuleStore } from "./rule-store.js";
 
 export { Database, isUnavailable, isUniqueViolation, type Engine } from "./database.js";
@@ -15,6 +16,7 @@ export { JobStore, MAX_JOB_PAGE_SIZE, type JobCondition, type JobListQuery, type
 export { RuleStore, MAX_EVALUATION_PAGE_SIZE, type LastEvaluation, type NewEvaluation, type OpenRule, type RuleChange, type StoredRule } from "./rule-store.js";
 export { InstanceStore, type EndedInstance, type InstanceInfo } from "./instance-store.js";
 export { DatabaseLeases, type LeaseStore } from "./leases.js";
+export { EventLog, type LogEvent, type NewLogEvent, type LogReadQuery, type RetentionPolicy } from "./event-log.js";
 
 /** The embedded database's file name in the data directory. */
 export const SQLITE_FILE = "trialgraph.db";
@@ -30,11 +32,13 @@ export class Store {
   readonly jobs: JobStore;
   readonly rules: RuleStore;
   readonly instances: InstanceStore;
+  readonly events: EventLog;
 
   private constructor(readonly database: Database) {
     this.jobs = new JobStore(database);
     this.rules = new RuleStore(database);
     this.instances = new InstanceStore(database);
+    this.events = new EventLog(database);
   }
 
   /** Opens (and migrates) the database; a StartupError when it cannot. */

@@ -170,6 +170,17 @@ export class JobStore {
     return row ? { record: recordFromRow(row), spec: row.spec ? JSON.parse(row.spec) : null, instanceId: row.instance_id } : null;
   }
 
+  /**
+   * The job whose trial is at `trialPath` (its debugOutputPath, with or without a trailing slash), or
+   * null: a subscription may wait for such a trial before its first step is written.
+   */
+  async byTrialPath(trialPath: string): Promise<TrainingJobRecord | null> {
+    const bare = trialPath.replace(/\/+$/, "");
+    const row = await this.database.query((db) => db.selectFrom("jobs").selectAll()
+      .where("debug_output_path", "in", [bare, `${bare}/`]).orderBy("created_at", "desc").limit(1).executeTakeFirst());
+    return row ? recordFromRow(row) : null;
+  }
+
   /** One backend's jobs, newest first (then by name, descending, so the order is total). */
   async list(query: JobListQuery): Promise<RecordPage<TrainingJobRecord>> {
     const first = query.first;

@@ -98,6 +98,30 @@ export const MIGRATIONS: readonly Migration[] = [
       await db.schema.createIndex("leases_by_owner").on("leases").column("owner").execute();
     },
   },
+  {
+    version: 2,
+    name: "event log for subscription resume (eventId / after)",
+    async up(db, engine) {
+      const ms = big(engine);
+      // Ids are handed out by event_sequence, not by a serial column: the row's lock orders appends,
+      // so ids commit in order and without holes (see EventLog).
+      await db.schema.createTable("event_sequence")
+        .addColumn("name", "text", (c) => c.primaryKey())
+        .addColumn("last_id", ms, (c) => c.notNull())
+        .execute();
+      await db.insertInto("event_sequence").values({ name: "events", last_id: 0 }).execute();
+      await db.schema.createTable("event_log")
+        .addColumn("id", ms, (c) => c.primaryKey())
+        .addColumn("topic", "text", (c) => c.notNull())
+        .addColumn("job_name", "text")
+        .addColumn("payload", "text", (c) => c.notNull())
+        .addColumn("created_at", ms, (c) => c.notNull())
+        .execute();
+      // Replays of one job's events; pruning by age.
+      await db.schema.createIndex("event_log_by_job").on("event_log").columns(["job_name", "id"]).execute();
+      await db.schema.createIndex("event_log_by_time").on("event_log").column("created_at").execute();
+    },
+  },
 ];
 
 /** PostgreSQL advisory lock key for migrations ("trialgph" as 8 ASCII bytes). */

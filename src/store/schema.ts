@@ -90,6 +90,23 @@ export interface LeasesTable {
   expires_at: number;
 }
 
+/** The last id handed out per sequence (one row, "events": the event log's). */
+export interface EventSequenceTable {
+  name: string;
+  last_id: number;
+}
+
+/** Events published to subscribers, kept for a bounded time so a client can resume after a cursor. */
+export interface EventLogTable {
+  id: number;
+  topic: string;
+  /** The job the event is about (replays of one job's subscriptions read only its rows). */
+  job_name: string | null;
+  /** JSON of the event. */
+  payload: string;
+  created_at: number;
+}
+
 export interface Schema {
   schema_migrations: SchemaMigrationsTable;
   meta: MetaTable;
@@ -98,4 +115,6 @@ export interface Schema {
   rule_evaluations: RuleEvaluationsTable;
   instances: InstancesTable;
   leases: LeasesTable;
+  event_sequence: EventSequenceTable;
+  event_log: EventLogTable;
 }

@@ -7,6 +7,8 @@ export interface CollectedSubscription {
   results: any[];
   /** The stream's error (an array of GraphQL errors, or a close event), once it failed. */
   readonly error: unknown;
+  /** Whether the server completed the stream. */
+  readonly completed: boolean;
   /** Resolves with the first result (already received or coming) that matches; rejects after `timeoutMs` (a hang guard). */
   waitFor(match: (result: any) => boolean, what: string, timeoutMs?: number): Promise<any>;
   /**
@@ -21,10 +23,24 @@ export function wsClient(url: string): Client {
   return createClient({ url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
 }
 
+/** A client whose socket a test can cut (no close handshake), as a dropped network would. */
+export function killableClient(url: string): { client: Client; kill(): void } {
+  const sockets: WebSocket[] = [];
+  class Tracked extends WebSocket {
+    constructor(address: string, protocols?: string | string[]) {
+      super(address, protocols);
+      sockets.push(this);
+    }
+  }
+  const client = createClient({ url, webSocketImpl: Tracked, retryAttempts: 0, lazy: true });
+  return { client, kill: () => { for (const s of sockets) s.terminate(); } };
+}
+
 export function collect(client: Client, query: string, variables?: Record<string, unknown>): CollectedSubscription {
   const results: any[] = [];
   let error: unknown = undefined;
   let failed = false;
+  let completed = false;
   const listeners = new Set<() => void>();
   const notify = () => {
     for (const l of [...listeners]) l();
@@ -39,7 +55,10 @@ export function collect(client: Client, query: string, variables?: Record<string
       failed = true;
       notify();
     },
-    complete: () => notify(),
+    complete: () => {
+      completed = true;
+      notify();
+    },
   });
   const wait = <T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> =>
     new Promise((resolve, reject) => {
@@ -65,6 +84,9 @@ export function collect(client: Client, query: string, variables?: Record<string
     results,
     get error() {
       return error;
+    },
+    get completed() {
+      return completed;
     },
     waitFor: (match, what, timeoutMs = 20_000) => wait(() => results.find(match), what, timeoutMs),
     waitForError: (timeoutMs = 20_000) => wait(() => {

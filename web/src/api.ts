@@ -179,13 +179,22 @@ export function subscribe<T>(
   variables: Record<string, unknown>,
   onData: (data: T) => void,
   onError: (err: GraphQLRequestError) => void,
+  options: { cursor?: (data: T) => string | null | undefined } = {},
 ): () => void {
+  // graphql-ws sends this payload again on every reconnect: keeping the newest eventId in its
+  // variables (as `after`) makes the resubscription resume where the stream stopped, so what
+  // happened while the socket was down arrives, once, instead of being lost.
+  const payload = { query, variables: { ...variables } };
   return client().subscribe<T>(
-    { query, variables },
+    payload,
     {
       next: (result) => {
         if (result.errors?.length) onError(new GraphQLRequestError(result.errors as GraphQLErrorShape[]));
-        if (result.data) onData(result.data as T);
+        if (result.data) {
+          const cursor = options.cursor?.(result.data as T);
+          if (cursor) payload.variables.after = cursor;
+          onData(result.data as T);
+        }
       },
       error: (err) => {
         if (Array.isArray(err)) onError(new GraphQLRequestError(err as GraphQLErrorShape[]));

@@ -11,7 +11,8 @@ const connection = document.querySelector<HTMLElement>("[data-testid=ws-status]"
 onConnectionState((state) => {
   if (!connection) return;
   connection.dataset.state = state;
-  connection.textContent = state === "idle" ? "live: idle" : `live: ${state}`;
+  // While reconnecting, subscriptions wait to resume where they stopped (after: their last eventId).
+  connection.textContent = state === "idle" ? "live: idle" : state === "reconnecting" ? "live: reconnecting…" : `live: ${state}`;
 });
 
 const router = startRouter(

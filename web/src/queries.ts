@@ -108,30 +108,48 @@ export function byNaturalName<T extends { name: string }>(items: readonly T[]): 
   return items.slice().sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
 }
 
-export const jobStatusSubscription = () => `subscription JobStatus($jobName: String) {
-  trainingJobStatusChanged(jobName: $jobName) { previousStatus job { ${jobFields()} } }
+// Each subscription takes the eventId of the last event received as `after`: api.subscribe keeps it
+// current, so a reconnect resumes where the stream stopped.
+export const jobStatusSubscription = () => `subscription JobStatus($jobName: String, $after: String) {
+  trainingJobStatusChanged(jobName: $jobName, after: $after) { eventId previousStatus job { ${jobFields()} } }
 }`;
 
-export const ruleStatusSubscription = `subscription RuleStatus($jobName: String) {
-  ruleStatusChanged(jobName: $jobName) {
-    jobName previousStatus
+/** Every status, secondary-status and progress move of a job (or of every job). */
+export const jobUpdatedSubscription = () => `subscription JobUpdated($jobName: String, $after: String) {
+  trainingJobUpdated(jobName: $jobName, after: $after) { eventId ${jobFields()} }
+}`;
+
+export const ruleStatusSubscription = `subscription RuleStatus($jobName: String, $after: String) {
+  ruleStatusChanged(jobName: $jobName, after: $after) {
+    eventId jobName previousStatus
     rule { ${ruleFields} }
   }
 }`;
 
-export const stepsAddedSubscription = `subscription StepsAdded($path: String!) {
-  trialStepsAdded(path: $path) { path steps lastCompleteStep }
+export const stepsAddedSubscription = `subscription StepsAdded($path: String!, $after: String) {
+  trialStepsAdded(path: $path, after: $after) { eventId path steps lastCompleteStep trainingEnded }
 }`;
 
 export interface JobStatusEvent {
-  trainingJobStatusChanged: { previousStatus: TrainingJobStatus | null; job: TrainingJob };
+  trainingJobStatusChanged: { eventId: string; previousStatus: TrainingJobStatus | null; job: TrainingJob };
+}
+export interface JobUpdatedEvent {
+  trainingJobUpdated: TrainingJob & { eventId: string };
 }
 export interface RuleStatusEvent {
-  ruleStatusChanged: { jobName: string; previousStatus: RuleEvaluationStatus | null; rule: RuleSummary };
+  ruleStatusChanged: { eventId: string; jobName: string; previousStatus: RuleEvaluationStatus | null; rule: RuleSummary };
 }
 export interface StepsAddedEvent {
-  trialStepsAdded: { path: string; steps: number[]; lastCompleteStep: number | null };
+  trialStepsAdded: { eventId: string; path: string; steps: number[]; lastCompleteStep: number | null; trainingEnded: boolean };
 }
+
+/** The cursor of each subscription's events (for api.subscribe's resume). */
+export const cursors = {
+  jobStatus: (e: JobStatusEvent) => e.trainingJobStatusChanged.eventId,
+  jobUpdated: (e: JobUpdatedEvent) => e.trainingJobUpdated.eventId,
+  ruleStatus: (e: RuleStatusEvent) => e.ruleStatusChanged.eventId,
+  stepsAdded: (e: StepsAddedEvent) => e.trialStepsAdded.eventId,
+};
 
 export const stopJobMutation = () => `mutation StopJob($name: String!) { stopTrainingJob(name: $name) { ${jobFields()} } }`;
 export const startJobMutation = () => `mutation StartJob($input: StartTrainingJobInput!) { startTrainingJob(input: $input) { ${jobFields()} } }`;

@@ -146,6 +146,12 @@ export class TrainingJob {
 
   @Field(() => JobProgress, { nullable: true })
   progress: JobProgress | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description: "In trainingJobUpdated: the cursor of this event (pass it as after to resume); null in queries",
+  })
+  eventId: string | null = null;
 }
 
 @ObjectType()
@@ -162,8 +168,11 @@ export class TrainingJobStatusChange {
   @Field(() => TrainingJob)
   job!: TrainingJob;
 
-  @Field(() => TrainingJobStatus, { nullable: true, description: "Null on the first report" })
+  @Field(() => TrainingJobStatus, { nullable: true, description: "Null on the first report (the current state a subscription starts with)" })
   previousStatus!: string | null;
+
+  @Field(() => String, { description: "This event's cursor: subscribe again with after: eventId to get what followed it" })
+  eventId!: string;
 }
 
 @ObjectType({ description: "A rule's status changed" })
@@ -174,6 +183,9 @@ export class RuleStatusChange {
   @Field(() => RuleSummary)
   rule!: RuleSummary;
 
-  @Field(() => RuleEvaluationStatus, { nullable: true, description: "Null on the first report" })
+  @Field(() => RuleEvaluationStatus, { nullable: true, description: "Null on the first report (the current state a subscription starts with)" })
   previousStatus!: string | null;
+
+  @Field(() => String, { description: "This event's cursor: subscribe again with after: eventId to get what followed it" })
+  eventId!: string;
 }

@@ -544,4 +544,7 @@ export class StepsAdded {
 
   @Field(() => Boolean)
   trainingEnded!: boolean;
+
+  @Field(() => String, { description: "This event's cursor (the last step it delivered): subscribe again with after: eventId to get the steps after it" })
+  eventId!: string;
 }

@@ -5,7 +5,7 @@ import { gql, onConnected, subscribe } from "../api.js";
 import { LineChart, lineSwatch, type LineSeriesInput, type StepRange } from "../chart.js";
 import { axisLabel, higherIsBetterTensor, runSeriesStyle } from "../../../src/report/plot-style.js";
 import { h, clear, errorBox, formatNumber, showGlobalError, testidPart } from "../dom.js";
-import { OVERVIEW_POINTS, ZOOM_POINTS, seriesFields, stepsAddedSubscription, type CollectionSeries, type StepsAddedEvent } from "../queries.js";
+import { OVERVIEW_POINTS, ZOOM_POINTS, seriesFields, stepsAddedSubscription, cursors, type CollectionSeries, type StepsAddedEvent } from "../queries.js";
 import type { View } from "../router.js";
 
 interface RunTrial {
@@ -237,7 +237,7 @@ export function compareView(root: HTMLElement, params: URLSearchParams): View {
       const path = x.trial?.path;
       if (!path || subscribedPaths.has(path)) continue;
       subscribedPaths.add(path);
-      unsubs.push(subscribe<StepsAddedEvent>(stepsAddedSubscription, { path }, () => scheduleLoad(), showGlobalError));
+      unsubs.push(subscribe<StepsAddedEvent>(stepsAddedSubscription, { path }, () => scheduleLoad(), showGlobalError, { cursor: cursors.stepsAdded }));
     }
     const allTensorNames = [...new Set(resolved.flatMap((x) => x.trial?.collection?.tensors.map((t) => t.name) ?? []))].sort();
     const shown = tensorFilter.size ? allTensorNames.filter((n) => tensorFilter.has(n)) : allTensorNames;

@@ -1,14 +1,15 @@
 // #/job?name=...: one training job, live: status, progress, rules, and its trial's panels.
-import { apiToken, fetchAuthorized, onConnected, reportPath, subscribe } from "../api.js";
+import { apiToken, fetchAuthorized, reportPath, subscribe } from "../api.js";
 import { h, clear, badge, errorBox, formatTime, duration, progressBar, showGlobalError, testidPart } from "../dom.js";
 import {
+  cursors,
   gqlWithJobFields,
   jobFields,
-  jobStatusSubscription,
+  jobUpdatedSubscription,
   mergeJob,
   mergeRule,
   ruleStatusSubscription,
-  type JobStatusEvent,
+  type JobUpdatedEvent,
   type RuleStatusEvent,
   type RuleSummary,
   type TrainingJob,
@@ -16,6 +17,7 @@ import {
 import type { View } from "../router.js";
 import { confirmAndStopJob } from "./jobs.js";
 import { TrialPanels } from "./trial.js";
+import { loadHistories, ruleTimeline } from "./rule-timeline.js";
 
 const jobQuery = () => `query Job($name: String!) { trainingJob(name: $name) { ${jobFields()} } }`;
 
@@ -118,6 +120,7 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
   const errors = h("div", {});
   const rulesBox = h("div", { class: "card rules-card", "data-testid": "job-rules" });
   const hyperBox = h("div", { class: "card" });
+  const timelinesBox = h("div", { class: "card", "data-testid": "rule-timelines", hidden: true });
   const trialHost = h("div", {});
 
   const renderJob = () => {
@@ -179,35 +182,51 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
       ),
       j.failureReason ? h("div", { class: "error-box", role: "alert", "data-testid": "job-failure" }, h("strong", {}, "Failure: "), j.failureReason) : null,
     );
-    clear(
-      rulesBox,
-      h("div", { class: "card-head" }, h("h2", {}, "Rules")),
-      h("div", { class: "table-wrap" }, rulesTable(j.name, j.ruleSummaries)),
-    );
+    // Progress arrives every round: the rules and hyperparameters are drawn again only when they
+    // changed (a rule's open details stay open while the job trains).
+    const rulesKey = JSON.stringify(j.ruleSummaries);
+    if (rulesKey !== renderedRules) {
+      renderedRules = rulesKey;
+      clear(
+        rulesBox,
+        h("div", { class: "card-head" }, h("h2", {}, "Rules")),
+        h("div", { class: "table-wrap" }, rulesTable(j.name, j.ruleSummaries)),
+      );
+      panels?.setRuleFindings(j.ruleSummaries);
+    }
     const hp = Object.entries(j.hyperparameters ?? {});
-    clear(
-      hyperBox,
-      h("div", { class: "card-head" }, h("h2", {}, "Hyperparameters")),
-      hp.length ? h("dl", { class: "facts compact" }, hp.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, h("code", {}, String(v)))))) : h("p", { class: "muted" }, "None."),
-    );
-    ensurePanels();
-    panels?.setRuleFindings(j.ruleSummaries);
+    const hpKey = JSON.stringify(hp);
+    if (hpKey !== renderedHyper) {
+      renderedHyper = hpKey;
+      clear(
+        hyperBox,
+        h("div", { class: "card-head" }, h("h2", {}, "Hyperparameters")),
+        hp.length ? h("dl", { class: "facts compact" }, hp.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, h("code", {}, String(v)))))) : h("p", { class: "muted" }, "None."),
+      );
+    }
+    if (ensurePanels()) panels?.setRuleFindings(j.ruleSummaries);
   };
+  let renderedRules = "";
+  let renderedHyper = "";
 
   // The trial path is the job's trial, or its debug output path until the trial exists.
-  const ensurePanels = () => {
+  /** True when it made new panels. */
+  const ensurePanels = (): boolean => {
     const path = job?.trial?.path ?? job?.debugOutputPath ?? null;
-    if (!path || panels?.path === path) return;
+    if (!path || panels?.path === path) return false;
     panels?.destroy();
-    panels = new TrialPanels(path, { onStepsAdded: () => scheduleJobRefresh() });
+    panels = new TrialPanels(path, { onStepsAdded: () => { scheduleJobRefresh(); scheduleTimelines(); } });
     clear(trialHost, h("h2", { class: "section-title" }, "Trial"), panels.element);
     void panels.start();
+    return true;
   };
 
   const apply = (next: TrainingJob) => {
     const wasRunning = job?.status === "IN_PROGRESS";
+    const statusBefore = job?.status;
     job = mergeJob(job, next);
     renderJob();
+    if (statusBefore !== job.status) scheduleTimelines();
     // The last steps and training_job_end may land just as the job ends: refresh the panels once more.
     if (wasRunning && next.status !== "IN_PROGRESS") panels?.scheduleRefresh();
   };
@@ -222,6 +241,31 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
     } catch (err) {
       if (!destroyed) clear(errors, errorBox(err, "job-error"));
     }
+  };
+
+  // Rule timelines come from the rules' evaluation histories: read again (at most every 2 s) when a
+  // rule's status changes, the job's status changes, or new steps were evaluated.
+  let timelineTimer: number | undefined;
+  const renderTimelines = async () => {
+    try {
+      const histories = await loadHistories(name);
+      if (destroyed) return;
+      timelinesBox.hidden = histories.size === 0;
+      clear(
+        timelinesBox,
+        h("div", { class: "card-head" }, h("h2", {}, "Rule timelines"), h("span", { class: "muted small-text" }, "status over the evaluated steps")),
+        h("div", { class: "rule-timelines" }, [...histories].map(([rule, history]) => ruleTimeline(name, rule, history))),
+      );
+    } catch {
+      // The rules table already shows where each rule stands; the timeline waits for the next change.
+    }
+  };
+  const scheduleTimelines = () => {
+    if (timelineTimer !== undefined) return;
+    timelineTimer = window.setTimeout(() => {
+      timelineTimer = undefined;
+      void renderTimelines();
+    }, 2000);
   };
 
   // Progress moves with steps; refetch the job at most about once a second while steps arrive.
@@ -241,22 +285,28 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
     errors,
     h("section", { class: "card", "aria-label": "Job status" }, header),
     rulesBox,
+    timelinesBox,
     hyperBox,
     trialHost,
   );
 
   void load().then(() => {
     if (destroyed) return;
+    void renderTimelines();
     unsubs.push(
-      subscribe<JobStatusEvent>(jobStatusSubscription(), { jobName: name }, (ev) => {
-        if (ev.trainingJobStatusChanged.job.name === name) apply(ev.trainingJobStatusChanged.job);
-      }, showGlobalError),
+      // By name, each subscription starts with the current state, and resumes after its last
+      // eventId on a reconnect: nothing to fetch again.
+      subscribe<JobUpdatedEvent>(jobUpdatedSubscription(), { jobName: name }, (ev) => {
+        const { eventId: _cursor, ...next } = ev.trainingJobUpdated;
+        if (next.name === name) apply(next);
+      }, showGlobalError, { cursor: cursors.jobUpdated }),
       subscribe<RuleStatusEvent>(ruleStatusSubscription, { jobName: name }, (ev) => {
         if (!job || ev.ruleStatusChanged.jobName !== name) return;
         job = { ...job, ruleSummaries: mergeRule(job.ruleSummaries, ev.ruleStatusChanged.rule) };
         renderJob();
-      }, showGlobalError),
-      onConnected(() => void load()),
+        // A status change is a new entry in the rule's evaluation history: its timeline follows.
+        scheduleTimelines();
+      }, showGlobalError, { cursor: cursors.ruleStatus }),
     );
   });
 
@@ -264,6 +314,7 @@ export function jobView(root: HTMLElement, params: URLSearchParams): View {
     destroy: () => {
       destroyed = true;
       clearTimeout(jobTimer);
+      clearTimeout(timelineTimer);
       for (const u of unsubs) u();
       panels?.destroy();
     },

@@ -2,14 +2,15 @@
 import { gql, onConnected, subscribe } from "../api.js";
 import { h, clear, badge, confirmDialog, errorBox, formatTime, duration, progressBar, showGlobalError, testidPart } from "../dom.js";
 import {
+  cursors,
   gqlWithJobFields,
   jobFields,
-  jobStatusSubscription,
+  jobUpdatedSubscription,
   mergeJob,
   mergeRule,
   ruleStatusSubscription,
   stopJobMutation,
-  type JobStatusEvent,
+  type JobUpdatedEvent,
   type RuleStatusEvent,
   type RuleSummary,
   type TrainingJob,
@@ -146,7 +147,7 @@ export function jobsView(root: HTMLElement): View {
       h("td", {}, badge(job.status, `job-status-${id}`, job.failureReason ?? undefined), job.secondaryStatus ? h("div", { class: "muted small-text", "data-testid": `job-secondary-${id}` }, job.secondaryStatus) : null),
       h("td", {}, progressBar(job.progress?.current, job.progress?.total, `job-progress-${id}`)),
       h("td", { "data-testid": `job-rules-${id}` }, ruleBadges(job.name, job.ruleSummaries)),
-      h("td", {}, formatTime(job.createdAt), h("div", { class: "muted small-text" }, duration(job.startedAt ?? job.createdAt, job.endedAt))),
+      h("td", {}, formatTime(job.createdAt), h("div", { class: "muted small-text", "data-testid": `job-duration-${id}` }, duration(job.startedAt ?? job.createdAt, job.endedAt))),
       h("td", {}, stopButton),
     );
   };
@@ -160,7 +161,20 @@ export function jobsView(root: HTMLElement): View {
   const upsert = (job: TrainingJob) => {
     if (!jobs.has(job.name)) order.unshift(job.name);
     jobs.set(job.name, mergeJob(jobs.get(job.name), job));
-    renderJobs();
+    scheduleRender();
+  };
+  // A running job's duration moves even between its events (a SageMaker job reports no rounds).
+  const clock = window.setInterval(() => {
+    if ([...jobs.values()].some((j) => j.status === "IN_PROGRESS" || j.status === "STOPPING")) scheduleRender();
+  }, 1000);
+  // Running jobs report every round: draw the table at most once a frame.
+  let renderFrame: number | undefined;
+  const scheduleRender = () => {
+    if (renderFrame !== undefined) return;
+    renderFrame = requestAnimationFrame(() => {
+      renderFrame = undefined;
+      if (!destroyed) renderJobs();
+    });
   };
 
   const loadJobs = async (more = false) => {
@@ -189,10 +203,22 @@ export function jobsView(root: HTMLElement): View {
     }
   };
 
+  /** Trial paths the list shows: a running job whose trial is not among them yet makes it reload. */
+  let listedTrials = new Set<string>();
+  let trialsTimer: number | undefined;
+  /** At most one trials reload a second, however many job updates ask for one. */
+  const scheduleLoadTrials = () => {
+    if (trialsTimer !== undefined) return;
+    trialsTimer = window.setTimeout(() => {
+      trialsTimer = undefined;
+      void loadTrials();
+    }, 1000);
+  };
   const loadTrials = async () => {
     try {
       const r = await gql<{ trials: TrialListItem[] }>(trialsQuery);
       if (destroyed) return;
+      listedTrials = new Set(r.trials.map((t) => t.path));
       trialsError.replaceChildren();
       clear(
         trialsBody,
@@ -296,21 +322,25 @@ export function jobsView(root: HTMLElement): View {
     if (destroyed) return;
     // Subscribe after the first query so the job selection matches what the schema supports.
     unsubs.push(
-      subscribe<JobStatusEvent>(jobStatusSubscription(), {}, (ev) => {
-        const job = ev.trainingJobStatusChanged.job;
-        const known = jobs.has(job.name);
+      // Every move of every job: status, secondary status, and progress as rounds finish (the
+      // progress bar and the duration move with it).
+      subscribe<JobUpdatedEvent>(jobUpdatedSubscription(), {}, (ev) => {
+        const { eventId: _cursor, ...job } = ev.trainingJobUpdated;
+        const before = jobs.get(job.name);
         upsert(job);
-        // A job that ends has a complete trial: the trials list may have changed.
-        if (!known || job.status !== "IN_PROGRESS") void loadTrials();
-      }, showGlobalError),
+        // A new job's trial appears once its first step is written; an ended job's trial is complete.
+        const trialMissing = job.debugOutputPath && !listedTrials.has(job.trial?.path ?? job.debugOutputPath);
+        if (trialMissing || (before && before.status !== job.status)) scheduleLoadTrials();
+      }, showGlobalError, { cursor: cursors.jobUpdated }),
       subscribe<RuleStatusEvent>(ruleStatusSubscription, {}, (ev) => {
         const { jobName, rule } = ev.ruleStatusChanged;
         const job = jobs.get(jobName);
         if (!job) return;
         jobs.set(jobName, { ...job, ruleSummaries: mergeRule(job.ruleSummaries, rule) });
         renderJobs();
-      }, showGlobalError),
-      // Events sent while the socket was down (or before it was up) are lost: refetch on every (re)connect.
+      }, showGlobalError, { cursor: cursors.ruleStatus }),
+      // Subscriptions resume after their last event; one that had none yet (nothing happened since
+      // the page loaded) has no cursor, so the list is fetched again on a reconnect as well.
       onConnected(() => void loadJobs()),
     );
   });
@@ -320,6 +350,9 @@ export function jobsView(root: HTMLElement): View {
     destroy: () => {
       destroyed = true;
       clearTimeout(nameTimer);
+      clearTimeout(trialsTimer);
+      clearInterval(clock);
+      if (renderFrame !== undefined) cancelAnimationFrame(renderFrame);
       for (const u of unsubs) u();
     },
   };

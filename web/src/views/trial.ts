@@ -4,7 +4,7 @@ import { gql, onConnected, subscribe } from "../api.js";
 import { LineChart, barList, type LineSeriesInput, type RuleMarker, type StepRange } from "../chart.js";
 import { axisLabel, reductionLabel } from "../../../src/report/plot-style.js";
 import { h, clear, badge, errorBox, formatNumber, showGlobalError, testidPart } from "../dom.js";
-import { OVERVIEW_POINTS, ZOOM_POINTS, byNaturalName, seriesFields, stepsAddedSubscription, type CollectionSeries, type RuleSummary, type StepsAddedEvent, type TensorSeries, type NonFinite } from "../queries.js";
+import { OVERVIEW_POINTS, ZOOM_POINTS, byNaturalName, seriesFields, stepsAddedSubscription, cursors, type CollectionSeries, type RuleSummary, type StepsAddedEvent, type TensorSeries, type NonFinite } from "../queries.js";
 import type { View } from "../router.js";
 import type { DeepLearningPanels } from "./deep-learning.js";
 import { isDeepLearningTrial, type TrialShape } from "../../../src/report/trial-shape.js";
@@ -152,10 +152,16 @@ export class TrialPanels {
       stepsAddedSubscription,
       { path: this.path },
       (ev) => {
+        // The first event lists the steps the trial has: nothing to fetch again if the page shows them.
+        const shown = this.data;
+        const e = ev.trialStepsAdded;
+        const lastShown = shown?.steps.length ? shown.steps[shown.steps.length - 1] : -1;
+        if (shown && e.trainingEnded === shown.trainingEnded && e.steps.every((step) => step <= lastShown)) return;
         this.scheduleRefresh();
-        this.opts.onStepsAdded?.(ev.trialStepsAdded);
+        this.opts.onStepsAdded?.(e);
       },
       (err) => showGlobalError(err),
+      { cursor: cursors.stepsAdded },
     );
     // Steps written while the socket was down produce no event: refetch on every (re)connect.
     const offConnection = onConnected(() => this.scheduleRefresh());
