@@ -5,7 +5,7 @@
  * walk. Parsing, validation, limits, plugins and error formatting stay Apollo's. An operation jit
  * cannot compile runs on graphql-js's execute, as before.
  */
-import { execute, type DocumentNode, type ExecutionResult, type GraphQLSchema } from "graphql";
+import { execute, GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema } from "graphql";
 import { compileQuery, isCompiledQuery, type CompiledQuery } from "graphql-jit";
 
 type Compiled = Pick<CompiledQuery, "query">;
@@ -45,7 +45,32 @@ export function createJitExecutor(schema: GraphQLSchema): JitExecutor {
     async execute({ document, operationName, contextValue, variableValues }) {
       const compiled = compile(document, operationName);
       if (!compiled) return execute({ schema, document, operationName, contextValue, variableValues: variableValues ?? undefined });
-      return compiled.query(undefined, contextValue, variableValues ?? {}) as ExecutionResult | Promise<ExecutionResult>;
+      return asGraphqlJsErrors(await compiled.query(undefined, contextValue, variableValues ?? {}));
     },
   };
+}
+
+/**
+ * jit's errors lack graphql-js's always-present `extensions` object, which Apollo's formatting
+ * reads: they are rebuilt as graphql-js errors with the same message, path, locations and cause.
+ */
+function asGraphqlJsErrors(result: ExecutionResult): ExecutionResult {
+  if (!result.errors?.length) return result;
+  // jit reports every field an error reached; graphql-js stops at the first of a list that is nulled.
+  // One cause (a spent request budget refusing every tensor) is reported once.
+  const seen = new Set<unknown>();
+  const unique = result.errors.filter((e) => {
+    const cause = e.originalError ?? e;
+    if (seen.has(cause)) return false;
+    seen.add(cause);
+    return true;
+  });
+  const errors = unique.map((e) => {
+    if (e.extensions) return e;
+    const original = e.originalError ?? undefined;
+    const rebuilt = new GraphQLError(e.message, { path: e.path, originalError: original });
+    (rebuilt as { locations?: unknown }).locations = e.locations;
+    return rebuilt;
+  });
+  return { ...result, errors };
 }

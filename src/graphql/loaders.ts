@@ -2,7 +2,7 @@
 import DataLoader from "dataloader";
 import type { Mode, TensorData } from "../format/tensor.js";
 import type { ReductionName } from "../format/reductions.js";
-import type { ComputeOptions, ReductionValue, ScalarSeries, Trial } from "../trials/trial.js";
+import type { ComputeOptions, ReductionValue, ScalarSeries, Trial, ValueColumn } from "../trials/trial.js";
 import type { Histogram, TensorStats } from "../trials/tensor-stats.js";
 import type { ReadBudget } from "../trials/budget.js";
 
@@ -146,17 +146,13 @@ export interface StepValuesKey {
 
 /**
  * Many steps of one tensor per key (Tensor.values): one key per tensor instead of one per value,
- * and every key of a request read in one batch per trial.
+ * every key of a request read in one batch per trial, numeric scalars packed into columns.
  */
-export function createStepValuesLoader(budget: ReadBudget): DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey> {
-  return new DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey>(
+export function createStepValuesLoader(budget: ReadBudget): DataLoader<StepValuesKey, ValueColumn, StepValuesKey> {
+  return new DataLoader<StepValuesKey, ValueColumn, StepValuesKey>(
     (keys) =>
       precharge(budget, keys, keys.reduce((n, k) => n + k.steps.length, 0)) ??
-      perTrial(keys, async (trial, mine) => {
-        const results = await trial.values(mine.flatMap((k) => k.steps.map((step) => ({ name: k.name, step, mode: k.mode, worker: k.worker }))), { budget });
-        let at = 0;
-        return mine.map((k) => k.steps.map(() => results[at++]));
-      }),
+      perTrial(keys, (trial, mine) => trial.valueColumns(mine, budget)),
     // Keys are objects made per resolver call; caching them would never hit.
     { cache: false, maxBatchSize: 100_000 },
   );

@@ -92,8 +92,15 @@ export class ReadBudget {
     if (!this.take(values, elements, bytes)) throw this.error();
   }
 
-  /** Why take() said no, as the error the request answers with. */
+  private refusal: { why: Exceeded | null; error: TrialgraphError } | null = null;
+
+  /** Why take() said no, as the error the request answers with (one object per reason: one cause, one error). */
   error(): TrialgraphError {
+    if (this.refusal?.why !== this.exceeded) this.refusal = { why: this.exceeded, error: this.makeError() };
+    return this.refusal.error;
+  }
+
+  private makeError(): TrialgraphError {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0; // answered once per value that did not fit: no stack to capture
     try {

@@ -97,12 +97,12 @@ export class TensorResolver {
     if (damaged) throw damaged;
     t.trial.checkWorker(worker);
     const steps = inRange(t.trial.tensorSteps(t.name, mode, { worker }), fromStep, toStep);
-    const loaded = await ctx.stepValues.load({ trial: t.trial, name: t.name, steps, mode, worker });
-    const out = new Array<TensorValue>(loaded.length);
-    for (let i = 0; i < loaded.length; i++) {
-      const v = loaded[i];
-      if (v instanceof Error) throw v;
-      out[i] = toTensorValue(t.trial, t.name, steps[i], mode, worker, v);
+    const column = await ctx.stepValues.load({ trial: t.trial, name: t.name, steps, mode, worker });
+    const global = !mode || mode === "GLOBAL";
+    const out = new Array<TensorValue>(steps.length);
+    for (let i = 0; i < steps.length; i++) {
+      const step = global ? steps[i] : t.trial.globalStep(mode, steps[i]) ?? steps[i];
+      out[i] = new TensorValue(t.trial, t.name, step, worker, column, i);
     }
     return out;
   }
