@@ -24,6 +24,7 @@ import { createContext, type Context, type Services } from "./graphql/context.js
 import { formatError, isExpectedError, logUnexpected, toGraphQLError, withRequestId } from "./graphql/errors.js";
 import { attachWebSocketServer } from "./graphql/ws.js";
 import { createJitExecutor, type JitExecutor } from "./graphql/jit.js";
+import { JsonStringifier } from "./graphql/json.js";
 import type { GatewayInterface } from "@apollo/server-gateway-interface";
 import { authenticate } from "./graphql/http-auth.js";
 import { checkOperation, rateLimitKey, RateLimiter, relabelTokenLimit } from "./graphql/limits.js";
@@ -147,6 +148,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   const format = formatError();
 
   const jit = createJitExecutor(schema);
+  const json = new JsonStringifier();
   const apollo = new ApolloServer<Context>({
     // Apollo's "gateway" is its one documented hook for another executor: compiled queries (graphql-jit).
     gateway: jitGateway(schema, jit),
@@ -157,6 +159,8 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     // main() owns SIGTERM: Apollo's own handler would stop only itself and then re-send the signal.
     stopOnTerminationSignals: false,
     parseOptions: { maxTokens: config.limits.maxTokens },
+    // Long number lists (series) are serialized once and their text reused.
+    stringifyResult: (value) => json.stringify(value),
     formatError: (formatted, error) => relabelTokenLimit(format(formatted, error)),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.ops.shutdownTimeoutMs }),
