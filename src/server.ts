@@ -50,6 +50,9 @@ const WEB_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${pa
 
 /** Counts, times and limit-checks every HTTP GraphQL operation. */
 function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger): ApolloServerPlugin<Context> {
+  // An operation that passed the limits passes again with the same variables and role: the
+  // complexity walk (a TypeInfo visit of the whole document) runs once per such combination.
+  const passed = new WeakMap<object, Set<string>>();
   return {
     async requestDidStart({ contextValue }) {
       const started = process.hrtime.bigint();
@@ -62,8 +65,16 @@ function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger): 
           if (type === "subscription") {
             throw new GraphQLError("subscriptions run over graphql-ws: open a WebSocket to this same /graphql URL", { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
           }
+          const vars = request.variables ? JSON.stringify(request.variables) : "";
+          const key = vars.length <= 1024 ? `${request.operationName ?? ""}\u0000${contextValue.caller.role}\u0000${vars}` : null;
+          if (key !== null && passed.get(document)?.has(key)) return;
           try {
             checkOperation({ schema, document, operationName: request.operationName, variables: request.variables, limits: config.limits, caller: contextValue.caller });
+            if (key !== null) {
+              let keys = passed.get(document);
+              if (!keys) passed.set(document, (keys = new Set()));
+              if (keys.size < 64) keys.add(key);
+            }
           } catch (e) {
             if (e instanceof GraphQLError && e.extensions.code === "LIMIT_EXCEEDED") {
               metrics.limitRejections.inc({ code: "LIMIT_EXCEEDED", limit: String(e.extensions.limit ?? "unknown") });
