@@ -93,7 +93,8 @@ before(async () => {
   await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
   hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
   service = await startServiceProcess({
-    preferDist: false,
+    // The benchmark (npm run bench -- hostile) measures the compiled service, as `npm start` runs it.
+    preferDist: process.env.HOSTILE_PREFER_DIST === "1",
     env: {
       TRIALGRAPH_DATA_DIR: dataDir,
       TRIALGRAPH_RULES_DIR: rulesDir,

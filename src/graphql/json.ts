@@ -12,7 +12,7 @@ import { SizeBoundedLru } from "../storage/lru.js";
 
 const MIN_LENGTH = 64;
 /** Text kept for number lists (bytes of JSON); a bulk answer of the perf trial needs ~7 MB. */
-const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 
 interface Entry {
   /** The list's elements, null as NaN (JSON writes both as null). */
