@@ -153,6 +153,10 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
 
   const expressApp = express();
   expressApp.disable("x-powered-by");
+  // No ETag on res.send bodies: GraphQL answers are POSTs nobody revalidates, and hashing a bulk answer
+  // (SHA-1 of 7-12 MB) cost ~5 ms a request. A function keeps ETags on for files (sendFile computes
+  // its own from the file's size and time).
+  expressApp.set("etag", () => undefined);
   const httpServer = http.createServer(expressApp);
   const ws = attachWebSocketServer(httpServer, schema, services, { metrics, rateLimiter });
   let draining = false;
