@@ -16,8 +16,8 @@ function spec(collections: string[] | null, interval: number): TrainSpec {
   const dir = mkdtempSync(path.join(os.tmpdir(), "trialgraph-hook-bench-"));
   return {
     jobName: "bench",
-    train: { path: path.join(DATA, "abalone.train.libsvm"), format: "libsvm", displayName: "train" },
-    validation: { path: path.join(DATA, "abalone.validation.libsvm"), format: "libsvm", displayName: "validation" },
+    train: { path: path.join(DATA, "abalone.train.libsvm"), format: "libsvm", displayName: "train", confineTo: DATA },
+    validation: { path: path.join(DATA, "abalone.validation.libsvm"), format: "libsvm", displayName: "validation", confineTo: DATA },
     hyperparameters: LAB_HP,
     debugHookConfig: collections ? { collectionConfigs: collections.map((name) => ({ name, parameters: { save_interval: String(interval) } })) } : null,
     trialDir: collections ? path.join(dir, "debug-output") : null,
