@@ -103,6 +103,8 @@ export interface Config {
   apiTokens: ApiToken[];
   allowUnauthenticated: boolean;
   introspection: boolean;
+  /** Execute queries compiled by graphql-jit (false: graphql-js's execute). */
+  graphqlJit: boolean;
   logLevel: string;
   /** pretty: one readable line per entry (a terminal); json: one JSON object per line (log collectors). */
   logFormat: LogFormat;
@@ -221,6 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { stdoutIsTTY =
     apiTokens,
     allowUnauthenticated: bool("TRIALGRAPH_ALLOW_UNAUTHENTICATED", false),
     introspection: bool("TRIALGRAPH_INTROSPECTION", true),
+    graphqlJit: bool("TRIALGRAPH_GRAPHQL_JIT", true),
     logLevel: str("LOG_LEVEL", "info")!,
     logFormat: (str("LOG_FORMAT") ?? (stdoutIsTTY ? "pretty" : "json")) as LogFormat,
     limits: {

@@ -166,7 +166,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   const json = new JsonStringifier();
   const apollo = new ApolloServer<Context>({
     // Apollo's "gateway" is its one documented hook for another executor: compiled queries (graphql-jit).
-    gateway: jitGateway(schema, jit),
+    ...(config.graphqlJit ? { gateway: jitGateway(schema, jit) } : { schema }),
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
     hideSchemaDetailsFromClientErrors: !config.introspection,
