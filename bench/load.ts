@@ -77,6 +77,10 @@ export async function runLoadBench(): Promise<Rows> {
       { metric: "RSS at end (MB)", value: MB(rssEnd) },
       { metric: "RSS growth after warm-up (MB)", value: MB(rssEnd - warmupRss) },
       { metric: "RSS min..max after warm-up (MB)", value: afterWarmup.length ? `${MB(Math.min(...afterWarmup))}..${MB(Math.max(...afterWarmup))}` : "n/a" },
+      {
+        metric: "RSS plateau (max after warm-up), default settings: target ≤ 350 MB",
+        value: afterWarmup.length ? `${MB(Math.max(...afterWarmup))} MB: ${Math.max(...afterWarmup) <= 350 * 2 ** 20 ? "pass" : "FAIL"}` : "n/a",
+      },
       { metric: "RSS samples every 5 s (MB)", value: samples.map((s) => MB(s.rss)).join(" ") },
     ];
   } finally {

@@ -106,6 +106,8 @@ export interface Config {
   apiTokens: ApiToken[];
   allowUnauthenticated: boolean;
   introspection: boolean;
+  /** Execute queries compiled by graphql-jit (false: graphql-js's execute). */
+  graphqlJit: boolean;
   logLevel: string;
   /** pretty: one readable line per entry (a terminal); json: one JSON object per line (log collectors). */
   logFormat: LogFormat;
@@ -219,13 +221,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { stdoutIsTTY =
     eventRetentionMs: int("TRIALGRAPH_EVENT_RETENTION_MS", 24 * 3600 * 1000, 1000, 90 * 24 * 3600 * 1000),
     eventRetentionCount: int("TRIALGRAPH_EVENT_RETENTION_COUNT", 1_000_000, 100, 1_000_000_000),
     pollIntervalMs: int("TRIALGRAPH_POLL_INTERVAL_MS", 10_000, 100, 3_600_000),
-    valueCacheBytes: int("TRIALGRAPH_VALUE_CACHE_MB", 128, 0, 65_536) * 1024 * 1024,
+    valueCacheBytes: int("TRIALGRAPH_VALUE_CACHE_MB", 64, 0, 65_536) * 1024 * 1024,
     xgboostLib: str("TRIALGRAPH_XGBOOST_LIB"),
     rulesDir: str("TRIALGRAPH_RULES_DIR") ? path.resolve(str("TRIALGRAPH_RULES_DIR")!) : null,
     webhookUrl: url("TRIALGRAPH_WEBHOOK_URL", ["http:", "https:"]),
     apiTokens,
     allowUnauthenticated: bool("TRIALGRAPH_ALLOW_UNAUTHENTICATED", false),
     introspection: bool("TRIALGRAPH_INTROSPECTION", true),
+    graphqlJit: bool("TRIALGRAPH_GRAPHQL_JIT", true),
     logLevel: str("LOG_LEVEL", "info")!,
     logFormat: (str("LOG_FORMAT") ?? (stdoutIsTTY ? "pretty" : "json")) as LogFormat,
     limits: {
@@ -239,8 +242,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { stdoutIsTTY =
       rateLimitPerMinute: int("TRIALGRAPH_RATE_LIMIT_PER_MINUTE", 0, 0, 1_000_000),
       wsMaxPayloadBytes: int("TRIALGRAPH_WS_MAX_PAYLOAD_BYTES", 1_000_000, 1_000, 100_000_000),
       connectionInitWaitTimeoutMs: int("TRIALGRAPH_WS_INIT_TIMEOUT_MS", 10_000, 100, 600_000),
-      maxRequestBytes: int("TRIALGRAPH_MAX_REQUEST_MB", 512, 1, 65_536) * 1024 * 1024,
-      maxInflightBytes: int("TRIALGRAPH_MAX_INFLIGHT_MB", 1024, 1, 262_144) * 1024 * 1024,
+      maxRequestBytes: int("TRIALGRAPH_MAX_REQUEST_MB", 256, 1, 65_536) * 1024 * 1024,
+      maxInflightBytes: int("TRIALGRAPH_MAX_INFLIGHT_MB", 256, 1, 262_144) * 1024 * 1024,
       maxSubscriptionsPerSocket: int("TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_SOCKET", 100, 1, 100_000),
       maxSubscriptionsPerCaller: int("TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_CALLER", 1_000, 1, 1_000_000),
     },

@@ -247,7 +247,7 @@ test("alias bombs on the perf trial are LIMIT_EXCEEDED (memory) before the servi
   for (const r of bombs) {
     assert.equal(r.body.errors?.[0]?.extensions.code, "LIMIT_EXCEEDED", JSON.stringify(r.body).slice(0, 300));
     assert.equal(r.body.errors[0].extensions.limit, "memory");
-    assert.match(r.body.errors[0].message, /more than 512 MB of values \(TRIALGRAPH_MAX_REQUEST_MB\)|no memory left/);
+    assert.match(r.body.errors[0].message, /more than 256 MB of values \(TRIALGRAPH_MAX_REQUEST_MB\)|no memory left/);
     assert.ok(r.body.errors.length < 50, "one refusal, not one error per tensor");
   }
   const grown = (process.memoryUsage().rss - before) / 2 ** 20;

@@ -365,18 +365,43 @@ function elementAt(dtype: DType, buf: Uint8Array, at: number): number {
 /** Decoding is synchronous, so the hot paths share one reader. */
 const sharedReader = new ProtoReader(new Uint8Array(0));
 
-export function decodeScalarEvent(buf: Uint8Array, start: number, end: number): number | undefined {
+/**
+ * The dtype and rank of the last value decodeScalarEvent returned (its shape is `rank` ones): the
+ * packed value reads keep them per value without a TensorData object.
+ */
+export const lastScalar: { dtype: DType; rank: number } = { dtype: "float64", rank: 0 };
+
+export function decodeScalarEvent(buf: Uint8Array, start: number, end: number, expectedName?: string): number | undefined {
   // Walks Event > summary > value > tensor with plain offsets: this runs once per value of a series.
   const r = sharedReader.reset(buf, start, end);
   const summaryEnd = enterField(r, end, KEY_SUMMARY);
   const valueEnd = summaryEnd < 0 ? -1 : enterField(r, summaryEnd, KEY_LEN_1);
-  const tensorEnd = valueEnd < 0 ? -1 : enterField(r, valueEnd, KEY_TENSOR);
+  let tensorEnd = -1;
+  if (valueEnd >= 0 && expectedName !== undefined) {
+    // The tag must be the tensor the index names (else: undefined, and the full decode says why).
+    let named = false;
+    while (r.pos < valueEnd) {
+      const k = r.key();
+      if (k === KEY_LEN_1) {
+        const ne = r.lengthDelimited();
+        if (!nameEquals(buf, r.fieldStart, ne, expectedName)) return undefined;
+        named = true;
+        r.pos = ne;
+      } else if (k === KEY_TENSOR) {
+        tensorEnd = r.lengthDelimited();
+        r.pos = r.fieldStart;
+        break;
+      } else r.skip(k & 7);
+    }
+    if (!named) return undefined;
+  } else if (valueEnd >= 0) tensorEnd = enterField(r, valueEnd, KEY_TENSOR);
   if (tensorEnd < 0) return undefined;
   let dtypeEnum = 0;
   let size = 1;
   let contentStart = -1;
   let contentEnd = -1;
   let typed = false;
+  let rank = 0;
   while (r.pos < tensorEnd) {
     const k = r.key();
     const field = k >>> 3;
@@ -396,6 +421,7 @@ export function decodeScalarEvent(buf: Uint8Array, start: number, end: number): 
           else r.skip(dk & 7);
         }
         size *= dim;
+        rank++;
       }
       r.pos = se;
     } else if (field === 4 && (k & 7) === WIRE_LEN) {
@@ -408,12 +434,19 @@ export function decodeScalarEvent(buf: Uint8Array, start: number, end: number): 
   }
   const dtype = dtypeFromEnum(dtypeEnum);
   if (size !== 1 || !dtype || dtype === "string" || dtype === "complex64" || dtype === "complex128") return undefined;
-  if (contentStart >= 0 && contentEnd - contentStart === ITEM_SIZE[dtype]) return elementAt(dtype, buf, contentStart);
+  if (contentStart >= 0 && contentEnd - contentStart === ITEM_SIZE[dtype]) {
+    lastScalar.dtype = dtype;
+    lastScalar.rank = rank;
+    return elementAt(dtype, buf, contentStart);
+  }
   if (typed) {
     // TensorFlow's typed *_val fields: rare outside TF; the general decoder handles them.
     r.pos = start;
     const rec = decodeEvent(buf, start, end);
-    return rec?.values && rec.values.length === 1 ? rec.values[0] : undefined;
+    if (!rec?.values || rec.values.length !== 1 || rec.shape.some((d) => d !== 1)) return undefined;
+    lastScalar.dtype = rec.dtype;
+    lastScalar.rank = rec.shape.length;
+    return rec.values[0];
   }
   return undefined;
 }

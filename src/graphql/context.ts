@@ -12,6 +12,7 @@ import {
   createStepValuesLoader, createValueLoader, type SeriesKey, type StepValuesKey, type ValueKey,
 } from "./loaders.js";
 import type { TensorData } from "../format/tensor.js";
+import type { ValueColumn } from "../trials/trial.js";
 import type { ScalarSeries, Trial } from "../trials/trial.js";
 import type { RuleSummaryRecord } from "../jobs/types.js";
 import { ReadBudget, type MemoryPool } from "../trials/budget.js";
@@ -47,7 +48,7 @@ export interface Context {
   /** Batches every tensor read of this request: one read per event file. */
   values: DataLoader<ValueKey, TensorData, string>;
   /** Batches Tensor.values: one key per tensor. */
-  stepValues: DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey>;
+  stepValues: DataLoader<StepValuesKey, ValueColumn, StepValuesKey>;
   /** Batches whole scalar series of this request. */
   series: DataLoader<SeriesKey, ScalarSeries, string>;
   /** The service's rule summaries by job name: one database query per request. */

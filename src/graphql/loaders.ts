@@ -2,9 +2,9 @@
 import DataLoader from "dataloader";
 import type { Mode, TensorData } from "../format/tensor.js";
 import type { ReductionName } from "../format/reductions.js";
-import type { ComputeOptions, ReductionValue, ScalarSeries, Trial } from "../trials/trial.js";
+import type { ComputeOptions, ReductionValue, ScalarSeries, Trial, ValueColumn } from "../trials/trial.js";
 import type { Histogram, TensorStats } from "../trials/tensor-stats.js";
-import type { ReadBudget } from "../trials/budget.js";
+import { COLUMN_VALUE_BYTES, type ReadBudget } from "../trials/budget.js";
 
 /** Runs one batch per trial and puts each result back at its key's position. */
 async function perTrial<K extends { trial: Trial }, R>(keys: readonly K[], run: (trial: Trial, keys: K[]) => Promise<R[]>): Promise<R[]> {
@@ -38,8 +38,8 @@ export interface ValueKey {
  * values (aliases of whole trials) is refused before one of them is read. Elements are charged by
  * the trial as it decodes.
  */
-function precharge<K>(budget: ReadBudget, keys: readonly K[], values: number): Promise<Error[]> | null {
-  return budget.take(values, 0) ? null : Promise.resolve(keys.map(() => budget.error()));
+function precharge<K>(budget: ReadBudget, keys: readonly K[], values: number, bytes = 0): Promise<Error[]> | null {
+  return budget.take(values, 0, bytes) ? null : Promise.resolve(keys.map(() => budget.error()));
 }
 
 export function createValueLoader(budget: ReadBudget): DataLoader<ValueKey, TensorData, string> {
@@ -146,17 +146,13 @@ export interface StepValuesKey {
 
 /**
  * Many steps of one tensor per key (Tensor.values): one key per tensor instead of one per value,
- * and every key of a request read in one batch per trial.
+ * every key of a request read in one batch per trial, numeric scalars packed into columns.
  */
-export function createStepValuesLoader(budget: ReadBudget): DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey> {
-  return new DataLoader<StepValuesKey, (TensorData | Error)[], StepValuesKey>(
+export function createStepValuesLoader(budget: ReadBudget): DataLoader<StepValuesKey, ValueColumn, StepValuesKey> {
+  return new DataLoader<StepValuesKey, ValueColumn, StepValuesKey>(
     (keys) =>
-      precharge(budget, keys, keys.reduce((n, k) => n + k.steps.length, 0)) ??
-      perTrial(keys, async (trial, mine) => {
-        const results = await trial.values(mine.flatMap((k) => k.steps.map((step) => ({ name: k.name, step, mode: k.mode, worker: k.worker }))), { budget });
-        let at = 0;
-        return mine.map((k) => k.steps.map(() => results[at++]));
-      }),
+      precharge(budget, keys, 0, COLUMN_VALUE_BYTES * keys.reduce((n, k) => n + k.steps.length, 0)) ??
+      perTrial(keys, (trial, mine) => trial.valueColumns(mine, budget)),
     // Keys are objects made per resolver call; caching them would never hit.
     { cache: false, maxBatchSize: 100_000 },
   );

@@ -6,7 +6,7 @@
  * not answer, refuses the connection or fails with a server error is not.
  */
 import { ListBucketsCommand, type S3Client } from "@aws-sdk/client-s3";
-import { ListTrainingJobsCommand, type SageMakerClient } from "@aws-sdk/client-sagemaker";
+import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { Redis } from "ioredis";
 
 export interface DependencyStatus {
@@ -78,7 +78,8 @@ export class ReadinessChecker {
     };
     const { s3, sagemaker } = this.options;
     if (s3) run("s3", (signal) => awsReachable(() => s3.send(new ListBucketsCommand({}), { abortSignal: signal })));
-    if (sagemaker) run("sagemaker", (signal) => awsReachable(() => sagemaker.send(new ListTrainingJobsCommand({ MaxResults: 1 }), { abortSignal: signal })));
+    // Loaded here, not at start: a service without SageMaker never loads its SDK.
+    if (sagemaker) run("sagemaker", (signal) => awsReachable(async () => sagemaker.send(new (await import("@aws-sdk/client-sagemaker")).ListTrainingJobsCommand({ MaxResults: 1 }), { abortSignal: signal })));
     if (this.redis) run("redis", () => this.pingRedis());
     const database = this.options.database;
     if (database) run("database", async () => { await database(); return undefined; });

@@ -13,6 +13,12 @@ import { TrialgraphError } from "../errors.js";
  * scalar value of `values { step data }` at peak, of which ~100 bytes are its one element.
  */
 export const VALUE_BYTES = 900;
+/**
+ * Heap bytes one value of Tensor.values costs beyond its elements on the packed path (a scalar in a
+ * column, its TensorValue, its completed result and JSON): ~350 bytes at peak on the perf trial
+ * (service VmHWM +94 MB for the first whole-trial values read of 281,275 values), with headroom.
+ */
+export const COLUMN_VALUE_BYTES = 400;
 /** Heap bytes one returned element costs across decoding, GraphQL completion and serialization. */
 export const ELEMENT_BYTES = 100;
 
@@ -92,8 +98,15 @@ export class ReadBudget {
     if (!this.take(values, elements, bytes)) throw this.error();
   }
 
-  /** Why take() said no, as the error the request answers with. */
+  private refusal: { why: Exceeded | null; error: TrialgraphError } | null = null;
+
+  /** Why take() said no, as the error the request answers with (one object per reason: one cause, one error). */
   error(): TrialgraphError {
+    if (this.refusal?.why !== this.exceeded) this.refusal = { why: this.exceeded, error: this.makeError() };
+    return this.refusal.error;
+  }
+
+  private makeError(): TrialgraphError {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0; // answered once per value that did not fit: no stack to capture
     try {

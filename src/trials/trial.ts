@@ -7,7 +7,7 @@
  */
 import type { ByteSource } from "../storage/byte-source.js";
 import { internalError, TrialgraphError } from "../errors.js";
-import type { Mode, TensorData } from "../format/tensor.js";
+import type { DType, Mode, TensorData } from "../format/tensor.js";
 import { MODES } from "../format/tensor.js";
 import { parseIndexFile, type ParsedIndexFile } from "../format/index-file.js";
 import { parseCollectionsFile, type CollectionInfo } from "../format/collections-file.js";
@@ -17,7 +17,7 @@ import {
 } from "../format/locations.js";
 import { recordPayloadEnd, RecordError } from "../format/tfrecord.js";
 import { coalesceRanges } from "../storage/ranges.js";
-import { decodeEventTensor, decodeScalarEvent, EventDecodeError, TensorTooLargeError } from "../format/event.js";
+import { decodeEventTensor, decodeScalarEvent, EventDecodeError, lastScalar, TensorTooLargeError } from "../format/event.js";
 import { ELEMENT_BYTES, type ReadBudget } from "./budget.js";
 import { ProtoError } from "../format/protobuf.js";
 import { parseReductionTensorName, REDUCTIONS_PREFIX, type ReductionName } from "../format/reductions.js";
@@ -980,6 +980,146 @@ export class Trial {
   }
 
   /**
+   * Many steps of many tensors (GraphQL's Tensor.values), as packed columns: a numeric scalar at a
+   * step (what most steps of most trials hold) is decoded straight into the column's Float64Array
+   * with its dtype and rank, so a read of every value makes no object per value. Any other value is
+   * decoded in full, as values() does. One read per event file for the whole batch. Each result is
+   * the column, or the error of its first step that cannot be read.
+   */
+  async valueColumns(requests: readonly ColumnRequest[], budget?: ReadBudget): Promise<(ValueColumn | TrialgraphError)[]> {
+    const out = new Array<ValueColumn | TrialgraphError>(requests.length);
+    // Remote trials keep single decoded values in the cache: they go the cached way.
+    if (this.options.cacheValues) {
+      const flat = await this.values(requests.flatMap((k) => k.steps.map((step) => ({ name: k.name, step, mode: k.mode, worker: k.worker }))), { budget });
+      let at = 0;
+      requests.forEach((k, r) => {
+        const col = new ValueColumn(k.steps.length);
+        for (let i = 0; i < k.steps.length; i++) {
+          const v = flat[at++];
+          if (v instanceof Error) out[r] ??= v;
+          else col.setFull(i, v);
+        }
+        out[r] ??= col;
+      });
+      return out;
+    }
+    const byFile = new Map<number, { req: number[]; pos: number[]; records: RecordBatch }>();
+    /** The first failing position of each request (its error is the answer). */
+    const failedAt = new Int32Array(requests.length).fill(-1);
+    const fail = (r: number, pos: number, e: TrialgraphError) => {
+      if (failedAt[r] < 0 || pos < failedAt[r]) {
+        failedAt[r] = pos;
+        out[r] = e;
+      }
+    };
+    const cache = this.options.cache;
+    const keys = new Array<string>(requests.length);
+    const workerName = (w: number) => this.workerNames[w];
+    requests.forEach((k, r) => {
+      keys[r] = this.columnKey(k);
+      const hit = cache?.get(keys[r]) as CachedColumn | undefined;
+      if (hit?.column) {
+        out[r] = budget && !budget.take(0, hit.column.length) ? budget.error() : hit.column;
+        return;
+      }
+      out[r] = new ValueColumn(k.steps.length);
+      let lastFile = -1;
+      let group: { req: number[]; pos: number[]; records: RecordBatch } | undefined;
+      const global = !k.mode || k.mode === "GLOBAL";
+      // The usual case needs no object per step; anything unusual goes through locate(), which says what is wrong.
+      const index = this.corruptIndex.size ? undefined : this.indexFor(k.name);
+      const workerId = k.worker ? this.workerIds.get(k.worker) ?? -3 : null;
+      for (let i = 0; i < k.steps.length; i++) {
+        const step = global ? k.steps[i] : this.globalStep(k.mode!, k.steps[i]);
+        let slot = index && step !== null ? index.slotAt(step, workerId, workerName) : -1;
+        let file = slot >= 0 ? index!.fileOf(slot) : -1;
+        let start: number;
+        let length: number;
+        if (file >= 0) {
+          start = index!.startOf(slot);
+          length = index!.lengthOf(slot);
+        } else {
+          let ref: RecordRef;
+          try {
+            ref = this.locate({ name: k.name, step: k.steps[i], mode: k.mode, worker: k.worker });
+          } catch (e) {
+            fail(r, i, e as TrialgraphError);
+            return;
+          }
+          ({ file, start, length } = ref);
+          slot = -1;
+        }
+        if (file !== lastFile) {
+          lastFile = file;
+          group = byFile.get(file);
+          if (!group) byFile.set(file, (group = { req: [], pos: [], records: new RecordBatch() }));
+        }
+        group!.req.push(r);
+        group!.pos.push(i);
+        group!.records.push(start, length);
+      }
+    });
+    await this.visitRecords(
+      byFile,
+      (g, k, buf, at, file) => {
+        const r = g.req[k];
+        const pos = g.pos[k];
+        if (failedAt[r] >= 0 && failedAt[r] < pos) return;
+        const col = out[r] as ValueColumn;
+        const req = requests[r];
+        const step = req.steps[pos];
+        const start = g.records.start[k];
+        const length = g.records.length[k];
+        if (typeof buf === "string") {
+          fail(r, pos, this.unreadable(req.name, step, req.mode ?? "GLOBAL", buf, file, start));
+          return;
+        }
+        let value: number | undefined;
+        try {
+          // Only a record whose framing matches the index takes the short way; the full decode names any damage.
+          if (recordPayloadEnd(buf, at, at + length) + 4 - at === length) value = decodeScalarEvent(buf, at + 12, at + length - 4, req.name);
+        } catch {
+          value = undefined;
+        }
+        if (value !== undefined) {
+          if (budget && !budget.take(0, 1)) {
+            fail(r, pos, budget.error());
+            return;
+          }
+          col.setScalar(pos, value, lastScalar.dtype, lastScalar.rank);
+          return;
+        }
+        try {
+          const v = this.decode(buf, at, file, start, length, req.name, budget ? budget.remainingBytes / ELEMENT_BYTES : UNBUDGETED_MAX_ELEMENTS);
+          if (budget && !budget.take(0, sizeOf(v))) fail(r, pos, budget.error());
+          else col.setFull(pos, v);
+        } catch (e) {
+          fail(r, pos, !(e instanceof TensorTooLargeError) ? (e as TrialgraphError) : budget ? budget.error()
+            : new TrialgraphError("LIMIT_EXCEEDED", `tensor ${req.name} at step ${step}: ${e.message}, more than can be read at once (${UNBUDGETED_MAX_ELEMENTS})`, { limit: "elements" }));
+        }
+      },
+      (g, error) => g.req.forEach((r, k) => fail(r, g.pos[k], error)),
+      budget,
+    );
+    // Columns of scalars are small (10 bytes a step): kept, so a repeated read decodes nothing.
+    if (cache) {
+      out.forEach((col, r) => {
+        if (col instanceof ValueColumn && col.length > 0 && col.allScalar) {
+          cache.set(keys[r], { dtype: "float64", shape: [col.length], values: col.scalars, strings: null, column: col } as CachedColumn);
+        }
+      });
+    }
+    return out;
+  }
+
+  /** The cache key of a column: the tensor, mode, worker and a hash of the exact steps. */
+  private columnKey(k: ColumnRequest): string {
+    let h = 0;
+    for (const s of k.steps) h = (Math.imul(h, 31) + s) | 0;
+    return `${this.serial}:c:${k.mode ?? "GLOBAL"}:${k.worker ?? ""}:${k.steps.length}:${k.steps[0]}:${k.steps[k.steps.length - 1]}:${h}:${k.name}`;
+  }
+
+  /**
    * Visits the values of many requests, read in chunks of about COMPUTE_CHUNK_BYTES of records in
    * event-file order (so a chunk reads each of its files once): a computation over every step of
    * large tensors holds one chunk of decoded values at a time. The values are not kept in the cache.
@@ -1219,6 +1359,70 @@ export class Trial {
     }
     if (!tensor) throw corrupt("record holds no tensor", start);
     return tensor;
+  }
+}
+
+/** A column in the value cache: sized by its scalars (TensorData's values), found by `column`. */
+type CachedColumn = TensorData & { column?: ValueColumn };
+
+export interface ColumnRequest {
+  name: string;
+  /** Global steps, or mode steps of `mode`. */
+  steps: number[];
+  mode?: Mode | null;
+  worker?: string | null;
+}
+
+const DTYPE_CODES: DType[] = [];
+const dtypeCode = (d: DType): number => {
+  let i = DTYPE_CODES.indexOf(d);
+  if (i < 0) i = DTYPE_CODES.push(d) - 1;
+  return i;
+};
+/** Shapes of one element by rank ([], [1], [1, 1], …), shared and frozen. */
+const ONES: number[][] = [];
+const onesShape = (rank: number): number[] => (ONES[rank] ??= Object.freeze(new Array<number>(rank).fill(1)) as number[]);
+
+/**
+ * Values of one tensor at many steps: numeric scalars packed (value, dtype code, rank), anything else
+ * as its decoded TensorData. value(i) builds the TensorData of a packed scalar only when asked.
+ */
+export class ValueColumn {
+  readonly scalars: Float64Array;
+  private readonly dtype: Uint8Array;
+  private readonly rank: Uint8Array;
+  private full: Map<number, TensorData> | null = null;
+
+  constructor(readonly length: number) {
+    this.scalars = new Float64Array(length);
+    this.dtype = new Uint8Array(length);
+    this.rank = new Uint8Array(length);
+  }
+
+  setScalar(i: number, value: number, dtype: DType, rank: number): void {
+    this.scalars[i] = value;
+    this.dtype[i] = dtypeCode(dtype);
+    this.rank[i] = rank;
+  }
+
+  setFull(i: number, v: TensorData): void {
+    (this.full ??= new Map()).set(i, v);
+  }
+
+  /** Whether every step holds a packed numeric scalar. */
+  get allScalar(): boolean {
+    return this.full === null;
+  }
+
+  /** Whether step i holds a packed numeric scalar (scalars[i]). */
+  isScalar(i: number): boolean {
+    return !this.full?.has(i);
+  }
+
+  value(i: number): TensorData {
+    const full = this.full?.get(i);
+    if (full) return full;
+    return { dtype: DTYPE_CODES[this.dtype[i]], shape: onesShape(this.rank[i]), values: Float64Array.of(this.scalars[i]), strings: null };
   }
 }
 

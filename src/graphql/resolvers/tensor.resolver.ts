@@ -39,12 +39,14 @@ function toSeries(
   let hi = all.steps.length;
   if (range.fromStep != null) while (lo < hi && all.steps[lo] < range.fromStep) lo++;
   if (range.toStep != null) while (hi > lo && all.steps[hi - 1] > range.toStep) hi--;
-  const steps = all.steps.slice(lo, hi);
-  const values = all.values.subarray(lo, hi);
+  const whole = lo === 0 && hi === all.steps.length;
+  const steps = whole ? all.steps : all.steps.slice(lo, hi);
+  const values = whole ? all.values : all.values.subarray(lo, hi);
   const keep = range.maxPoints ? minMaxDownsample(values, range.maxPoints) : null;
   const picked = keep ? keep.map((i) => values[i]) : values;
   charge(ctx, picked.length);
-  const { finite, nonFinite } = splitNonFinite(picked);
+  // A whole series (cached by the trial) is split once; its parts are only read afterwards.
+  const { finite, nonFinite } = keep || !whole ? splitNonFinite(picked) : splitOnce(all.values);
   const s = new Series();
   s.trial = trial;
   s.tensorName = of.name;
@@ -56,6 +58,14 @@ function toSeries(
   s.sampled = keep !== null && keep.length < steps.length;
   s.totalPoints = steps.length;
   return s;
+}
+
+const splits = new WeakMap<Float64Array, ReturnType<typeof splitNonFinite>>();
+
+function splitOnce(values: Float64Array): ReturnType<typeof splitNonFinite> {
+  let split = splits.get(values);
+  if (!split) splits.set(values, (split = splitNonFinite(values)));
+  return split;
 }
 
 @Resolver(() => Tensor)
@@ -97,12 +107,12 @@ export class TensorResolver {
     if (damaged) throw damaged;
     t.trial.checkWorker(worker);
     const steps = inRange(t.trial.tensorSteps(t.name, mode, { worker }), fromStep, toStep);
-    const loaded = await ctx.stepValues.load({ trial: t.trial, name: t.name, steps, mode, worker });
-    const out = new Array<TensorValue>(loaded.length);
-    for (let i = 0; i < loaded.length; i++) {
-      const v = loaded[i];
-      if (v instanceof Error) throw v;
-      out[i] = toTensorValue(t.trial, t.name, steps[i], mode, worker, v);
+    const column = await ctx.stepValues.load({ trial: t.trial, name: t.name, steps, mode, worker });
+    const global = !mode || mode === "GLOBAL";
+    const out = new Array<TensorValue>(steps.length);
+    for (let i = 0; i < steps.length; i++) {
+      const step = global ? steps[i] : t.trial.globalStep(mode, steps[i]) ?? steps[i];
+      out[i] = new TensorValue(t.trial, t.name, step, worker, column, i);
     }
     return out;
   }

@@ -1,5 +1,5 @@
 import { Arg, Field, Float, ID, Int, ObjectType } from "type-graphql";
-import type { Trial as DomainTrial } from "../../trials/trial.js";
+import { ValueColumn, type Trial as DomainTrial } from "../../trials/trial.js";
 import type { Mode as ModeName, TensorData } from "../../format/tensor.js";
 import type { CollectionInfo } from "../../format/collections-file.js";
 import { reductionTensorName, type ReductionName } from "../../format/reductions.js";
@@ -271,14 +271,39 @@ export class ReductionValue {
 
 @ObjectType({ description: "A tensor's value at one step" })
 export class TensorValue {
+  /** The decoded value, or (column, index) of a packed scalar: built only when a field needs it. */
+  private decoded: TensorData | null;
+  private readonly column: ValueColumn | null;
+  private readonly at: number;
+
   /** Fields are computed when asked for: bulk queries often want only step and data. */
   constructor(
     private readonly trial: DomainTrial,
     private readonly tensorName: string,
     private readonly globalStep: number,
     private readonly requestedWorker: string | null,
-    private readonly value: TensorData,
-  ) {}
+    value: TensorData | ValueColumn,
+    at = 0,
+  ) {
+    if (value instanceof ValueColumn) {
+      this.decoded = null;
+      this.column = value;
+      this.at = at;
+    } else {
+      this.decoded = value;
+      this.column = null;
+      this.at = 0;
+    }
+  }
+
+  private get value(): TensorData {
+    return (this.decoded ??= this.column!.value(this.at));
+  }
+
+  /** The packed scalar, or undefined when this value is not one. */
+  private get packed(): number | undefined {
+    return this.decoded === null && this.column!.isScalar(this.at) ? this.column!.scalars[this.at] : undefined;
+  }
 
   @Field(() => Int, { description: "Global step" })
   get step(): number {
@@ -312,6 +337,8 @@ export class TensorValue {
 
   @Field(() => [Float], { nullable: "itemsAndList", description: "Every element, flattened row-major; null for string tensors. NaN and ±Infinity are null here and listed in nonFinite" })
   get data(): (number | null)[] | null {
+    const p = this.packed;
+    if (p !== undefined) return [Number.isFinite(p) ? p : null];
     const v = this.value.values;
     if (!v) return null;
     if (v.length === 1) return Number.isFinite(v[0]) ? [v[0]] : [null];
@@ -320,22 +347,28 @@ export class TensorValue {
 
   @Field(() => [NonFiniteElement])
   get nonFinite(): NonFiniteElement[] {
+    const p = this.packed;
+    if (p !== undefined) return Number.isFinite(p) ? [] : [new NonFiniteElement(0, p)];
     return this.value.values ? splitNonFinite(this.value.values).nonFinite : [];
   }
 
   @Field(() => [String], { nullable: true })
   get strings(): string[] | null {
+    if (this.packed !== undefined) return null;
     return this.value.strings;
   }
 
   @Field(() => Float, { nullable: true, description: "When the tensor has exactly one finite numeric element" })
   get scalar(): number | null {
+    const p = this.packed;
+    if (p !== undefined) return Number.isFinite(p) ? p : null;
     const v = this.value.values;
     return v && v.length === 1 && Number.isFinite(v[0]) ? v[0] : null;
   }
 
   @Field(() => Int, { description: "Number of elements" })
   get size(): number {
+    if (this.packed !== undefined) return 1;
     return this.value.values?.length ?? this.value.strings?.length ?? 0;
   }
 
