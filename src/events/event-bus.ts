@@ -597,15 +597,20 @@ export class EventBus {
 
   private drain(): void {
     if (!this.started) return;
+    this.deliverConsecutive();
+    // An id was skipped (its event is on its way, or Redis lost it): the log has it.
+    if (this.ahead.size) this.fill();
+  }
+
+  /** Delivers the events held ahead for as long as their ids follow the last delivered one. */
+  private deliverConsecutive(): void {
     for (;;) {
       const next = this.ahead.get(this.delivered + 1);
-      if (!next) break;
+      if (!next) return;
       this.ahead.delete(next.id);
       this.delivered = next.id;
       this.deliver(next);
     }
-    // An id was skipped (its event is on its way, or Redis lost it): the log has it.
-    if (this.ahead.size) this.fill();
   }
 
   private deliver(e: LogEvent): void {
@@ -638,13 +643,7 @@ export class EventBus {
           const first = rows.length ? rows[0].id : arrived;
           if (first !== null && first > this.delivered + 1 && (rows.length || arrived !== null)) this.delivered = first - 1;
           const before = this.delivered;
-          for (;;) {
-            const next = this.ahead.get(this.delivered + 1);
-            if (!next) break;
-            this.ahead.delete(next.id);
-            this.delivered = next.id;
-            this.deliver(next);
-          }
+          this.deliverConsecutive();
           if (rows.length < 1000 && !this.fillAgain) break;
           if (this.delivered === before && !this.fillAgain) break;
         }
