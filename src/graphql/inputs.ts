@@ -1,5 +1,6 @@
-import { Field, InputType, Int } from "type-graphql";
-import { Backend, RuleEvaluator } from "./enums.js";
+import { ArgsType, Field, InputType, Int } from "type-graphql";
+import { Backend, Mode, RuleEvaluator } from "./enums.js";
+import type { Mode as ModeName } from "../format/tensor.js";
 import { JSONScalar } from "./scalars.js";
 
 @InputType()
@@ -117,4 +118,30 @@ export class StartTrainingJobInput {
 
   @Field(() => [RuleInput], { nullable: true })
   rules?: RuleInput[] | null;
+}
+
+// ---- arguments shared by a tensor's step-ranged fields (values, series, statistics, histograms)
+
+@ArgsType()
+export class StepRangeArgs {
+  @Field(() => Int, { nullable: true, description: "First step (inclusive); steps of `mode` when it is given" })
+  fromStep?: number | null;
+
+  @Field(() => Int, { nullable: true, description: "Last step (inclusive)" })
+  toStep?: number | null;
+
+  @Field(() => Mode, { nullable: true, description: "Steps of this mode only, numbered by mode step; GLOBAL steps otherwise" })
+  mode?: ModeName | null;
+}
+
+@ArgsType()
+export class WorkerStepsArgs extends StepRangeArgs {
+  @Field(() => String, { nullable: true, description: "One worker's values (the steps it wrote)" })
+  worker?: string | null;
+}
+
+@ArgsType()
+export class SeriesArgs extends WorkerStepsArgs {
+  @Field(() => Int, { nullable: true, description: "At most this many points (2 or more): the first, the last and each bucket's extremes" })
+  maxPoints?: number | null;
 }

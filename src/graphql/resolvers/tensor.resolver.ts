@@ -1,4 +1,5 @@
-import { Arg, Ctx, FieldResolver, Float, Int, Resolver, Root } from "type-graphql";
+import { Arg, Args, Ctx, FieldResolver, Float, Int, Resolver, Root } from "type-graphql";
+import { SeriesArgs, StepRangeArgs, WorkerStepsArgs } from "../inputs.js";
 import type { Context } from "../context.js";
 import {
   globalStepsOf, HistogramSeries, histogramArgs, ReductionValue, SavedReduction, Series, splitNonFinite, StatsSeries, Tensor,
@@ -96,10 +97,7 @@ export class TensorResolver {
   @FieldResolver(() => [TensorValue])
   async values(
     @Root() t: Tensor,
-    @Arg("fromStep", () => Int, { nullable: true }) fromStep: number | null,
-    @Arg("toStep", () => Int, { nullable: true }) toStep: number | null,
-    @Arg("mode", () => Mode, { nullable: true }) mode: ModeName | null,
-    @Arg("worker", () => String, { nullable: true }) worker: string | null,
+    @Args(() => WorkerStepsArgs) { fromStep = null, toStep = null, mode = null, worker = null }: WorkerStepsArgs,
     @Ctx() ctx: Context,
   ): Promise<TensorValue[]> {
     // A finished trial with an unreadable index file in the range: the answer would silently miss that step.
@@ -120,11 +118,7 @@ export class TensorResolver {
   @FieldResolver(() => Series, { description: "For scalar tensors: parallel arrays; maxPoints keeps the first, the last and each bucket's extremes" })
   async series(
     @Root() t: Tensor,
-    @Arg("fromStep", () => Int, { nullable: true }) fromStep: number | null,
-    @Arg("toStep", () => Int, { nullable: true }) toStep: number | null,
-    @Arg("mode", () => Mode, { nullable: true }) mode: ModeName | null,
-    @Arg("maxPoints", () => Int, { nullable: true }) maxPoints: number | null,
-    @Arg("worker", () => String, { nullable: true, description: "One worker's values (the steps it wrote)" }) worker: string | null,
+    @Args(() => SeriesArgs) { fromStep = null, toStep = null, mode = null, maxPoints = null, worker = null }: SeriesArgs,
     @Ctx() ctx: Context,
   ): Promise<Series> {
     checkMaxPoints(maxPoints);
@@ -192,11 +186,7 @@ export class TensorResolver {
     @Root() t: Tensor,
     @Arg("name", () => Reduction) name: ReductionName,
     @Arg("abs", () => Boolean, { defaultValue: false }) abs: boolean,
-    @Arg("fromStep", () => Int, { nullable: true }) fromStep: number | null,
-    @Arg("toStep", () => Int, { nullable: true }) toStep: number | null,
-    @Arg("mode", () => Mode, { nullable: true }) mode: ModeName | null,
-    @Arg("maxPoints", () => Int, { nullable: true }) maxPoints: number | null,
-    @Arg("worker", () => String, { nullable: true }) worker: string | null,
+    @Args(() => SeriesArgs) { fromStep = null, toStep = null, mode = null, maxPoints = null, worker = null }: SeriesArgs,
     @Ctx() ctx: Context,
   ): Promise<Series> {
     checkMaxPoints(maxPoints);
@@ -213,11 +203,7 @@ export class TensorResolver {
   async statSeries(
     @Root() t: Tensor,
     @Arg("stat", () => TensorStat) stat: StatKey,
-    @Arg("fromStep", () => Int, { nullable: true }) fromStep: number | null,
-    @Arg("toStep", () => Int, { nullable: true }) toStep: number | null,
-    @Arg("mode", () => Mode, { nullable: true }) mode: ModeName | null,
-    @Arg("maxPoints", () => Int, { nullable: true }) maxPoints: number | null,
-    @Arg("worker", () => String, { nullable: true }) worker: string | null,
+    @Args(() => SeriesArgs) { fromStep = null, toStep = null, mode = null, maxPoints = null, worker = null }: SeriesArgs,
     @Ctx() ctx: Context,
   ): Promise<Series> {
     checkMaxPoints(maxPoints);
@@ -233,10 +219,7 @@ export class TensorResolver {
   })
   async statsSeries(
     @Root() t: Tensor,
-    @Arg("fromStep", () => Int, { nullable: true }) fromStep: number | null,
-    @Arg("toStep", () => Int, { nullable: true }) toStep: number | null,
-    @Arg("mode", () => Mode, { nullable: true }) mode: ModeName | null,
-    @Arg("worker", () => String, { nullable: true }) worker: string | null,
+    @Args(() => WorkerStepsArgs) { fromStep = null, toStep = null, mode = null, worker = null }: WorkerStepsArgs,
     @Ctx() ctx: Context,
   ): Promise<StatsSeries> {
     t.trial.checkWorker(worker);
@@ -252,10 +235,7 @@ export class TensorResolver {
     @Root() t: Tensor,
     @Arg("bins", () => Int, { defaultValue: 50, description: "1 to 1000" }) bins: number,
     @Arg("range", () => [Float], { nullable: true, description: "[low, high]" }) range: number[] | null,
-    @Arg("fromStep", () => Int, { nullable: true }) fromStep: number | null,
-    @Arg("toStep", () => Int, { nullable: true }) toStep: number | null,
-    @Arg("mode", () => Mode, { nullable: true }) mode: ModeName | null,
-    @Arg("worker", () => String, { nullable: true }) worker: string | null,
+    @Args(() => WorkerStepsArgs) { fromStep = null, toStep = null, mode = null, worker = null }: WorkerStepsArgs,
     @Ctx() ctx: Context,
   ): Promise<HistogramSeries> {
     const [n, given] = histogramArgs(bins, range);
@@ -292,9 +272,7 @@ export class TensorResolver {
   async workerSeries(
     @Root() t: Tensor,
     @Arg("stat", () => TensorStat, { nullable: true }) stat: StatKey | null,
-    @Arg("fromStep", () => Int, { nullable: true }) fromStep: number | null,
-    @Arg("toStep", () => Int, { nullable: true }) toStep: number | null,
-    @Arg("mode", () => Mode, { nullable: true }) mode: ModeName | null,
+    @Args(() => StepRangeArgs) { fromStep = null, toStep = null, mode = null }: StepRangeArgs,
     @Arg("maxPoints", () => Int, { nullable: true }) maxPoints: number | null,
     @Ctx() ctx: Context,
   ): Promise<Series[]> {
