@@ -145,6 +145,11 @@ test("the jobs list is live: a job started elsewhere appears, progress and durat
   assert.deepEqual(progress, [...progress].sort((a, b) => a - b), "progress only moves forward");
   assert.ok(row.duration.length >= 2, `the duration moved: ${row.duration.join(", ")}`);
   assert.deepEqual(row.status, ["IN_PROGRESS", "COMPLETED"]);
+  // The trial's row follows the job's end too (every step, ENDED), still without Refresh.
+  const trialRow = page.getByTestId(`trial-row-${testid(trialPath)}`);
+  await trialRow.filter({ hasText: "ENDED" }).waitFor({ timeout: 15_000 });
+  const trialSteps = (await gql(`query($p: String!) { trial(path: $p) { steps } }`, { p: trialPath })).trial.steps as number[];
+  assert.match(await trialRow.innerText(), new RegExp(`\\b${trialSteps.length}\\s*\\(last ${trialSteps[trialSteps.length - 1]}\\)`));
   await shot("20-jobs-live");
 });
 
