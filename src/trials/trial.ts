@@ -41,6 +41,30 @@ class RecordBatch {
   }
 }
 
+/** The records of some requests' steps in one event file: request r's position pos[k] is records[k]. */
+interface StepRecords {
+  req: number[];
+  pos: number[];
+  records: RecordBatch;
+}
+
+/** Step records grouped by event file; runs of one file (the usual case) skip the map lookup. */
+class StepRecordsByFile extends Map<number, StepRecords> {
+  private lastFile = -1;
+  private last: StepRecords | undefined;
+
+  add(file: number, req: number, pos: number, start: number, length: number): void {
+    if (file !== this.lastFile) {
+      this.lastFile = file;
+      this.last = this.get(file);
+      if (!this.last) this.set(file, (this.last = { req: [], pos: [], records: new RecordBatch() }));
+    }
+    this.last!.req.push(req);
+    this.last!.pos.push(pos);
+    this.last!.records.push(start, length);
+  }
+}
+
 interface StepInfo {
   mode: Mode;
   modeStep: number;
@@ -890,7 +914,7 @@ export class Trial {
   async scalarSeries(requests: readonly SeriesRequest[], budget?: ReadBudget): Promise<(ScalarSeries | TrialgraphError)[]> {
     const out = new Array<ScalarSeries | TrialgraphError>(requests.length);
     const cache = this.options.cache;
-    const byFile = new Map<number, { req: number[]; pos: number[]; records: RecordBatch }>();
+    const byFile = new StepRecordsByFile();
     const seriesKey = (req: SeriesRequest, steps: number[]) =>
       `${this.serial}:s:${req.mode ?? "GLOBAL"}:${req.worker ?? ""}:${steps.length}:${steps[steps.length - 1]}:${req.name}`;
     requests.forEach((req, r) => {
@@ -906,8 +930,6 @@ export class Trial {
       out[r] = series;
       const index = this.tensorsByName.get(req.name);
       const global = !req.mode || req.mode === "GLOBAL";
-      let lastFile = -1;
-      let group: { req: number[]; pos: number[]; records: RecordBatch } | undefined;
       for (let i = 0; i < steps.length; i++) {
         // Steps listed by tensorSteps exist; only mode steps need translating.
         const slot = index ? index.slotAt(global ? steps[i] : this.globalStep(req.mode!, steps[i]) ?? -1, workerId, (w) => this.workerNames[w]) : -1;
@@ -916,14 +938,7 @@ export class Trial {
           out[r] = unavailable(req.name, steps[i], req.mode ?? "GLOBAL", this.noValueReason(req.name));
           return;
         }
-        if (file !== lastFile) {
-          lastFile = file;
-          group = byFile.get(file);
-          if (!group) byFile.set(file, (group = { req: [], pos: [], records: new RecordBatch() }));
-        }
-        group!.req.push(r);
-        group!.pos.push(i);
-        group!.records.push(index!.startOf(slot), index!.lengthOf(slot));
+        byFile.add(file, r, i, index!.startOf(slot), index!.lengthOf(slot));
       }
     });
     await this.visitRecords(
@@ -1003,7 +1018,7 @@ export class Trial {
       });
       return out;
     }
-    const byFile = new Map<number, { req: number[]; pos: number[]; records: RecordBatch }>();
+    const byFile = new StepRecordsByFile();
     /** The first failing position of each request (its error is the answer). */
     const failedAt = new Int32Array(requests.length).fill(-1);
     const fail = (r: number, pos: number, e: TrialgraphError) => {
@@ -1023,15 +1038,13 @@ export class Trial {
         return;
       }
       out[r] = new ValueColumn(k.steps.length);
-      let lastFile = -1;
-      let group: { req: number[]; pos: number[]; records: RecordBatch } | undefined;
       const global = !k.mode || k.mode === "GLOBAL";
       // The usual case needs no object per step; anything unusual goes through locate(), which says what is wrong.
       const index = this.corruptIndex.size ? undefined : this.indexFor(k.name);
       const workerId = k.worker ? this.workerIds.get(k.worker) ?? -3 : null;
       for (let i = 0; i < k.steps.length; i++) {
         const step = global ? k.steps[i] : this.globalStep(k.mode!, k.steps[i]);
-        let slot = index && step !== null ? index.slotAt(step, workerId, workerName) : -1;
+        const slot = index && step !== null ? index.slotAt(step, workerId, workerName) : -1;
         let file = slot >= 0 ? index!.fileOf(slot) : -1;
         let start: number;
         let length: number;
@@ -1047,16 +1060,8 @@ export class Trial {
             return;
           }
           ({ file, start, length } = ref);
-          slot = -1;
         }
-        if (file !== lastFile) {
-          lastFile = file;
-          group = byFile.get(file);
-          if (!group) byFile.set(file, (group = { req: [], pos: [], records: new RecordBatch() }));
-        }
-        group!.req.push(r);
-        group!.pos.push(i);
-        group!.records.push(start, length);
+        byFile.add(file, r, i, start, length);
       }
     });
     await this.visitRecords(
