@@ -77,6 +77,17 @@ async function timedPost(url: string, query: string): Promise<{ ms: number; text
   return { ms, text };
 }
 
+/** Posts `query` `runs` times, pushing each time into `into`; the last response's text (to size and replay it), "" after no run. */
+async function timedRuns(url: string, query: string, runs: number, into: number[]): Promise<string> {
+  let text = "";
+  for (let i = 0; i < runs; i++) {
+    const r = await timedPost(url, query);
+    into.push(r.ms);
+    text = r.text;
+  }
+  return text;
+}
+
 function vmHwmMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -110,32 +121,18 @@ async function runHttp(runs: number, repeats: number): Promise<HttpSamples> {
         // Cold: the service has not opened the trial; the first query opens it and reads everything.
         const cold = await timedPost(service.url, QUERIES.seriesAll);
         s.cold.push(cold.ms);
-        let last = cold.text;
-        for (let i = 0; i < repeats; i++) {
-          const w = await timedPost(service.url, QUERIES.seriesAll);
-          s.seriesWarm.push(w.ms);
-          last = w.text;
-        }
+        let last = (await timedRuns(service.url, QUERIES.seriesAll, repeats, s.seriesWarm)) || cold.text;
         s.rssSeries.push(vmHwmMb(service.pid));
         writeFileSync(path.join(bodiesDir, "series-all.json"), last);
         s.bytes.seriesAll = Buffer.byteLength(last);
         const first = await timedPost(service.url, QUERIES.valuesAll);
         s.valuesFirst.push(first.ms);
-        last = first.text;
-        for (let i = 0; i < repeats; i++) {
-          const w = await timedPost(service.url, QUERIES.valuesAll);
-          s.valuesWarm.push(w.ms);
-          last = w.text;
-        }
+        last = (await timedRuns(service.url, QUERIES.valuesAll, repeats, s.valuesWarm)) || first.text;
         s.rssValues.push(vmHwmMb(service.pid));
         writeFileSync(path.join(bodiesDir, "values-all.json"), last);
         s.bytes.valuesAll = Buffer.byteLength(last);
-        await timedPost(service.url, QUERIES.one);
-        for (let i = 0; i < 5 * repeats; i++) {
-          const w = await timedPost(service.url, QUERIES.one);
-          s.oneWarm.push(w.ms);
-          last = w.text;
-        }
+        const oneFirst = await timedPost(service.url, QUERIES.one);
+        last = (await timedRuns(service.url, QUERIES.one, 5 * repeats, s.oneWarm)) || oneFirst.text;
         writeFileSync(path.join(bodiesDir, "one.json"), last);
         s.bytes.one = Buffer.byteLength(last);
       } finally {
@@ -150,11 +147,11 @@ async function runHttp(runs: number, repeats: number): Promise<HttpSamples> {
         });
         const at = (name: string) => `http://127.0.0.1:${port}/${name}`;
         await timedPost(at("series-all"), QUERIES.seriesAll);
-        for (let i = 0; i < repeats; i++) s.floorSeries.push((await timedPost(at("series-all"), QUERIES.seriesAll)).ms);
+        await timedRuns(at("series-all"), QUERIES.seriesAll, repeats, s.floorSeries);
         await timedPost(at("values-all"), QUERIES.valuesAll);
-        for (let i = 0; i < repeats; i++) s.floorValues.push((await timedPost(at("values-all"), QUERIES.valuesAll)).ms);
+        await timedRuns(at("values-all"), QUERIES.valuesAll, repeats, s.floorValues);
         await timedPost(at("one"), QUERIES.one);
-        for (let i = 0; i < 5 * repeats; i++) s.floorOne.push((await timedPost(at("one"), QUERIES.one)).ms);
+        await timedRuns(at("one"), QUERIES.one, 5 * repeats, s.floorOne);
       } finally {
         floor.kill();
       }
