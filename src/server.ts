@@ -10,7 +10,6 @@ import http from "node:http";
 import path from "node:path";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
-import { expressMiddleware } from "@as-integrations/express5";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { GraphQLError, type GraphQLSchema } from "graphql";
@@ -25,6 +24,7 @@ import { formatError, isExpectedError, logUnexpected, toGraphQLError, withReques
 import { attachWebSocketServer } from "./graphql/ws.js";
 import { createJitExecutor, type JitExecutor } from "./graphql/jit.js";
 import { JsonStringifier } from "./graphql/json.js";
+import { graphqlHttpHandler, stringifyResultAsBytes } from "./graphql/http.js";
 import type { GatewayInterface } from "@apollo/server-gateway-interface";
 import { authenticate } from "./graphql/http-auth.js";
 import { checkOperation, rateLimitKey, RateLimiter, relabelTokenLimit } from "./graphql/limits.js";
@@ -176,8 +176,9 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     // main() owns SIGTERM: Apollo's own handler would stop only itself and then re-send the signal.
     stopOnTerminationSignals: false,
     parseOptions: { maxTokens: config.limits.maxTokens },
-    // Long number lists (series) are serialized once and their text reused.
-    stringifyResult: (value) => json.stringify(value),
+    // Long number lists (series) are serialized once and their bytes reused; the answer's bytes go
+    // straight to the HTTP handler (one answer per request: HTTP batching stays off).
+    stringifyResult: stringifyResultAsBytes((value) => json.toChunks(value), (value) => json.stringify(value)),
     formatError: (formatted, error) => relabelTokenLimit(format(formatted, error)),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.ops.shutdownTimeoutMs }),
@@ -248,7 +249,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   expressApp.use(
     "/graphql",
     express.json({ limit: config.limits.maxBodyBytes }),
-    expressMiddleware(apollo, {
+    graphqlHttpHandler(apollo, {
       context: async ({ req, res }) => {
         try {
           const gone = new AbortController();
