@@ -9,6 +9,7 @@ import path from "node:path";
 import { startTestServer, type TestServer } from "./support/server.js";
 import { TrialWriter } from "../src/trials/trial-writer.js";
 import { JsonStringifier } from "../src/graphql/json.js";
+import { checkedFloatList, checkedIntList, isCheckedList } from "../src/graphql/checked-lists.js";
 
 let jit: TestServer;
 let plain: TestServer;
@@ -31,6 +32,12 @@ before(async () => {
     ]);
   }
   await w.end();
+  // Long enough for the serializer's number-list path (64 elements or more).
+  const long = new TrialWriter(path.join(jit.dataDir, "trials/long"));
+  for (let step = 0; step < 100; step++) {
+    await long.writeStep(step * 10, [{ name: "loss", dtype: "float64", shape: [1], values: [step === 7 ? NaN : step === 50 ? Infinity : 1 / (step + 1)] }]);
+  }
+  await long.end();
 });
 
 after(async () => {
@@ -99,4 +106,32 @@ test("the response serializer writes what JSON.stringify writes, long number lis
   // Same numbers in another list of the same length: same text; different numbers: their own.
   const other = { a: list(100, (i) => i), b: list(100, (i) => i + 1) };
   assert.equal(json.stringify(other), JSON.stringify(other) + "\n");
+});
+
+test("series are answered alike by jit (cached lists answered as they are) and graphql-js, the first time and again", async () => {
+  const q = (trial: string, tensor: string) =>
+    `{ trial(path: "${trial}") { tensor(name: "${tensor}") { all: series { steps globalSteps values nonFinite { index value } totalPoints } ` +
+    `part: series(fromStep: 100, toStep: 500) { steps values } few: series(maxPoints: 10) { steps values sampled } } } }`;
+  for (const [trial, tensor] of [["trials/long", "loss"], ["trials/mixed", "f64"]]) {
+    const expected = await plain.gql(q(trial, tensor));
+    assert.equal(expected.body.errors, undefined, JSON.stringify(expected.body.errors));
+    for (let i = 0; i < 3; i++) {
+      const got = await jit.gql(q(trial, tensor));
+      assert.deepEqual(got.body, expected.body, `${trial} (${i})`);
+    }
+  }
+  const long = (await jit.gql(q("trials/long", "loss"))).body.data.trial.tensor.all;
+  assert.equal(long.steps.length, 100);
+  assert.equal(long.values[7], null);
+  assert.deepEqual(long.nonFinite, [{ index: 7, value: "NaN" }, { index: 50, value: "Infinity" }]);
+});
+
+test("only lists whose every element completes to itself are registered to be answered as they are", () => {
+  assert.ok(isCheckedList(checkedFloatList([1.5, null, -0, 3])));
+  assert.ok(!isCheckedList(checkedFloatList([1.5, NaN])), "NaN is not a Float");
+  assert.ok(!isCheckedList(checkedFloatList([1, Infinity])), "Infinity is not a Float");
+  assert.ok(isCheckedList(checkedIntList([0, -5, 2147483647, -2147483648])));
+  assert.ok(!isCheckedList(checkedIntList([2147483648])), "beyond 32 bits is not an Int");
+  assert.ok(!isCheckedList(checkedIntList([1.5])), "a fraction is not an Int");
+  assert.ok(!isCheckedList([1, 2, 3]), "unregistered");
 });

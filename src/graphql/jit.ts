@@ -7,6 +7,8 @@
  */
 import { execute, GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema } from "graphql";
 import { compileQuery, isCompiledQuery, type CompiledQuery } from "graphql-jit";
+import { jitRuntime } from "graphql-jit/dist/runtime.js";
+import { isCheckedList } from "./checked-lists.js";
 
 type Compiled = Pick<CompiledQuery, "query">;
 
@@ -16,7 +18,24 @@ export interface JitExecutor {
   readonly stats: { compiled: number; fallbacks: number };
 }
 
+let answersCheckedListsAsIs = false;
+
+/**
+ * Compiled queries complete every list through jit's runtime `safeMap`, which maps each element
+ * into a new array; a checked number list (checked-lists.ts) is returned as it is instead. The
+ * runtime object is shared by every compiled query, so this is done once per process.
+ */
+function answerCheckedListsAsIs(): void {
+  if (answersCheckedListsAsIs) return;
+  answersCheckedListsAsIs = true;
+  const safeMap = jitRuntime.safeMap;
+  jitRuntime.safeMap = function (ctx, iterable, cb, ...idx) {
+    return isCheckedList(iterable) ? (iterable as unknown[]) : safeMap.call(this, ctx, iterable, cb, ...idx);
+  };
+}
+
 export function createJitExecutor(schema: GraphQLSchema): JitExecutor {
+  answerCheckedListsAsIs();
   // Keyed by the parsed document (Apollo reuses one object per query text), then by operation name.
   const cache = new WeakMap<DocumentNode, Map<string, Compiled | null>>();
   const stats = { compiled: 0, fallbacks: 0 };

@@ -9,6 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { SizeBoundedLru } from "../storage/lru.js";
+import { isCheckedList } from "./checked-lists.js";
 
 const MIN_LENGTH = 64;
 const NEWLINE = Buffer.from("\n");
@@ -60,6 +61,12 @@ function isNumberList(list: readonly unknown[]): list is (number | null)[] {
 
 export class JsonStringifier {
   private readonly cache: SizeBoundedLru<number, Entry[]>;
+  /**
+   * Checked lists (immutable, the same array each request) to their entry in `cache`: found without
+   * hashing or comparing. The cache still bounds the bytes kept: an entry it evicted is looked up
+   * by content again.
+   */
+  private readonly byIdentity = new WeakMap<readonly unknown[], { hash: number; entry: Entry }>();
   /** Marks a spliced list in the skeleton; random, so no string in an answer can look like it. */
   private readonly token = `\u0000tgjson${randomBytes(12).toString("hex")}:`;
   hits = 0;
@@ -112,7 +119,7 @@ export class JsonStringifier {
       for (let i = 0; i < node.length; i++) {
         const child = node[i];
         if (child !== null && typeof child === "object") {
-          if (Array.isArray(child) && child.length >= MIN_LENGTH && isNumberList(child)) {
+          if (Array.isArray(child) && child.length >= MIN_LENGTH && (isCheckedList(child) || isNumberList(child))) {
             node[i] = this.mark(child, texts, restore, () => (node[i] = child));
           } else this.collect(child, texts, restore, depth + 1);
         }
@@ -123,7 +130,7 @@ export class JsonStringifier {
     for (const key in obj) {
       const child = obj[key];
       if (child !== null && typeof child === "object") {
-        if (Array.isArray(child) && child.length >= MIN_LENGTH && isNumberList(child)) {
+        if (Array.isArray(child) && child.length >= MIN_LENGTH && (isCheckedList(child) || isNumberList(child))) {
           obj[key] = this.mark(child, texts, restore, () => (obj[key] = child));
         } else this.collect(child, texts, restore, depth + 1);
       }
@@ -137,17 +144,24 @@ export class JsonStringifier {
   }
 
   private bytesOf(list: (number | null)[]): Buffer {
+    const checked = isCheckedList(list);
+    if (checked) {
+      const known = this.byIdentity.get(list);
+      if (known && this.cache.get(known.hash)?.includes(known.entry)) {
+        this.hits++;
+        return known.entry.bytes;
+      }
+    }
     const h = hashNumbers(list);
     const entries = this.cache.get(h);
-    const hit = entries?.find((e) => sameNumbers(list, e.values));
-    if (hit) {
-      this.hits++;
-      return hit.bytes;
+    let entry = entries?.find((e) => sameNumbers(list, e.values));
+    if (entry) this.hits++;
+    else {
+      this.misses++;
+      entry = { values: Float64Array.from(list, (v) => (v === null ? NaN : v)), bytes: Buffer.from(JSON.stringify(list), "latin1") };
+      this.cache.set(h, [...(entries ?? []).slice(-3), entry]);
     }
-    this.misses++;
-    const bytes = Buffer.from(JSON.stringify(list), "latin1");
-    const values = Float64Array.from(list, (v) => (v === null ? NaN : v));
-    this.cache.set(h, [...(entries ?? []).slice(-3), { values, bytes }]);
-    return bytes;
+    if (checked) this.byIdentity.set(list, { hash: h, entry });
+    return entry.bytes;
   }
 }

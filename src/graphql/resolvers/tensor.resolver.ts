@@ -12,6 +12,7 @@ import { inRange, type Trial as DomainTrial } from "../../trials/trial.js";
 import type { StatKey } from "../../trials/tensor-stats.js";
 import { minMaxDownsample } from "../../trials/downsample.js";
 import { TrialgraphError } from "../../errors.js";
+import { checkedFloatList, checkedIntList } from "../checked-lists.js";
 
 /** Charges the request's budget for one returned list of `elements` numbers (elements and memory). */
 function charge(ctx: Context, elements: number): void {
@@ -46,14 +47,16 @@ function toSeries(
   const keep = range.maxPoints ? minMaxDownsample(values, range.maxPoints) : null;
   const picked = keep ? keep.map((i) => values[i]) : values;
   charge(ctx, picked.length);
-  // A whole series (cached by the trial) is split once; its parts are only read afterwards.
-  const { finite, nonFinite } = keep || !whole ? splitNonFinite(picked) : splitOnce(all.values);
+  // A whole series (cached by the trial) is split once, and its lists are answered as they are from
+  // then on (checked-lists.ts); they are only read afterwards.
+  const split = keep || !whole ? null : splitOnce(all.values, all.steps);
+  const { finite, nonFinite } = split ?? splitNonFinite(picked);
   const s = new Series();
   s.trial = trial;
   s.tensorName = of.name;
   s.mode = of.mode ?? "GLOBAL";
   s.worker = of.worker;
-  s.steps = keep ? keep.map((i) => steps[i]) : steps;
+  s.steps = split ? split.steps : keep ? keep.map((i) => steps[i]) : steps;
   s.values = finite;
   s.nonFinite = nonFinite;
   s.sampled = keep !== null && keep.length < steps.length;
@@ -61,12 +64,26 @@ function toSeries(
   return s;
 }
 
-const splits = new WeakMap<Float64Array, ReturnType<typeof splitNonFinite>>();
+type Split = ReturnType<typeof splitNonFinite> & { steps: number[] };
 
-function splitOnce(values: Float64Array): ReturnType<typeof splitNonFinite> {
+const splits = new WeakMap<Float64Array, Split>();
+
+/** The split of a cached series, with its steps: the same arrays each time, checked once. */
+function splitOnce(values: Float64Array, steps: number[]): Split {
   let split = splits.get(values);
-  if (!split) splits.set(values, (split = splitNonFinite(values)));
+  // The trial lists the steps afresh each time; the same values come with the same steps.
+  if (!split || !sameSteps(split.steps, steps)) {
+    const { finite, nonFinite } = splitNonFinite(values);
+    split = { finite: checkedFloatList(finite), nonFinite, steps: checkedIntList(steps) };
+    splits.set(values, split);
+  }
   return split;
+}
+
+function sameSteps(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 @Resolver(() => Tensor)
