@@ -163,12 +163,11 @@ export class S3Source implements ByteSource {
               Range: range ? `bytes=${range.start}-${range.start + range.length - 1}` : undefined,
             }),
           );
-          const body = res.Body as (Readable & { transformToByteArray(): Promise<Uint8Array> }) | undefined;
+          const body = res.Body as Readable | undefined;
           if (!body) return Buffer.alloc(0);
           let bytes: Buffer;
           try {
-            const array = await body.transformToByteArray();
-            bytes = Buffer.from(array.buffer, array.byteOffset, array.byteLength);
+            bytes = await readBody(body);
           } catch (err) {
             body.destroy?.();
             throw Object.assign(err as Error, { bodyError: true });
@@ -190,6 +189,27 @@ export class S3Source implements ByteSource {
       }
     }
   }
+}
+
+/**
+ * A response body as one buffer, copied once (the SDK's transformToByteArray pipes into a collector
+ * and copies into a zero-filled array). A chunk that is a whole buffer of its own is kept as it is;
+ * a slice of the socket's read buffer is copied, so a cached body holds only its own bytes.
+ */
+function readBody(body: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    body.on("data", (chunk: Uint8Array) => {
+      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      length += chunk.byteLength;
+    });
+    body.once("end", () => {
+      const only = chunks.length === 1 ? chunks[0] : null;
+      resolve(only && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength ? only : Buffer.concat(chunks, length));
+    });
+    body.once("error", reject);
+  });
 }
 
 function parseContentRangeStart(contentRange: string): number {
