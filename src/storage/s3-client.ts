@@ -61,8 +61,13 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
     maxAttempts: opts.maxAttempts ?? S3_DEFAULTS.maxAttempts,
     retryMode: "standard",
     // Third-party servers mishandle the SDK's default flexible checksums (aws-chunked uploads stored verbatim,
-    // checksum headers they do not send); only send or check checksums when an operation requires them.
-    ...(compatible ? { requestChecksumCalculation: "WHEN_REQUIRED" as const, responseChecksumValidation: "WHEN_REQUIRED" as const } : {}),
+    // checksum headers they do not send); only send checksums when an operation requires them.
+    ...(compatible ? { requestChecksumCalculation: "WHEN_REQUIRED" as const } : {}),
+    // Responses are not checked against S3's stored checksums either: the SDK would ask for them on every
+    // GetObject and compute a CRC over each whole-object body in JavaScript (the index files, 23 MB for a
+    // 500-step trial), while ranged reads get none to check. Bodies travel over TCP (TLS on AWS), and
+    // every byte read is validated by the parsers (index JSON, TFRecord lengths and CRCs where present).
+    responseChecksumValidation: "WHEN_REQUIRED" as const,
     requestHandler: new NodeHttpHandler({
       httpAgent,
       httpsAgent,
