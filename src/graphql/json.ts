@@ -3,9 +3,10 @@
  *
  * Turning doubles into their shortest decimal text is most of what JSON.stringify costs on a bulk
  * answer (281,275 values of a trial as series: ~75 ms of ~90 ms), and a dashboard asks for the same
- * series again and again. Number lists of at least MIN_LENGTH elements are looked up by content
- * (a hash, then an exact comparison), serialized once, and spliced into the response: the output
- * is byte for byte what JSON.stringify writes.
+ * series again and again. Number lists of at least MIN_LENGTH elements are looked up by identity
+ * (checked lists, see checked-lists.ts) or by content (a hash, then an exact comparison),
+ * serialized once, kept as bytes, and spliced into the response: the output is byte for byte what
+ * JSON.stringify writes.
  */
 import { randomBytes } from "node:crypto";
 import { SizeBoundedLru } from "../storage/lru.js";
@@ -112,7 +113,7 @@ export class JsonStringifier {
     return chunks;
   }
 
-  /** Replaces long number lists in place by tokens (undone by `restore`), their text in `texts`. */
+  /** Replaces long number lists in place by tokens (undone by `restore`), their bytes in `texts`. */
   private collect(node: unknown, texts: Buffer[], restore: (() => void)[], depth: number): void {
     if (depth > 64 || node === null || typeof node !== "object") return;
     if (Array.isArray(node)) {
