@@ -19,10 +19,7 @@ FROM node:24-bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libxgboost0 \
  && rm -rf /var/lib/apt/lists/*
-# The allocator setting and node's heap flags are those of package.json's "start" script (what they buy: the
-# commit that set them); test/compose.test.ts keeps the two equal.
 ENV NODE_ENV=production \
-    MALLOC_MMAP_THRESHOLD_=65536 \
     PORT=4000 \
     HOST=0.0.0.0 \
     TRIALGRAPH_DATA_DIR=/data
@@ -38,4 +35,4 @@ EXPOSE 4000
 # The slim image has no curl: Node's fetch does the probe.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "--max-semi-space-size=32", "dist/src/server.js"]
+CMD ["node", "dist/src/server.js"]
