@@ -391,14 +391,18 @@ describe("Dockerfile", () => {
     const argv = JSON.parse(cmd.slice(4)) as string[];
     // `npm start` may set environment variables first; the image sets them with ENV.
     const start = pkg.scripts.start as string;
-    const assignments = [...start.matchAll(/(\w+)=(\S+)\s+/g)];
+    const assignments = [...(/^(\w+=\S+\s+)+/.exec(start)?.[0] ?? "").matchAll(/(\w+)=(\S+)\s+/g)];
     assert.deepEqual(argv.join(" "), start.replace(/^(\w+=\S+\s+)+/, ""));
     for (const [, name, value] of assignments) {
       assert.match(dockerfile, new RegExp(`ENV[^\\n]*(\\\\\\n[^\\n]*)*\\b${name}=${value}\\b`), `the image sets ${name}=${value}`);
     }
-    assert.equal(argv[1], pkg.main);
+    // node, its flags (heap settings), then the entry.
+    assert.equal(argv[0], "node");
+    assert.ok(argv.slice(1, -1).every((a) => a.startsWith("--")), `only node flags before the entry: ${argv.join(" ")}`);
+    const entry = argv[argv.length - 1];
+    assert.equal(entry, pkg.main);
     const emitted = path.join(tsconfig.compilerOptions.outDir, path.relative(tsconfig.compilerOptions.rootDir, "src/server.ts")).replace(/\.ts$/, ".js");
-    assert.equal(argv[1], emitted);
+    assert.equal(entry, emitted);
     assert.ok(existsSync(path.join(ROOT, "src/server.ts")), "src/server.ts exists");
   });
 

@@ -16,8 +16,7 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { createPubSub, type PubSub } from "@graphql-yoga/subscription";
-import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { filterMap, mergeIterators } from "./iterators.js";
 import type { RuleEvaluationStatus, RuleSummaryRecord, TrainingJobRecord, TrainingJobStatus } from "../store/records.js";
 import type { EventLog, LogEvent, RetentionPolicy } from "../store/event-log.js";
@@ -278,6 +277,9 @@ export class EventBus {
     setMaxListeners(0, localTarget);
     this.local = createPubSub<PubSubArgs>({ eventTarget: localTarget });
     if (options.redisUrl) {
+      // Loaded only when Redis is configured: an embedded service is spared ioredis (~7 MB RSS).
+      const { Redis } = require("ioredis") as typeof import("ioredis");
+      const { createRedisEventTarget } = require("@graphql-yoga/redis-event-target") as typeof import("@graphql-yoga/redis-event-target");
       const make = (subscriber: boolean) =>
         new Redis(options.redisUrl!, {
           // Never queue publishes while Redis is away: local subscribers already got them. Subscriptions

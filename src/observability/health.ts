@@ -7,7 +7,7 @@
  */
 import { ListBucketsCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 
 export interface DependencyStatus {
   ok: boolean;
@@ -40,6 +40,8 @@ export class ReadinessChecker {
     this.timeoutMs = options.timeoutMs ?? 2_000;
     if (options.redisUrl) {
       // Its own connection: the event bus's clients queue or drop commands by design while reconnecting.
+      // (ioredis is loaded only when Redis is configured.)
+      const { Redis } = require("ioredis") as typeof import("ioredis");
       this.redis = new Redis(options.redisUrl, {
         lazyConnect: true,
         enableOfflineQueue: false,

@@ -4,7 +4,7 @@
  * "listening" log line, keeps every JSON log line, and reports how the process ended.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { freePort } from "./net.js";
 import path from "node:path";
 import { serviceDatabase } from "./database.js";
@@ -32,10 +32,43 @@ export interface ServiceProcessOptions {
   startTimeoutMs?: number;
 }
 
+/**
+ * How `npm start` runs the service, read from package.json's "start" script: the environment it
+ * sets, the node flags (heap and allocator settings) and the script. Every service process of the
+ * tests and benchmarks runs with the same settings, so there is one place that defines them.
+ */
+export function startCommand(): { env: Record<string, string>; nodeFlags: string[]; script: string } {
+  const start = (JSON.parse(readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start;
+  const words = start.trim().split(/\s+/);
+  const env: Record<string, string> = {};
+  let i = 0;
+  for (; i < words.length && /^\w+=/.test(words[i]); i++) {
+    const eq = words[i].indexOf("=");
+    env[words[i].slice(0, eq)] = words[i].slice(eq + 1);
+  }
+  if (words[i] !== "node") throw new Error(`package.json's start script does not run node: ${start}`);
+  const nodeFlags: string[] = [];
+  for (i++; i < words.length && words[i].startsWith("-"); i++) nodeFlags.push(words[i]);
+  if (i !== words.length - 1) throw new Error(`package.json's start script is not \`[VAR=value …] node [flags …] script\`: ${start}`);
+  return { env, nodeFlags, script: words[i] };
+}
+
+/** Node's arguments for the service: npm start's flags, then the compiled entry (preferDist, when built) or tsx on the sources. */
 export function serviceCommand(preferDist = false): string[] {
-  const dist = path.join(PROJECT_ROOT, "dist/src/server.js");
-  if (preferDist && existsSync(dist)) return [dist];
-  return ["--import", "tsx", path.join(PROJECT_ROOT, "src/server.ts")];
+  const { nodeFlags, script } = startCommand();
+  const dist = path.join(PROJECT_ROOT, script);
+  if (preferDist && existsSync(dist)) return [...nodeFlags, dist];
+  return [...nodeFlags, "--import", "tsx", path.join(PROJECT_ROOT, "src/server.ts")];
+}
+
+/**
+ * npm start's environment (allocator settings; NODE_ENV only for the compiled service: the sources
+ * under tsx run as in development).
+ */
+function startEnv(compiled: boolean): Record<string, string> {
+  const { env } = startCommand();
+  if (!compiled) delete env.NODE_ENV;
+  return env;
 }
 
 /**
@@ -45,10 +78,12 @@ export function serviceCommand(preferDist = false): string[] {
 export async function startServiceProcess(opts: ServiceProcessOptions = {}): Promise<ServiceProcess> {
   const port = await freePort();
   const database = opts.env?.TRIALGRAPH_DATABASE_URL ? null : await serviceDatabase();
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), HOST: "127.0.0.1", LOG_LEVEL: "info", ...database?.env, ...opts.env, PORT: String(port) };
+  const command = serviceCommand(opts.preferDist);
+  const compiled = command[command.length - 1].endsWith(".js");
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), HOST: "127.0.0.1", LOG_LEVEL: "info", ...startEnv(compiled), ...database?.env, ...opts.env, PORT: String(port) };
   delete env.NODE_TEST_CONTEXT;
   delete env.NODE_OPTIONS;
-  const proc = spawn(process.execPath, serviceCommand(opts.preferDist), { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, command, { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   const logs: any[] = [];
   let stderr = "";
   const exited = new Promise<number | string>((resolve) => proc.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
@@ -133,7 +168,7 @@ export async function gqlAt(url: string, query: string, variables?: Record<strin
  * port can be named) until it exits on its own, for start-up failures. Kills it after `timeoutMs`.
  */
 export async function runServiceUntilExit(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const fullEnv: Record<string, string> = { ...(process.env as Record<string, string>), HOST: "127.0.0.1", LOG_LEVEL: "info", ...env };
+  const fullEnv: Record<string, string> = { ...(process.env as Record<string, string>), HOST: "127.0.0.1", LOG_LEVEL: "info", ...startEnv(false), ...env };
   delete fullEnv.NODE_TEST_CONTEXT;
   delete fullEnv.NODE_OPTIONS;
   const proc = spawn(process.execPath, serviceCommand(), { cwd: PROJECT_ROOT, env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
