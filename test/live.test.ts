@@ -195,9 +195,15 @@ test("a cursor older than the retention answers CURSOR_EXPIRED", async () => {
   const c = wsClient(small.wsUrl);
   try {
     await copyLab(small.dataDir);
-    const early = collect(c, UPDATED_SUB, { a: "0" });
     await start(small, LAB("live-expiring", 150));
-    const firstId = (await early.waitFor(() => true, "the first event")).data.trainingJobUpdated.eventId;
+    // Subscribed by name after the start: the current state comes first, with a cursor from the log.
+    // (A subscription sent before the start could reach a loaded machine after the job's first
+    // events were already pruned at this short retention, and begin with CURSOR_EXPIRED itself.)
+    const early = collect(c, UPDATED_SUB, { j: "live-expiring" });
+    const first = await early.waitFor(() => true, "the current state");
+    assert.ok(first.data, `the current state, not ${JSON.stringify(first.errors)}`);
+    const firstId = first.data.trainingJobUpdated.eventId;
+    assert.match(firstId, /^\d+$/);
     await early.waitFor((r) => r.data.trainingJobUpdated.status === "COMPLETED", "COMPLETED", 120_000);
     early.stop();
     // Pruned past the retention (count and age), every second: the first cursor expires.
