@@ -24,8 +24,12 @@ export interface ByteSource {
    * Partially written objects (e.g. `*.tmp`) are the caller's to filter.
    */
   list(prefix: string, startAfter?: string): Promise<string[]>;
-  /** A whole object, or null when it does not exist. */
-  read(key: string): Promise<Buffer | null>;
+  /**
+   * A whole object, or null when it does not exist. With `scratch`, a source may read into it when the
+   * object fits and return a view of it: valid only until the caller reuses scratch (index files are
+   * read by the thousand, and a fresh buffer for each costs page faults and garbage collection).
+   */
+  read(key: string, opts?: { scratch?: Buffer }): Promise<Buffer | null>;
   /**
    * Several ranges of one object, read as few requests as possible (close ranges are merged).
    * Returns one buffer per range, in order. Returns null when the object does not exist.

@@ -86,10 +86,10 @@ export class LocalSource implements ByteSource {
     }
   }
 
-  async read(key: string): Promise<Buffer | null> {
+  async read(key: string, opts: { scratch?: Buffer } = {}): Promise<Buffer | null> {
     // Index and collections files are small and in the page cache: read synchronously, as small ranged
     // reads are (four thread-pool round trips per file cost more than the read; a trial has thousands).
-    const small = this.readSmallSync(key);
+    const small = this.readSmallSync(key, opts.scratch);
     if (small !== undefined) return small;
     const opened = await openConfined(this.resolve(key), this.confine, this.label(key));
     if (!opened) return null;
@@ -124,21 +124,21 @@ export class LocalSource implements ByteSource {
     }
   }
 
-  /** The whole file when it is at most SYNC_READ_MAX bytes; null when missing; undefined when larger. */
-  private readSmallSync(key: string): Buffer | null | undefined {
+  /** The whole file when it is at most SYNC_READ_MAX bytes (in `scratch` when it fits); null when missing; undefined when larger. */
+  private readSmallSync(key: string, scratch?: Buffer): Buffer | null | undefined {
     const opened = openConfinedSync(this.resolve(key), this.confine, this.label(key));
     if (!opened) return null;
     const { fd, size } = opened;
     try {
       if (size > SYNC_READ_MAX) return undefined;
-      const buf = Buffer.allocUnsafe(size);
+      const buf = scratch && scratch.length >= size ? scratch : Buffer.allocUnsafe(size);
       let got = 0;
       while (got < size) {
         const n = readSync(fd, buf, got, size - got, got);
         if (n === 0) break;
         got += n;
       }
-      return got === size ? buf : buf.subarray(0, got);
+      return got === buf.length ? buf : buf.subarray(0, got);
     } finally {
       closeSync(fd);
     }

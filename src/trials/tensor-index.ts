@@ -1,7 +1,8 @@
 /**
- * Where one tensor's records are, by step and worker. Columns of plain number arrays rather than
- * an object per record: a trial of 500 steps × 600 tensors is 300,000 records, and objects that
- * many cost memory and garbage-collection time on every request.
+ * Where one tensor's records are, by step and worker. Columns of typed arrays in one buffer rather
+ * than an object per record, or JS arrays: a trial of 500 steps × 600 tensors is 300,000 records;
+ * objects that many, or arrays growing in the young generation, cost memory and garbage-collection
+ * time (a fresh process opening such a trial spent more in the collector than in parsing).
  */
 
 /** A record's location in its event file (what a read needs). */
@@ -12,28 +13,66 @@ export interface RecordRef {
   length: number;
 }
 
+const EMPTY = new ArrayBuffer(0);
+
 export class TensorIndex {
-  /** Distinct global steps, ascending. */
-  readonly steps: number[] = [];
-  /** First slot of each step in `steps`. */
-  private readonly firstSlot: number[] = [];
+  private stepCount = 0;
+  private slotCount = 0;
+  /** Room for this many steps and slots in the columns below. */
+  private capacity = 0;
+  /** Distinct global steps, ascending (the first stepCount). */
+  private stepCol = new Float64Array(EMPTY);
+  /** First slot of each step. */
+  private firstSlot = new Int32Array(EMPTY);
   // One slot per (step, worker):
-  private readonly worker: number[] = [];
-  private readonly file: number[] = [];
-  private readonly start: number[] = [];
-  private readonly length: number[] = [];
+  private worker = new Int32Array(EMPTY);
+  private file = new Int32Array(EMPTY);
+  private start = new Float64Array(EMPTY);
+  private length = new Float64Array(EMPTY);
   /** The next worker's slot of the same step, or -1. */
-  private readonly nextSlot: number[] = [];
+  private nextSlot = new Int32Array(EMPTY);
   /** Saved shapes (shape_payload), by slot; rare. */
   private shapes: Map<number, number[]> | null = null;
 
+  /** Distinct global steps, ascending (a view: valid until the next add). */
+  get steps(): Float64Array {
+    return this.stepCol.subarray(0, this.stepCount);
+  }
+
+  /** Makes room for `more` records, so adding them allocates nothing (a refresh knows how many it brings). */
+  reserve(more: number): void {
+    const need = this.slotCount + more;
+    if (need <= this.capacity) return;
+    const capacity = Math.max(need, this.capacity === 0 ? 0 : Math.ceil(this.capacity * 1.5));
+    // One buffer for every column: one allocation per growth, 8-byte columns first (alignment).
+    const buf = new ArrayBuffer(capacity * 40);
+    const f64 = (k: number) => new Float64Array(buf, k * 8 * capacity, capacity);
+    const i32 = (k: number) => new Int32Array(buf, 24 * capacity + k * 4 * capacity, capacity);
+    const stepCol = f64(0);
+    const start = f64(1);
+    const length = f64(2);
+    const firstSlot = i32(0);
+    const worker = i32(1);
+    const file = i32(2);
+    const nextSlot = i32(3);
+    stepCol.set(this.stepCol.subarray(0, this.stepCount));
+    firstSlot.set(this.firstSlot.subarray(0, this.stepCount));
+    start.set(this.start.subarray(0, this.slotCount));
+    length.set(this.length.subarray(0, this.slotCount));
+    worker.set(this.worker.subarray(0, this.slotCount));
+    file.set(this.file.subarray(0, this.slotCount));
+    nextSlot.set(this.nextSlot.subarray(0, this.slotCount));
+    Object.assign(this, { capacity, stepCol, start, length, firstSlot, worker, file, nextSlot });
+  }
+
   /** Position of `step` in `steps`, or -1. */
   indexOf(step: number): number {
-    const s = this.steps;
+    const s = this.stepCol;
+    const n = this.stepCount;
     // Steps mostly arrive in order: check the end first.
-    if (s.length && s[s.length - 1] === step) return s.length - 1;
+    if (n && s[n - 1] === step) return n - 1;
     let lo = 0;
-    let hi = s.length - 1;
+    let hi = n - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       if (s[mid] === step) return mid;
@@ -52,19 +91,27 @@ export class TensorIndex {
    * the same (step, worker) replaces the location but keeps a known shape, and vice versa.
    */
   add(step: number, worker: number, file: number, start: number, length: number, shape: number[] | null): void {
-    let at = this.indexOf(step);
-    if (at < 0) {
+    const n = this.stepCount;
+    if (n === 0 || this.stepCol[n - 1] < step) {
+      // The usual case: a step after every known one.
       const slot = this.pushSlot(worker, file, start, length);
-      const s = this.steps;
-      if (!s.length || s[s.length - 1] < step) {
-        s.push(step);
-        this.firstSlot.push(slot);
-      } else {
-        // Out of order (a late worker or a retried file): keep `steps` sorted.
-        at = s.findIndex((x) => x > step);
-        s.splice(at, 0, step);
-        this.firstSlot.splice(at, 0, slot);
-      }
+      this.stepCol[n] = step;
+      this.firstSlot[n] = slot;
+      this.stepCount = n + 1;
+      if (shape) (this.shapes ??= new Map()).set(slot, shape);
+      return;
+    }
+    const at = this.indexOf(step);
+    if (at < 0) {
+      // Out of order (a late worker or a retried file): keep the steps sorted.
+      const slot = this.pushSlot(worker, file, start, length);
+      let to = 0;
+      while (this.stepCol[to] < step) to++;
+      this.stepCol.copyWithin(to + 1, to, n);
+      this.firstSlot.copyWithin(to + 1, to, n);
+      this.stepCol[to] = step;
+      this.firstSlot[to] = slot;
+      this.stepCount = n + 1;
       if (shape) (this.shapes ??= new Map()).set(slot, shape);
       return;
     }
@@ -87,13 +134,16 @@ export class TensorIndex {
     if (shape) (this.shapes ??= new Map()).set(added, shape);
   }
 
+  /** A new slot; there is room for a step with it too (never more steps than slots). */
   private pushSlot(worker: number, file: number, start: number, length: number): number {
-    this.worker.push(worker);
-    this.file.push(file);
-    this.start.push(start);
-    this.length.push(length);
-    this.nextSlot.push(-1);
-    return this.worker.length - 1;
+    if (this.slotCount === this.capacity) this.reserve(Math.max(4, this.capacity >>> 1));
+    const slot = this.slotCount++;
+    this.worker[slot] = worker;
+    this.file[slot] = file;
+    this.start[slot] = start;
+    this.length[slot] = length;
+    this.nextSlot[slot] = -1;
+    return slot;
   }
 
   /** Workers (ids) that wrote the step. */

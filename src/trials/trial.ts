@@ -9,7 +9,7 @@ import type { ByteSource } from "../storage/byte-source.js";
 import { internalError, TrialgraphError } from "../errors.js";
 import type { DType, Mode, TensorData } from "../format/tensor.js";
 import { MODES } from "../format/tensor.js";
-import { parseIndexFile, type ParsedIndexFile } from "../format/index-file.js";
+import { EntryColumns, EntryNames, parseIndexFile, type ParsedIndexFile } from "../format/index-file.js";
 import { parseCollectionsFile, type CollectionInfo } from "../format/collections-file.js";
 import { cachedPythonRegex, PythonRegexError, type PatternMatcher } from "../format/python-regex.js";
 import {
@@ -63,6 +63,45 @@ class StepRecordsByFile extends Map<number, StepRecords> {
     this.last!.pos.push(pos);
     this.last!.records.push(start, length);
   }
+}
+
+/** Where an index entry's records are registered: its tensor's index, or a saved reduction's (and its tensor's). */
+interface EntryTarget {
+  /** The tensor it belongs to. */
+  tensor: string;
+  index: TensorIndex;
+  reduction: TensorIndex | null;
+}
+
+/**
+ * A buffer index files are read into, reused from file to file and from refresh to refresh: a fresh
+ * buffer per file costs page faults and garbage collection, more than the read in a fresh process.
+ */
+class IndexScratch {
+  private static readonly pool: Buffer[] = [];
+  private static readonly MAX_POOLED = 4;
+  /** Files larger than this get a buffer of their own. */
+  private static readonly MAX_BYTES = 1 << 20;
+  buffer = IndexScratch.pool.pop() ?? Buffer.allocUnsafeSlow(64 * 1024);
+
+  /** Grows the buffer when a file read did not fit in it. */
+  fit(read: Buffer | null): void {
+    if (read && read.length > this.buffer.length && read.length <= IndexScratch.MAX_BYTES) {
+      this.buffer = Buffer.allocUnsafeSlow(Math.min(IndexScratch.MAX_BYTES, 2 ** Math.ceil(Math.log2(read.length))));
+    }
+  }
+
+  release(): void {
+    if (IndexScratch.pool.length < IndexScratch.MAX_POOLED) IndexScratch.pool.push(this.buffer);
+  }
+}
+
+/** An index file listed, and once read, parsed (null: not readable yet). */
+interface ListedIndexFile {
+  key: string;
+  step: number;
+  worker: string;
+  parsed: ParsedIndexFile | null;
 }
 
 interface StepInfo {
@@ -147,6 +186,8 @@ export interface TrialOptions {
 }
 
 const COLLECTIONS_FILE = /_?collections\.json$/;
+/** Index entries parsed before they are registered, at most (about 20 bytes each). */
+const REGISTER_BATCH_ENTRIES = 1 << 19;
 /**
  * Readers without a request budget (rules, statistics) still never allocate more than this for one
  * tensor whose few bytes declare a large shape ("fill" form); real tensors are bounded by their bytes.
@@ -261,6 +302,9 @@ export class Trial {
   private indexToken: string | undefined;
 
   private tensorsByName = new Map<string, TensorIndex>();
+  /** Names of index entries as ids, and where the records of each go, by id. */
+  private readonly entryNames = new EntryNames();
+  private entryTargets: EntryTarget[] = [];
   /** Saved reductions (smdebug/reductions/…) by base tensor, then "abs_max", "l2", …: not tensor names. */
   private reductionsByTensor = new Map<string, Map<string, TensorIndex>>();
   /** Worker names by id (the index stores ids). */
@@ -376,40 +420,86 @@ export class Trial {
 
   private async readNewIndexFiles(): Promise<void> {
     const listed = await this.source.list(INDEX_PREFIX, this.indexToken);
-    const found = listed.map((key) => ({ key, parsed: parseIndexKey(key) })).filter((k) => k.parsed && !this.readIndexKeys.has(k.key));
-    for (const key of this.pendingIndexKeys) {
-      if (!found.some((f) => f.key === key)) found.push({ key, parsed: parseIndexKey(key) });
-    }
+    const found: ListedIndexFile[] = [];
+    const foundKeys = new Set<string>();
+    const add = (key: string) => {
+      const parsed = parseIndexKey(key);
+      if (parsed && !foundKeys.has(key)) {
+        foundKeys.add(key);
+        found.push({ key, step: parsed.step, worker: parsed.worker, parsed: null });
+      }
+    };
+    for (const key of listed) if (!this.readIndexKeys.has(key)) add(key);
+    for (const key of this.pendingIndexKeys) add(key);
     if (found.length === 0) return;
-    // Step order, so "the first writer of a step wins" holds; chunks bound the memory of a big first refresh.
-    found.sort((a, b) => a.parsed!.step - b.parsed!.step || (a.key < b.key ? -1 : 1));
-    const chunk = Math.max(16, (this.options.concurrency ?? 16) * 4);
+    // Step order, so "the first writer of a step wins" holds.
+    found.sort((a, b) => a.step - b.step || (a.key < b.key ? -1 : 1));
+    const limit = this.options.concurrency ?? 16;
+    const chunk = Math.max(16, limit * 4);
+    // Entries are parsed into columns and registered in batches (each index then grows once per
+    // batch); a batch is bounded, so a big first refresh holds a bounded amount of parsed entries.
+    const columns = new EntryColumns();
+    let batchFrom = 0;
     for (let i = 0; i < found.length; i += chunk) {
-      const part = found.slice(i, i + chunk);
-      const files = await mapLimit(part, this.options.concurrency ?? 16, async ({ key }) => {
-        const bytes = await this.source.read(key);
-        if (!bytes) return null;
+      const to = Math.min(found.length, i + chunk);
+      let next = i;
+      await Promise.all(Array.from({ length: Math.min(limit, to - i) }, async () => {
+        const scratch = new IndexScratch();
         try {
-          return parseIndexFile(bytes.toString("utf8"));
-        } catch {
-          return null; // half-written or corrupt: "not yet"
+          while (next < to) {
+            const f = found[next++];
+            const bytes = await this.source.read(f.key, { scratch: scratch.buffer });
+            // Parsed at once (the bytes may be the scratch buffer, reused by the next read).
+            f.parsed = bytes ? this.parseOrNull(bytes, columns) : null;
+            scratch.fit(bytes);
+          }
+        } finally {
+          scratch.release();
         }
-      });
-      part.forEach(({ key, parsed }, j) => {
-        const file = files[j];
-        if (!file) {
-          this.pendingIndexKeys.add(key);
-          return;
-        }
-        this.pendingIndexKeys.delete(key);
-        this.readIndexKeys.add(key);
-        this.register(parsed!.step, parsed!.worker, file);
-      });
+      }));
+      if (columns.size >= REGISTER_BATCH_ENTRIES || to === found.length) {
+        this.registerBatch(found.slice(batchFrom, to), columns);
+        batchFrom = to;
+        columns.size = 0;
+      }
     }
     this.advanceToken(listed[listed.length - 1]);
   }
 
-  private register(step: number, worker: string, f: ParsedIndexFile): void {
+  /** An index file, or null when it does not parse (half-written or corrupt: "not yet"). */
+  private parseOrNull(bytes: Buffer, columns: EntryColumns): ParsedIndexFile | null {
+    try {
+      return parseIndexFile(bytes, this.entryNames, columns);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Registers parsed index files in their (step) order, making room in each index once for all of them. */
+  private registerBatch(files: ListedIndexFile[], columns: EntryColumns): void {
+    const counts = new Int32Array(this.entryNames.list.length);
+    const nameId = columns.nameId;
+    for (let k = 0; k < columns.size; k++) counts[nameId[k]]++;
+    const room = new Map<TensorIndex, number>();
+    for (let id = 0; id < counts.length; id++) {
+      if (counts[id] === 0) continue;
+      const target = this.entryTarget(id);
+      room.set(target.index, (room.get(target.index) ?? 0) + counts[id]);
+      if (target.reduction) room.set(target.reduction, (room.get(target.reduction) ?? 0) + counts[id]);
+    }
+    for (const [index, more] of room) index.reserve(more);
+    for (const { key, step, worker, parsed } of files) {
+      if (!parsed) {
+        this.pendingIndexKeys.add(key);
+        continue;
+      }
+      this.pendingIndexKeys.delete(key);
+      this.readIndexKeys.add(key);
+      this.register(step, worker, parsed, columns);
+    }
+  }
+
+  private register(step: number, worker: string, f: ParsedIndexFile, columns: EntryColumns): void {
     let info = this.stepsInfo.get(step);
     if (!info) {
       info = { mode: f.mode, modeStep: f.modeStep, workers: new Set() };
@@ -436,18 +526,17 @@ export class Trial {
       }
     }
     const modeNames = f.mode === "GLOBAL" ? null : this.namesOfMode(f.mode);
-    for (const t of f.tensors) {
-      const red = t.tensorname.includes(REDUCTIONS_PREFIX) ? parseReductionTensorName(t.tensorname) : null;
-      if (red) {
+    const { nameId, start, length } = columns;
+    const targets = this.entryTargets;
+    for (let k = f.from; k < f.to; k++) {
+      const target = targets[nameId[k]]!;
+      if (target.reduction) {
         // As smdebug: the reduction belongs to its base tensor, which exists at the step even when
         // only reductions were saved (a slot without a location until a raw record comes).
-        this.reductionIndexOf(red.tensor, reductionKey(red.reduction, red.abs)).add(step, workerId, fileId, t.start_idx, t.length, null);
-        this.indexOf(red.tensor).add(step, workerId, -1, 0, 0, null);
-        modeNames?.add(red.tensor);
-        continue;
-      }
-      this.indexOf(t.tensorname).add(step, workerId, fileId, t.start_idx, t.length, null);
-      modeNames?.add(t.tensorname);
+        target.reduction.add(step, workerId, fileId, start[k], length[k], null);
+        target.index.add(step, workerId, -1, 0, 0, null);
+      } else target.index.add(step, workerId, fileId, start[k], length[k], null);
+      modeNames?.add(target.tensor);
     }
     for (const sh of f.shapes) {
       if (sh.name.includes(REDUCTIONS_PREFIX) && parseReductionTensorName(sh.name)) continue; // shapes are of raw tensors only
@@ -455,6 +544,20 @@ export class Trial {
       modeNames?.add(sh.name);
     }
     if (info.workers.size >= this.numWorkers && step > this._lastCompleteStep) this._lastCompleteStep = step;
+  }
+
+  /** Where the records of index entries named by `id` (see EntryNames) go: a tensor's index, or a reduction's and its tensor's. */
+  private entryTarget(id: number): EntryTarget {
+    let target = this.entryTargets[id];
+    if (!target) {
+      const name = this.entryNames.list[id];
+      const red = name.includes(REDUCTIONS_PREFIX) ? parseReductionTensorName(name) : null;
+      target = red
+        ? { tensor: red.tensor, index: this.indexOf(red.tensor), reduction: this.reductionIndexOf(red.tensor, reductionKey(red.reduction, red.abs)) }
+        : { tensor: name, index: this.indexOf(name), reduction: null };
+      this.entryTargets[id] = target;
+    }
+    return target;
   }
 
   private indexOf(name: string): TensorIndex {
