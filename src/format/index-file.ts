@@ -54,23 +54,27 @@ export class EntryColumns {
   start = new Float64Array(1024);
   length = new Float64Array(1024);
 
+  /** Room for `n` entries in all (fresh memory is only paid for when written: an estimate may be generous). */
+  reserve(n: number): void {
+    if (n > this.nameId.length) this.grow(n);
+  }
+
   push(nameId: number, start: number, length: number): void {
     const k = this.size;
-    if (k === this.nameId.length) this.grow();
+    if (k === this.nameId.length) this.grow(k * 2);
     this.nameId[k] = nameId;
     this.start[k] = start;
     this.length[k] = length;
     this.size = k + 1;
   }
 
-  private grow(): void {
-    const n = this.nameId.length * 2;
+  private grow(n: number): void {
     const nameId = new Int32Array(n);
     const start = new Float64Array(n);
     const length = new Float64Array(n);
-    nameId.set(this.nameId);
-    start.set(this.start);
-    length.set(this.length);
+    nameId.set(this.nameId.subarray(0, this.size));
+    start.set(this.start.subarray(0, this.size));
+    length.set(this.length.subarray(0, this.size));
     this.nameId = nameId;
     this.start = start;
     this.length = length;

@@ -56,12 +56,13 @@ export class LocalSource implements ByteSource {
     // A prefix names a folder ("index/") or a file name start ("training_job_end.ts").
     const slash = prefix.lastIndexOf("/");
     const dirKey = prefix.slice(0, slash + 1);
-    await this.walk(dirKey, keys);
+    await this.walk(dirKey, keys, prefix);
     const filtered = keys.filter((k) => k.startsWith(prefix) && (startAfter === undefined || k > startAfter));
     return filtered.sort();
   }
 
-  private async walk(dirKey: string, into: string[]): Promise<void> {
+  /** Keys of files under dirKey; only folders that can hold keys starting with `prefix` are walked. */
+  private async walk(dirKey: string, into: string[], prefix: string): Promise<void> {
     const real = await confinedDir(this.resolve(dirKey || "."), this.confine, this.label(dirKey.replace(/\/$/, "")));
     if (!real) return;
     let entries: import("node:fs").Dirent[];
@@ -81,8 +82,10 @@ export class LocalSource implements ByteSource {
         isDir = !!st?.isDirectory();
         isFile = !!st && !isDir;
       }
-      if (isDir) await this.walk(key + "/", into);
-      else if (isFile) into.push(key);
+      // Listing "training_job_end.ts" at the root must not walk every step's folder of events/.
+      if (isDir) {
+        if (key.startsWith(prefix) || prefix.startsWith(key + "/")) await this.walk(key + "/", into, prefix);
+      } else if (isFile) into.push(key);
     }
   }
 

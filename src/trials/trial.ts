@@ -439,6 +439,7 @@ export class Trial {
     // Entries are parsed into columns and registered in batches (each index then grows once per
     // batch); a batch is bounded, so a big first refresh holds a bounded amount of parsed entries.
     const columns = new EntryColumns();
+    let estimated = false;
     let batchFrom = 0;
     for (let i = 0; i < found.length; i += chunk) {
       const to = Math.min(found.length, i + chunk);
@@ -452,6 +453,11 @@ export class Trial {
             // Parsed at once (the bytes may be the scratch buffer, reused by the next read).
             f.parsed = bytes ? this.parseOrNull(bytes, columns) : null;
             scratch.fit(bytes);
+            if (f.parsed && !estimated) {
+              // Files of a trial hold about as many entries each: room for all of them at once.
+              estimated = true;
+              columns.reserve(Math.min(REGISTER_BATCH_ENTRIES, (f.parsed.to - f.parsed.from) * (found.length - i)));
+            }
           }
         } finally {
           scratch.release();
