@@ -14,6 +14,11 @@ export interface ReadOptions {
    * ranges come from index files, which may claim anything.
    */
   maxBytes?: number;
+  /**
+   * A buffer the source may read a single range into when it fits, returning a view of it: valid
+   * only until the caller reuses scratch (who decodes the bytes at once and keeps none of them).
+   */
+  scratch?: Buffer;
 }
 
 export interface ByteSource {

@@ -111,7 +111,7 @@ export class LocalSource implements ByteSource {
     const total = groups.reduce((a, g) => a + g.length, 0);
     // Small reads come from the page cache in microseconds: reading them synchronously skips
     // three thread-pool round trips (open, read, close) that cost more than the read itself.
-    if (total <= SYNC_READ_MAX) return this.readRangesSync(key, ranges, groups, opts.maxBytes);
+    if (total <= SYNC_READ_MAX) return this.readRangesSync(key, ranges, groups, opts.maxBytes, opts.scratch);
     const opened = await openConfined(this.resolve(key), this.confine, this.label(key));
     if (!opened) return null;
     try {
@@ -147,7 +147,7 @@ export class LocalSource implements ByteSource {
     }
   }
 
-  private readRangesSync(key: string, ranges: ByteRange[], groups: CoalescedRange[], maxBytes: number | undefined): Buffer[] | null {
+  private readRangesSync(key: string, ranges: ByteRange[], groups: CoalescedRange[], maxBytes: number | undefined, scratch?: Buffer): Buffer[] | null {
     const opened = openConfinedSync(this.resolve(key), this.confine, this.label(key));
     if (!opened) return null;
     const { fd, size } = opened;
@@ -158,7 +158,7 @@ export class LocalSource implements ByteSource {
       const reads = groups.map((g) => {
         // Never past the end of the file: a range there reads short ("not written yet", or corrupt).
         const length = Math.max(0, Math.min(g.length, size - g.start));
-        const buf = Buffer.allocUnsafe(length);
+        const buf = groups.length === 1 && scratch && scratch.length >= length ? scratch.subarray(0, length) : Buffer.allocUnsafe(length);
         return length ? buf.subarray(0, readSync(fd, buf, 0, length, g.start)) : buf;
       });
       const out: Buffer[] = new Array(ranges.length);

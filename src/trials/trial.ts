@@ -23,21 +23,30 @@ import { ProtoError } from "../format/protobuf.js";
 import { parseReductionTensorName, REDUCTIONS_PREFIX, type ReductionName } from "../format/reductions.js";
 import type { ValueCache } from "./value-cache.js";
 import { TensorIndex, type RecordRef } from "./tensor-index.js";
+import { giveScratch, takeScratch } from "./scratch.js";
 import {
   computeReduction, computeStats, finiteRange, hasNumericElements, histogram, packStats, unpackStats,
   type Histogram, type TensorStats,
 } from "./tensor-stats.js";
 
 /** Records to read from one event file, as parallel columns (no object per record). */
-class RecordBatch {
+class RecordBatch implements RecordList {
   readonly start: number[] = [];
   readonly length: number[] = [];
+  private lo = Infinity;
+  private hi = 0;
   push(start: number, length: number): void {
     this.start.push(start);
     this.length.push(length);
+    if (start < this.lo) this.lo = start;
+    if (start + length > this.hi) this.hi = start + length;
   }
   get size(): number {
     return this.start.length;
+  }
+  /** Bytes from the first record's start to the last one's end. */
+  get span(): number {
+    return Math.max(0, this.hi - this.lo);
   }
 }
 
@@ -46,6 +55,39 @@ interface StepRecords {
   req: number[];
   pos: number[];
   records: RecordBatch;
+}
+
+/** Records to read from one event file, as parallel columns (what readRecords needs). */
+interface RecordList {
+  readonly start: ArrayLike<number>;
+  readonly length: ArrayLike<number>;
+  readonly size: number;
+  /** Bytes from the first record's start to the last one's end. */
+  readonly span: number;
+}
+
+/** A RecordList over typed columns (views of a larger sorted set). */
+class RecordColumns implements RecordList {
+  readonly span: number;
+  constructor(readonly start: Float64Array, readonly length: Float64Array) {
+    let lo = Infinity;
+    let hi = 0;
+    for (let k = 0; k < start.length; k++) {
+      if (start[k] < lo) lo = start[k];
+      if (start[k] + length[k] > hi) hi = start[k] + length[k];
+    }
+    this.span = Math.max(0, hi - lo);
+  }
+  get size(): number {
+    return this.start.length;
+  }
+}
+
+/** The records of series in one event file: request req[k]'s position pos[k] is records[k]. */
+interface SeriesRecords {
+  req: Int32Array;
+  pos: Int32Array;
+  records: RecordColumns;
 }
 
 /** Step records grouped by event file; runs of one file (the usual case) skip the map lookup. */
@@ -71,29 +113,6 @@ interface EntryTarget {
   tensor: string;
   index: TensorIndex;
   reduction: TensorIndex | null;
-}
-
-/**
- * A buffer index files are read into, reused from file to file and from refresh to refresh: a fresh
- * buffer per file costs page faults and garbage collection, more than the read in a fresh process.
- */
-class IndexScratch {
-  private static readonly pool: Buffer[] = [];
-  private static readonly MAX_POOLED = 4;
-  /** Files larger than this get a buffer of their own. */
-  private static readonly MAX_BYTES = 1 << 20;
-  buffer = IndexScratch.pool.pop() ?? Buffer.allocUnsafeSlow(64 * 1024);
-
-  /** Grows the buffer when a file read did not fit in it. */
-  fit(read: Buffer | null): void {
-    if (read && read.length > this.buffer.length && read.length <= IndexScratch.MAX_BYTES) {
-      this.buffer = Buffer.allocUnsafeSlow(Math.min(IndexScratch.MAX_BYTES, 2 ** Math.ceil(Math.log2(read.length))));
-    }
-  }
-
-  release(): void {
-    if (IndexScratch.pool.length < IndexScratch.MAX_POOLED) IndexScratch.pool.push(this.buffer);
-  }
 }
 
 /** An index file listed, and once read, parsed (null: not readable yet). */
@@ -445,14 +464,17 @@ export class Trial {
       const to = Math.min(found.length, i + chunk);
       let next = i;
       await Promise.all(Array.from({ length: Math.min(limit, to - i) }, async () => {
-        const scratch = new IndexScratch();
+        let scratch = takeScratch();
         try {
           while (next < to) {
             const f = found[next++];
-            const bytes = await this.source.read(f.key, { scratch: scratch.buffer });
+            const bytes = await this.source.read(f.key, { scratch });
             // Parsed at once (the bytes may be the scratch buffer, reused by the next read).
             f.parsed = bytes ? this.parseOrNull(bytes, columns) : null;
-            scratch.fit(bytes);
+            if (bytes && bytes.length > scratch.length) {
+              giveScratch(scratch);
+              scratch = takeScratch(bytes.length);
+            }
             if (f.parsed && !estimated) {
               // Files of a trial hold about as many entries each: room for all of them at once.
               estimated = true;
@@ -460,7 +482,7 @@ export class Trial {
             }
           }
         } finally {
-          scratch.release();
+          giveScratch(scratch);
         }
       }));
       if (columns.size >= REGISTER_BATCH_ENTRIES || to === found.length) {
@@ -944,7 +966,7 @@ export class Trial {
    * Reads the records of every group (one read per event file, bounded concurrency) and hands each
    * record to `visit` as its buffer and offset, or as the reason it cannot be read yet.
    */
-  private async visitRecords<G extends { records: RecordBatch }>(
+  private async visitRecords<G extends { records: RecordList }>(
     byFile: Map<number, G>,
     visit: (group: G, k: number, buf: Buffer | typeof MISSING_FILE | typeof SHORT_FILE, at: number, file: string, fileId: number) => void,
     failed: (group: G, error: TrialgraphError) => void,
@@ -957,22 +979,28 @@ export class Trial {
         return;
       }
       const file = this.eventFiles[fileId];
-      let read;
+      // Visitors decode (copy out) what they need at once: the span can be read into a reused buffer.
+      const scratch = takeScratch(g.records.span);
       try {
-        read = await this.readRecords(file, g.records, budget?.remainingBytes);
-      } catch (e) {
-        failed(g, e instanceof TrialgraphError ? e : internalError(`reading ${this.path}/${file} failed`, e));
-        return;
-      }
-      for (let k = 0; k < g.records.size; k++) {
-        if (!read) {
-          visit(g, k, MISSING_FILE, 0, file, fileId);
-          continue;
+        let read;
+        try {
+          read = await this.readRecords(file, g.records, budget?.remainingBytes, scratch);
+        } catch (e) {
+          failed(g, e instanceof TrialgraphError ? e : internalError(`reading ${this.path}/${file} failed`, e));
+          return;
         }
-        const buf = read.buffers[read.span[k]];
-        const at = read.offset[k];
-        if (buf.length < at + g.records.length[k]) visit(g, k, SHORT_FILE, at, file, fileId);
-        else visit(g, k, buf, at, file, fileId);
+        for (let k = 0; k < g.records.size; k++) {
+          if (!read) {
+            visit(g, k, MISSING_FILE, 0, file, fileId);
+            continue;
+          }
+          const buf = read.buffers[read.span[k]];
+          const at = read.offset[k];
+          if (buf.length < at + g.records.length[k]) visit(g, k, SHORT_FILE, at, file, fileId);
+          else visit(g, k, buf, at, file, fileId);
+        }
+      } finally {
+        giveScratch(scratch);
       }
     });
   }
@@ -982,7 +1010,7 @@ export class Trial {
    * so decoding works on offsets into a handful of buffers instead of one buffer per record.
    * For each entry: its span's buffer and its offset there; null when the file does not exist.
    */
-  private async readRecords(file: string, records: RecordBatch, maxBytes?: number): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
+  private async readRecords(file: string, records: RecordList, maxBytes?: number, scratch?: Buffer): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
     const n = records.size;
     const span = new Int32Array(n);
     const offset = new Float64Array(n);
@@ -998,12 +1026,12 @@ export class Trial {
     }
     // Usually the records asked for fill most of their span: read it whole, no sorting.
     if (hi - lo <= Math.max(SPAN_GAP, 2 * total)) {
-      const buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }], { maxBytes });
+      const buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }], { maxBytes, scratch });
       if (!buffers) return null;
       for (let k = 0; k < n; k++) offset[k] = records.start[k] - lo;
       return { buffers, span, offset };
     }
-    const ranges = records.start.map((start, k) => ({ start, length: records.length[k] }));
+    const ranges = Array.from({ length: n }, (_, k) => ({ start: records.start[k], length: records.length[k] }));
     const groups = coalesceRanges(ranges, SPAN_GAP);
     const buffers = await this.source.readRanges(file, groups, { maxBytes });
     if (!buffers) return null;
@@ -1023,33 +1051,82 @@ export class Trial {
   async scalarSeries(requests: readonly SeriesRequest[], budget?: ReadBudget): Promise<(ScalarSeries | TrialgraphError)[]> {
     const out = new Array<ScalarSeries | TrialgraphError>(requests.length);
     const cache = this.options.cache;
-    const byFile = new StepRecordsByFile();
     const seriesKey = (req: SeriesRequest, steps: number[]) =>
       `${this.serial}:s:${req.mode ?? "GLOBAL"}:${req.worker ?? ""}:${steps.length}:${steps[steps.length - 1]}:${req.name}`;
+    const workerName = (w: number) => this.workerNames[w];
+    let total = 0;
+    const toRead: number[] = [];
+    const stepCount = new Int32Array(requests.length);
     requests.forEach((req, r) => {
       const steps = this.tensorSteps(req.name, req.mode, { worker: req.worker });
-      const workerId = req.worker ? this.workerIds.get(req.worker) ?? -3 : null;
-      const key = seriesKey(req, steps);
-      const cached = cache?.get(key);
+      const cached = cache?.get(seriesKey(req, steps));
       if (cached) {
         out[r] = { steps, values: cached.values! };
         return;
       }
-      const series: ScalarSeries = { steps, values: new Float64Array(steps.length) };
-      out[r] = series;
-      const index = this.tensorsByName.get(req.name);
+      out[r] = { steps, values: new Float64Array(steps.length) };
+      stepCount[r] = steps.length;
+      toRead.push(r);
+      total += steps.length;
+    });
+    // Where each value's record is, grouped by event file as typed columns (a counting sort): a read
+    // of every series is 300,000 records, and arrays growing per file cost more in the collector than
+    // the reads.
+    const files = this.eventFiles.length;
+    const count = new Int32Array(files + 1);
+    const slots = new Int32Array(total);
+    const indexes: (TensorIndex | undefined)[] = [];
+    let at = 0;
+    for (const r of toRead) {
+      const req = requests[r];
+      const series = out[r] as ScalarSeries;
+      const index = (indexes[r] = this.tensorsByName.get(req.name));
+      const workerId = req.worker ? this.workerIds.get(req.worker) ?? -3 : null;
       const global = !req.mode || req.mode === "GLOBAL";
-      for (let i = 0; i < steps.length; i++) {
+      const steps = series.steps;
+      for (let i = 0; i < steps.length; i++, at++) {
         // Steps listed by tensorSteps exist; only mode steps need translating.
-        const slot = index ? index.slotAt(global ? steps[i] : this.globalStep(req.mode!, steps[i]) ?? -1, workerId, (w) => this.workerNames[w]) : -1;
+        const slot = index ? index.slotAt(global ? steps[i] : this.globalStep(req.mode!, steps[i]) ?? -1, workerId, workerName) : -1;
         const file = slot >= 0 ? index!.fileOf(slot) : -1;
         if (file < 0) {
           out[r] = unavailable(req.name, steps[i], req.mode ?? "GLOBAL", this.noValueReason(req.name));
-          return;
+          // The records listed before stay: they are read and skipped (as the request failed).
+          for (; i < steps.length; i++, at++) slots[at] = -1;
+          break;
         }
-        byFile.add(file, r, i, index!.startOf(slot), index!.lengthOf(slot));
+        slots[at] = slot;
+        count[file + 1]++;
       }
-    });
+    }
+    const first = new Int32Array(files + 1);
+    for (let f = 0; f < files; f++) first[f + 1] = first[f] + count[f + 1];
+    const fill = first.slice(0, files);
+    const reqCol = new Int32Array(total);
+    const posCol = new Int32Array(total);
+    const startCol = new Float64Array(total);
+    const lengthCol = new Float64Array(total);
+    at = 0;
+    for (const r of toRead) {
+      const index = indexes[r]!;
+      const steps = stepCount[r];
+      for (let i = 0; i < steps; i++, at++) {
+        const slot = slots[at];
+        if (slot < 0) continue;
+        const file = index.fileOf(slot);
+        const k = fill[file]++;
+        reqCol[k] = r;
+        posCol[k] = i;
+        startCol[k] = index.startOf(slot);
+        lengthCol[k] = index.lengthOf(slot);
+      }
+    }
+    const byFile = new Map<number, SeriesRecords>();
+    for (let f = 0; f < files; f++) {
+      if (first[f + 1] === first[f]) continue;
+      const a = first[f];
+      const b = first[f + 1];
+      byFile.set(f, { req: reqCol.subarray(a, b), pos: posCol.subarray(a, b), records: new RecordColumns(startCol.subarray(a, b), lengthCol.subarray(a, b)) });
+    }
     await this.visitRecords(
       byFile,
       (g, k, buf, at, file) => {
