@@ -130,11 +130,11 @@ test("index files and keys: validation, worker names, step parsing", () => {
 });
 
 /** What an index file parses to (or the error it is refused with), names spelled out. */
-function parsedForm(parse: () => ReturnType<typeof parseIndexFile>, names: EntryNames, into: EntryColumns): unknown {
+function parsedForm(parse: () => ReturnType<typeof parseIndexFile>, names: EntryNames): unknown {
   try {
     const f = parse();
     const entries = [];
-    for (let k = f.from; k < f.to; k++) entries.push([names.list[into.nameId[k]], into.start[k], into.length[k]]);
+    for (let k = f.from; k < f.to; k++) entries.push([names.list[f.entries.nameId[k]], f.entries.start[k], f.entries.length[k]]);
     return { mode: f.mode, modeStep: f.modeStep, eventFile: f.eventFile, shapes: f.shapes, entries };
   } catch (e) {
     return { error: (e as Error).message };
@@ -174,8 +174,8 @@ test("index files read from bytes (payloads equal to a recent file's are not par
   for (const text of texts) {
     const whole = new EntryNames();
     const wholeInto = new EntryColumns();
-    const expected = parsedForm(() => parseIndexFile(text, whole, wholeInto), whole, wholeInto);
-    const got = parsedForm(() => parseIndexFile(Buffer.from(text), names, into), names, into);
+    const expected = parsedForm(() => parseIndexFile(text, whole, wholeInto), whole);
+    const got = parsedForm(() => parseIndexFile(Buffer.from(text), names, into), names);
     assert.deepEqual(got, expected, text);
   }
   // The last payload read was the first one again: found among the recent ones, not parsed again.

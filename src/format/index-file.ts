@@ -62,7 +62,7 @@ export class EntryNames {
 }
 
 /** A tensor_payload array as its exact bytes, and the entries it parsed to (names of one EntryNames). */
-interface RecentPayload {
+interface RecentPayload extends EntrySource {
   bytes: Buffer;
   nameId: Int32Array;
   start: Float64Array;
@@ -74,7 +74,7 @@ const MAX_RECENT_PAYLOADS = 4;
 const MAX_RECENT_PAYLOAD_BYTES = 256 * 1024;
 
 /** tensor_payload entries of many index files as columns (name id, start, length); grows by doubling. */
-export class EntryColumns {
+export class EntryColumns implements EntrySource {
   size = 0;
   nameId = new Int32Array(1024);
   start = new Float64Array(1024);
@@ -94,15 +94,6 @@ export class EntryColumns {
     this.size = k + 1;
   }
 
-  append(nameId: Int32Array, start: Float64Array, length: Float64Array): void {
-    const k = this.size;
-    if (k + nameId.length > this.nameId.length) this.grow(Math.max(k * 2, k + nameId.length));
-    this.nameId.set(nameId, k);
-    this.start.set(start, k);
-    this.length.set(length, k);
-    this.size = k + nameId.length;
-  }
-
   private grow(n: number): void {
     const nameId = new Int32Array(n);
     const start = new Float64Array(n);
@@ -116,12 +107,23 @@ export class EntryColumns {
   }
 }
 
-/** An index file parsed into EntryColumns: its tensor_payload entries are columns[from, to). */
+/** Index entries as columns. */
+export interface EntrySource {
+  readonly nameId: Int32Array;
+  readonly start: Float64Array;
+  readonly length: Float64Array;
+}
+
+/**
+ * A parsed index file: its tensor_payload entries are entries[from, to), in the columns parsed into,
+ * or in a recent file's payload when the bytes were the same.
+ */
 export interface ParsedIndexFile {
   mode: Mode;
   modeStep: number;
   /** Event file path relative to the trial root; absent when only shapes were saved. */
   eventFile: string | null;
+  entries: EntrySource;
   from: number;
   to: number;
   shapes: ShapeEntry[];
@@ -168,8 +170,7 @@ function document(json: any, tensors: any, names: EntryNames, into: EntryColumns
   }
   const mode = String(meta.mode ?? "GLOBAL").trim().toUpperCase();
   if (!MODES.has(mode)) throw new IndexFileError(`unknown mode ${meta.mode}`);
-  if (cached) into.append(cached.nameId, cached.start, cached.length);
-  else {
+  if (!cached) {
     const entries: any[] = tensors ?? [];
     for (let k = 0; k < entries.length; k++) {
       const t = entries[k];
@@ -189,8 +190,9 @@ function document(json: any, tensors: any, names: EntryNames, into: EntryColumns
     mode: mode as Mode,
     modeStep: Number(meta.mode_step ?? 0),
     eventFile: typeof meta.event_file_name === "string" ? meta.event_file_name : null,
-    from,
-    to: into.size,
+    entries: cached ?? into,
+    from: cached ? 0 : from,
+    to: cached ? cached.nameId.length : into.size,
     shapes,
   };
 }

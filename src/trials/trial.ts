@@ -486,7 +486,7 @@ export class Trial {
         }
       }));
       if (columns.size >= REGISTER_BATCH_ENTRIES || to === found.length) {
-        this.registerBatch(found.slice(batchFrom, to), columns);
+        this.registerBatch(found.slice(batchFrom, to));
         batchFrom = to;
         columns.size = 0;
       }
@@ -504,10 +504,13 @@ export class Trial {
   }
 
   /** Registers parsed index files in their (step) order, making room in each index once for all of them. */
-  private registerBatch(files: ListedIndexFile[], columns: EntryColumns): void {
+  private registerBatch(files: ListedIndexFile[]): void {
     const counts = new Int32Array(this.entryNames.list.length);
-    const nameId = columns.nameId;
-    for (let k = 0; k < columns.size; k++) counts[nameId[k]]++;
+    for (const { parsed } of files) {
+      if (!parsed) continue;
+      const nameId = parsed.entries.nameId;
+      for (let k = parsed.from; k < parsed.to; k++) counts[nameId[k]]++;
+    }
     const room = new Map<TensorIndex, number>();
     for (let id = 0; id < counts.length; id++) {
       if (counts[id] === 0) continue;
@@ -523,11 +526,11 @@ export class Trial {
       }
       this.pendingIndexKeys.delete(key);
       this.readIndexKeys.add(key);
-      this.register(step, worker, parsed, columns);
+      this.register(step, worker, parsed);
     }
   }
 
-  private register(step: number, worker: string, f: ParsedIndexFile, columns: EntryColumns): void {
+  private register(step: number, worker: string, f: ParsedIndexFile): void {
     let info = this.stepsInfo.get(step);
     if (!info) {
       info = { mode: f.mode, modeStep: f.modeStep, workers: new Set() };
@@ -554,7 +557,7 @@ export class Trial {
       }
     }
     const modeNames = f.mode === "GLOBAL" ? null : this.namesOfMode(f.mode);
-    const { nameId, start, length } = columns;
+    const { nameId, start, length } = f.entries;
     const targets = this.entryTargets;
     for (let k = f.from; k < f.to; k++) {
       const target = targets[nameId[k]]!;
