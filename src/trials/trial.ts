@@ -756,8 +756,12 @@ export class Trial {
     if (workerId === undefined) return [];
     const out: number[] = [];
     const global = !mode || mode === "GLOBAL";
-    for (const step of index.steps) {
-      if (!this.isComplete(step)) continue;
+    const steps = index.steps;
+    for (let i = 0; i < steps.length; i++) {
+      // As small integers when they are (the index keeps float64): arrays of them stay packed integers.
+      const step = steps[i] === (steps[i] | 0) ? steps[i] | 0 : steps[i];
+      // A step in an index is a known step (register records both): only later ones need a look.
+      if (step > this._lastCompleteStep && !this.loadedAllSteps && !this.isComplete(step)) continue;
       if (workerId !== null && !index.hasWorker(step, workerId)) continue;
       if (opts.withValue) {
         const slot = index.slotAt(step, workerId, (w) => this.workerNames[w]);
