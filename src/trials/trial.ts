@@ -66,6 +66,17 @@ interface RecordList {
   readonly span: number;
 }
 
+/**
+ * The records of one event file as read: record k is at offset[k] of buffers[span[k]]; or, read as
+ * one span (the usual case, no per-record arrays), at start[k] - lo of buffers[0].
+ */
+interface RecordsRead {
+  buffers: Buffer[];
+  span: Int32Array | null;
+  offset: Float64Array | null;
+  lo: number;
+}
+
 /** A RecordList over typed columns (views of a larger sorted set). */
 class RecordColumns implements RecordList {
   readonly span: number;
@@ -1001,8 +1012,8 @@ export class Trial {
             visit(g, k, MISSING_FILE, 0, file, fileId);
             continue;
           }
-          const buf = read.buffers[read.span[k]];
-          const at = read.offset[k];
+          const buf = read.span ? read.buffers[read.span[k]] : read.buffers[0];
+          const at = read.offset ? read.offset[k] : g.records.start[k] - read.lo;
           if (buf.length < at + g.records.length[k]) visit(g, k, SHORT_FILE, at, file, fileId);
           else visit(g, k, buf, at, file, fileId);
         }
@@ -1017,10 +1028,8 @@ export class Trial {
    * so decoding works on offsets into a handful of buffers instead of one buffer per record.
    * For each entry: its span's buffer and its offset there; null when the file does not exist.
    */
-  private async readRecords(file: string, records: RecordList, maxBytes?: number, scratch?: Buffer): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
+  private async readRecords(file: string, records: RecordList, maxBytes?: number, scratch?: Buffer): Promise<RecordsRead | null> {
     const n = records.size;
-    const span = new Int32Array(n);
-    const offset = new Float64Array(n);
     let lo = Infinity;
     let hi = 0;
     let total = 0;
@@ -1034,10 +1043,10 @@ export class Trial {
     // Usually the records asked for fill most of their span: read it whole, no sorting.
     if (hi - lo <= Math.max(SPAN_GAP, 2 * total)) {
       const buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }], { maxBytes, scratch });
-      if (!buffers) return null;
-      for (let k = 0; k < n; k++) offset[k] = records.start[k] - lo;
-      return { buffers, span, offset };
+      return buffers && { buffers, span: null, offset: null, lo };
     }
+    const span = new Int32Array(n);
+    const offset = new Float64Array(n);
     const ranges = Array.from({ length: n }, (_, k) => ({ start: records.start[k], length: records.length[k] }));
     const groups = coalesceRanges(ranges, SPAN_GAP);
     const buffers = await this.source.readRanges(file, groups, { maxBytes });
@@ -1048,7 +1057,7 @@ export class Trial {
         offset[m] = ranges[m].start - g.start;
       }
     });
-    return { buffers, span, offset };
+    return { buffers, span, offset, lo: 0 };
   }
 
   /**
