@@ -38,13 +38,25 @@ export class EntryNames {
   /** Keeps a payload (copied: `bytes` may be a reused buffer) and its parsed entries, columns[from, to). */
   remember(bytes: Buffer, columns: EntryColumns, from: number, to: number): void {
     if (bytes.length > MAX_RECENT_PAYLOAD_BYTES || to - from < 2) return;
-    if (this.recent.length === MAX_RECENT_PAYLOADS) this.recent.pop();
+    let kept = bytes.length;
+    for (let i = 0; i < this.recent.length; i++) {
+      kept += this.recent[i].bytes.length;
+      if (i + 1 >= MAX_RECENT_PAYLOADS || kept > MAX_RECENT_PAYLOAD_BYTES) {
+        this.recent.length = i;
+        break;
+      }
+    }
     this.recent.unshift({
       bytes: Buffer.from(bytes),
       nameId: columns.nameId.slice(from, to),
       start: columns.start.slice(from, to),
       length: columns.length.slice(from, to),
     });
+  }
+
+  /** Drops the recent payloads (a trial that ended reads no more index files). */
+  forgetPayloads(): void {
+    this.recent.length = 0;
   }
 
   /** The id of `name`, the entry at `pos` of its file. */
@@ -69,7 +81,10 @@ interface RecentPayload extends EntrySource {
   length: Float64Array;
 }
 
-/** Recent payloads kept per trial: a few variants (tensors saved at different intervals) alternate. */
+/**
+ * Recent payloads kept per trial, at most this many and this many bytes in all: a few variants
+ * (tensors saved at different intervals) alternate.
+ */
 const MAX_RECENT_PAYLOADS = 4;
 const MAX_RECENT_PAYLOAD_BYTES = 256 * 1024;
 

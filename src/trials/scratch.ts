@@ -6,7 +6,7 @@
  */
 
 /** Reads larger than this get a buffer of their own (the sources read larger ones asynchronously anyway). */
-const MAX_SCRATCH = 1 << 20;
+export const MAX_SCRATCH_BYTES = 1 << 20;
 /** Buffers kept for reuse, at most this many bytes in all. */
 const MAX_POOLED_BYTES = 4 << 20;
 const MIN_SCRATCH = 64 * 1024;
@@ -14,9 +14,9 @@ const MIN_SCRATCH = 64 * 1024;
 const pool: Buffer[] = [];
 let pooledBytes = 0;
 
-/** A buffer of at least `bytes` (up to MAX_SCRATCH), owned by the caller until give(). */
+/** A buffer of at least `bytes` (up to MAX_SCRATCH_BYTES), owned by the caller until give(). */
 export function takeScratch(bytes = MIN_SCRATCH): Buffer {
-  const want = Math.min(MAX_SCRATCH, Math.max(MIN_SCRATCH, bytes));
+  const want = Math.min(MAX_SCRATCH_BYTES, Math.max(MIN_SCRATCH, bytes));
   for (let i = pool.length - 1; i >= 0; i--) {
     if (pool[i].length >= want) {
       const buf = pool[i];

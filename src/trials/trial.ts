@@ -23,7 +23,7 @@ import { ProtoError } from "../format/protobuf.js";
 import { parseReductionTensorName, REDUCTIONS_PREFIX, type ReductionName } from "../format/reductions.js";
 import type { ValueCache } from "./value-cache.js";
 import { TensorIndex, type RecordRef } from "./tensor-index.js";
-import { giveScratch, takeScratch } from "./scratch.js";
+import { giveScratch, MAX_SCRATCH_BYTES, takeScratch } from "./scratch.js";
 import {
   computeReduction, computeStats, finiteRange, hasNumericElements, histogram, packStats, unpackStats,
   type Histogram, type TensorStats,
@@ -408,6 +408,7 @@ export class Trial {
     if (ended) {
       await this.readNewIndexFiles();
       this.loadedAllSteps = true;
+      this.entryNames.forgetPayloads();
       // Nothing more will be written: an index file that still does not parse is corrupt, and its step is named
       // wherever it is asked for rather than vanishing.
       for (const key of this.pendingIndexKeys) {
@@ -998,7 +999,7 @@ export class Trial {
       }
       const file = this.eventFiles[fileId];
       // Visitors decode (copy out) what they need at once: the span can be read into a reused buffer.
-      const scratch = takeScratch(g.records.span);
+      const scratch = g.records.span <= MAX_SCRATCH_BYTES ? takeScratch(g.records.span) : undefined;
       try {
         let read;
         try {
@@ -1018,7 +1019,7 @@ export class Trial {
           else visit(g, k, buf, at, file, fileId);
         }
       } finally {
-        giveScratch(scratch);
+        if (scratch) giveScratch(scratch);
       }
     });
   }
