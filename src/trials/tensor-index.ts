@@ -22,13 +22,20 @@ export class TensorIndex {
   private capacity = 0;
   /** Distinct global steps, ascending (the first stepCount). */
   private stepCol = new Float64Array(EMPTY);
-  /** First slot of each step. */
-  private firstSlot = new Int32Array(EMPTY);
   // One slot per (step, worker):
-  private worker = new Int32Array(EMPTY);
   private file = new Int32Array(EMPTY);
   private start = new Float64Array(EMPTY);
   private length = new Float64Array(EMPTY);
+  /**
+   * While true (one worker wrote every step, in step order: most tensors), slot i is step i's only
+   * slot and the three link columns below are not allocated: 28 bytes a record instead of 40.
+   */
+  private plain = true;
+  /** The worker of every slot while plain. */
+  private soleWorker = -1;
+  /** First slot of each step. */
+  private firstSlot = new Int32Array(EMPTY);
+  private worker = new Int32Array(EMPTY);
   /** The next worker's slot of the same step, or -1. */
   private nextSlot = new Int32Array(EMPTY);
   /** Saved shapes (shape_payload), by slot; rare. */
@@ -44,25 +51,61 @@ export class TensorIndex {
     const need = this.slotCount + more;
     if (need <= this.capacity) return;
     const capacity = Math.max(need, this.capacity === 0 ? 0 : Math.ceil(this.capacity * 1.5));
-    // One buffer for every column: one allocation per growth, 8-byte columns first (alignment).
-    const buf = new ArrayBuffer(capacity * 40);
-    const f64 = (k: number) => new Float64Array(buf, k * 8 * capacity, capacity);
-    const i32 = (k: number) => new Int32Array(buf, 24 * capacity + k * 4 * capacity, capacity);
-    const stepCol = f64(0);
-    const start = f64(1);
-    const length = f64(2);
-    const firstSlot = i32(0);
-    const worker = i32(1);
-    const file = i32(2);
-    const nextSlot = i32(3);
+    // One buffer for the columns every index has: one allocation per growth, 8-byte columns first.
+    const buf = new ArrayBuffer(capacity * 28);
+    const stepCol = new Float64Array(buf, 0, capacity);
+    const start = new Float64Array(buf, 8 * capacity, capacity);
+    const length = new Float64Array(buf, 16 * capacity, capacity);
+    const file = new Int32Array(buf, 24 * capacity, capacity);
     stepCol.set(this.stepCol.subarray(0, this.stepCount));
-    firstSlot.set(this.firstSlot.subarray(0, this.stepCount));
     start.set(this.start.subarray(0, this.slotCount));
     length.set(this.length.subarray(0, this.slotCount));
-    worker.set(this.worker.subarray(0, this.slotCount));
     file.set(this.file.subarray(0, this.slotCount));
+    this.stepCol = stepCol;
+    this.start = start;
+    this.length = length;
+    this.file = file;
+    this.capacity = capacity;
+    if (!this.plain) this.growLinks();
+  }
+
+  /** (Re)allocates the link columns at the current capacity, keeping their contents. */
+  private growLinks(): void {
+    const capacity = this.capacity;
+    const buf = new ArrayBuffer(capacity * 12);
+    const firstSlot = new Int32Array(buf, 0, capacity);
+    const worker = new Int32Array(buf, 4 * capacity, capacity);
+    const nextSlot = new Int32Array(buf, 8 * capacity, capacity);
+    firstSlot.set(this.firstSlot.subarray(0, this.stepCount));
+    worker.set(this.worker.subarray(0, this.slotCount));
     nextSlot.set(this.nextSlot.subarray(0, this.slotCount));
-    Object.assign(this, { capacity, stepCol, start, length, firstSlot, worker, file, nextSlot });
+    this.firstSlot = firstSlot;
+    this.worker = worker;
+    this.nextSlot = nextSlot;
+  }
+
+  /** Leaves the plain layout: the link columns get what it implied. */
+  private unplain(): void {
+    if (!this.plain) return;
+    this.plain = false;
+    this.growLinks();
+    for (let i = 0; i < this.slotCount; i++) {
+      this.firstSlot[i] = i;
+      this.worker[i] = this.soleWorker;
+      this.nextSlot[i] = -1;
+    }
+  }
+
+  private first(at: number): number {
+    return this.plain ? at : this.firstSlot[at];
+  }
+
+  private next(slot: number): number {
+    return this.plain ? -1 : this.nextSlot[slot];
+  }
+
+  private workerOf(slot: number): number {
+    return this.plain ? this.soleWorker : this.worker[slot];
   }
 
   /** Position of `step` in `steps`, or -1. */
@@ -94,9 +137,11 @@ export class TensorIndex {
     const n = this.stepCount;
     if (n === 0 || this.stepCol[n - 1] < step) {
       // The usual case: a step after every known one.
+      if (this.plain && n === 0) this.soleWorker = worker;
+      else if (this.plain && worker !== this.soleWorker) this.unplain();
       const slot = this.pushSlot(worker, file, start, length);
       this.stepCol[n] = step;
-      this.firstSlot[n] = slot;
+      if (!this.plain) this.firstSlot[n] = slot;
       this.stepCount = n + 1;
       if (shape) (this.shapes ??= new Map()).set(slot, shape);
       return;
@@ -104,6 +149,7 @@ export class TensorIndex {
     const at = this.indexOf(step);
     if (at < 0) {
       // Out of order (a late worker or a retried file): keep the steps sorted.
+      this.unplain();
       const slot = this.pushSlot(worker, file, start, length);
       let to = 0;
       while (this.stepCol[to] < step) to++;
@@ -115,9 +161,9 @@ export class TensorIndex {
       if (shape) (this.shapes ??= new Map()).set(slot, shape);
       return;
     }
-    let slot = this.firstSlot[at];
+    let slot = this.first(at);
     for (;;) {
-      if (this.worker[slot] === worker) {
+      if (this.workerOf(slot) === worker) {
         if (file >= 0) {
           this.file[slot] = file;
           this.start[slot] = start;
@@ -126,9 +172,10 @@ export class TensorIndex {
         if (shape) (this.shapes ??= new Map()).set(slot, shape);
         return;
       }
-      if (this.nextSlot[slot] < 0) break;
-      slot = this.nextSlot[slot];
+      if (this.next(slot) < 0) break;
+      slot = this.next(slot);
     }
+    this.unplain();
     const added = this.pushSlot(worker, file, start, length);
     this.nextSlot[slot] = added;
     if (shape) (this.shapes ??= new Map()).set(added, shape);
@@ -138,11 +185,13 @@ export class TensorIndex {
   private pushSlot(worker: number, file: number, start: number, length: number): number {
     if (this.slotCount === this.capacity) this.reserve(Math.max(4, this.capacity >>> 1));
     const slot = this.slotCount++;
-    this.worker[slot] = worker;
     this.file[slot] = file;
     this.start[slot] = start;
     this.length[slot] = length;
-    this.nextSlot[slot] = -1;
+    if (!this.plain) {
+      this.worker[slot] = worker;
+      this.nextSlot[slot] = -1;
+    }
     return slot;
   }
 
@@ -150,14 +199,14 @@ export class TensorIndex {
   workersAt(step: number): number[] {
     const at = this.indexOf(step);
     const out: number[] = [];
-    for (let slot = at < 0 ? -1 : this.firstSlot[at]; slot >= 0; slot = this.nextSlot[slot]) out.push(this.worker[slot]);
+    for (let slot = at < 0 ? -1 : this.first(at); slot >= 0; slot = this.next(slot)) out.push(this.workerOf(slot));
     return out;
   }
 
   /** Whether `worker` (an id) wrote the step. */
   hasWorker(step: number, worker: number): boolean {
     const at = this.indexOf(step);
-    for (let slot = at < 0 ? -1 : this.firstSlot[at]; slot >= 0; slot = this.nextSlot[slot]) if (this.worker[slot] === worker) return true;
+    for (let slot = at < 0 ? -1 : this.first(at); slot >= 0; slot = this.next(slot)) if (this.workerOf(slot) === worker) return true;
     return false;
   }
 
@@ -168,14 +217,14 @@ export class TensorIndex {
   slotAt(step: number, worker: number | null, workerName: (id: number) => string): number {
     const at = this.indexOf(step);
     if (at < 0) return -1;
-    let best = this.firstSlot[at];
-    if (worker === null && this.nextSlot[best] < 0) return best;
+    let best = this.first(at);
+    if (worker === null && this.next(best) < 0) return best;
     if (worker !== null) {
-      for (let slot = best; slot >= 0; slot = this.nextSlot[slot]) if (this.worker[slot] === worker) return slot;
+      for (let slot = best; slot >= 0; slot = this.next(slot)) if (this.workerOf(slot) === worker) return slot;
       return -2;
     }
-    for (let slot = this.nextSlot[best]; slot >= 0; slot = this.nextSlot[slot]) {
-      if (workerName(this.worker[slot]) < workerName(this.worker[best])) best = slot;
+    for (let slot = this.next(best); slot >= 0; slot = this.next(slot)) {
+      if (workerName(this.workerOf(slot)) < workerName(this.workerOf(best))) best = slot;
     }
     return best;
   }
@@ -199,7 +248,7 @@ export class TensorIndex {
   shapeAt(step: number): number[] | null {
     if (!this.shapes) return null;
     const at = this.indexOf(step);
-    for (let slot = at < 0 ? -1 : this.firstSlot[at]; slot >= 0; slot = this.nextSlot[slot]) {
+    for (let slot = at < 0 ? -1 : this.first(at); slot >= 0; slot = this.next(slot)) {
       const shape = this.shapes.get(slot);
       if (shape) return shape;
     }
