@@ -6,7 +6,7 @@ import { crc32c, FOOTER_MAGIC, maskedCrc32c } from "../src/format/crc32c.js";
 import { frameRecord, readRecord, RecordError } from "../src/format/tfrecord.js";
 import { decodeEvent, encodeEvent, EventDecodeError } from "../src/format/event.js";
 import { ProtoWriter } from "../src/format/protobuf.js";
-import { parseIndexFile } from "../src/format/index-file.js";
+import { EntryColumns, EntryNames, parseIndexFile } from "../src/format/index-file.js";
 import { compilePythonRegex, PythonRegexError } from "../src/format/python-regex.js";
 import { parseIndexKey } from "../src/format/locations.js";
 import { ABALONE_TRIAL } from "./support/fixtures.js";
@@ -123,10 +123,63 @@ test("index files and keys: validation, worker names, step parsing", () => {
   for (const bad of [[-1, 29], [0, 9], [0, 2 ** 60], [0.5, 29], [0, "29"]]) {
     assert.throws(() => parseIndexFile(JSON.stringify({ meta: { mode: "GLOBAL" }, tensor_payload: [{ tensorname: "a", start_idx: bad[0], length: bad[1] }] })), /malformed/, `entry ${bad}`);
   }
-  assert.deepEqual([f.mode, f.modeStep, f.eventFile, f.tensors.length], ["TRAIN", 4, "events/x", 1]);
+  assert.deepEqual([f.mode, f.modeStep, f.eventFile, f.to - f.from], ["TRAIN", 4, "events/x", 1]);
   assert.deepEqual(parseIndexKey("index/000000001/000000001230_worker_0.json"), { step: 1230, worker: "worker_0" });
   assert.deepEqual(parseIndexKey("index/000000000/000000000002__replica-0_task-0_device-GPU-0.json"), { step: 2, worker: "/replica:0/task:0/device:GPU:0" });
   assert.equal(parseIndexKey("index/000000000/000000000002_worker_0.json.tmp"), null);
+});
+
+/** What an index file parses to (or the error it is refused with), names spelled out. */
+function parsedForm(parse: () => ReturnType<typeof parseIndexFile>, names: EntryNames): unknown {
+  try {
+    const f = parse();
+    const entries = [];
+    for (let k = f.from; k < f.to; k++) entries.push([names.list[f.entries.nameId[k]], f.entries.start[k], f.entries.length[k]]);
+    return { mode: f.mode, modeStep: f.modeStep, eventFile: f.eventFile, shapes: f.shapes, entries };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+test("index files read from bytes (payloads equal to a recent file's are not parsed again) parse exactly as a whole JSON parse", () => {
+  const entry = (name: string, start: number, length = 20) => ({ tensorname: name, start_idx: start, length });
+  const payload = [entry("loss", 0), entry("acc", 20, 24), entry("smdebug/reductions/max/w", 44)];
+  const file = (meta: object, extra = "", tensors: unknown = payload) =>
+    `{"meta": ${JSON.stringify(meta)}, "tensor_payload": ${JSON.stringify(tensors, null, 1)}${extra}}`;
+  const meta = (step: number, mode = "TRAIN") => ({ mode, mode_step: step, event_file_name: `events/${step}/x.tfevents` });
+  const texts = [
+    file(meta(0), ', "shape_payload": []'),
+    file(meta(1), ', "shape_payload": []'), // the same payload bytes: a recent one
+    file(meta(2, "EVAL")),
+    file(meta(3), ', "shape_payload": [{"tensorname": "w", "shape": [2, 3]}]'),
+    file(meta(4), ', "tensor_payload": []'), // a later duplicate key wins, as in JSON.parse
+    file(meta(5), ', "tensor_payload": [{"tensorname": "z", "start_idx": 0, "length": 99}]'),
+    `{"meta": {"mode": "TRAIN", "tensor_payload": ${JSON.stringify(payload, null, 1)}}, "shape_payload": []}`, // nested key only
+    file({ mode: "TRAIN", mode_step: 6, event_file_name: "events/\u0036/x" }), // an escape outside the payload
+    file(meta(7), "", [entry("a\"b", 0), entry("\u00e9t\u00e9", 20)]), // escapes inside it
+    file(meta(8), "", [entry("shape_payload", 0), entry("x]", 20)]),
+    file(meta(9), ', "x": [1], "shape_payload": []'),
+    file(meta(10), "", [entry("loss", 0, 9)]), // malformed entry
+    file(meta(11)).slice(0, -40), // half-written
+    `\ufeff${file(meta(12))}`, // a byte order mark
+    file({ mode: "TRAIN", mode_step: 13, event_file_name: "events/13/\u00e9" }, ', "shape_payload": []'),
+    file({}, ', "shape_payload": []'),
+    `{"meta": ${JSON.stringify(meta(14))}, "tensor_payload" : ${JSON.stringify(payload)} , "shape_payload": [] }`,
+    file(meta(15), ', "shape_payload": []'), // back to the first payload
+    "{}",
+    "",
+  ];
+  const names = new EntryNames();
+  const into = new EntryColumns();
+  for (const text of texts) {
+    const whole = new EntryNames();
+    const wholeInto = new EntryColumns();
+    const expected = parsedForm(() => parseIndexFile(text, whole, wholeInto), whole);
+    const got = parsedForm(() => parseIndexFile(Buffer.from(text), names, into), names);
+    assert.deepEqual(got, expected, text);
+  }
+  // The last payload read was the first one again: found among the recent ones, not parsed again.
+  assert.equal(names.recent[0].bytes.toString(), JSON.stringify(payload, null, 1));
 });
 
 test("Python regexes from collections files behave as re.search", () => {

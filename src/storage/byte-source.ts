@@ -14,6 +14,11 @@ export interface ReadOptions {
    * ranges come from index files, which may claim anything.
    */
   maxBytes?: number;
+  /**
+   * A buffer the source may read a single range into when it fits, returning a view of it: valid
+   * only until the caller reuses scratch (who decodes the bytes at once and keeps none of them).
+   */
+  scratch?: Buffer;
 }
 
 export interface ByteSource {
@@ -24,8 +29,12 @@ export interface ByteSource {
    * Partially written objects (e.g. `*.tmp`) are the caller's to filter.
    */
   list(prefix: string, startAfter?: string): Promise<string[]>;
-  /** A whole object, or null when it does not exist. */
-  read(key: string): Promise<Buffer | null>;
+  /**
+   * A whole object, or null when it does not exist. With `scratch`, a source may read into it when the
+   * object fits and return a view of it: valid only until the caller reuses scratch (index files are
+   * read by the thousand, and a fresh buffer for each costs page faults and garbage collection).
+   */
+  read(key: string, opts?: { scratch?: Buffer }): Promise<Buffer | null>;
   /**
    * Several ranges of one object, read as few requests as possible (close ranges are merged).
    * Returns one buffer per range, in order. Returns null when the object does not exist.

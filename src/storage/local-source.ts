@@ -56,12 +56,13 @@ export class LocalSource implements ByteSource {
     // A prefix names a folder ("index/") or a file name start ("training_job_end.ts").
     const slash = prefix.lastIndexOf("/");
     const dirKey = prefix.slice(0, slash + 1);
-    await this.walk(dirKey, keys);
+    await this.walk(dirKey, keys, prefix);
     const filtered = keys.filter((k) => k.startsWith(prefix) && (startAfter === undefined || k > startAfter));
     return filtered.sort();
   }
 
-  private async walk(dirKey: string, into: string[]): Promise<void> {
+  /** Keys of files under dirKey; only folders that can hold keys starting with `prefix` are walked. */
+  private async walk(dirKey: string, into: string[], prefix: string): Promise<void> {
     const real = await confinedDir(this.resolve(dirKey || "."), this.confine, this.label(dirKey.replace(/\/$/, "")));
     if (!real) return;
     let entries: import("node:fs").Dirent[];
@@ -81,15 +82,17 @@ export class LocalSource implements ByteSource {
         isDir = !!st?.isDirectory();
         isFile = !!st && !isDir;
       }
-      if (isDir) await this.walk(key + "/", into);
-      else if (isFile) into.push(key);
+      // Listing "training_job_end.ts" at the root must not walk every step's folder of events/.
+      if (isDir) {
+        if (key.startsWith(prefix) || prefix.startsWith(key + "/")) await this.walk(key + "/", into, prefix);
+      } else if (isFile) into.push(key);
     }
   }
 
-  async read(key: string): Promise<Buffer | null> {
+  async read(key: string, opts: { scratch?: Buffer } = {}): Promise<Buffer | null> {
     // Index and collections files are small and in the page cache: read synchronously, as small ranged
     // reads are (four thread-pool round trips per file cost more than the read; a trial has thousands).
-    const small = this.readSmallSync(key);
+    const small = this.readSmallSync(key, opts.scratch);
     if (small !== undefined) return small;
     const opened = await openConfined(this.resolve(key), this.confine, this.label(key));
     if (!opened) return null;
@@ -108,7 +111,7 @@ export class LocalSource implements ByteSource {
     const total = groups.reduce((a, g) => a + g.length, 0);
     // Small reads come from the page cache in microseconds: reading them synchronously skips
     // three thread-pool round trips (open, read, close) that cost more than the read itself.
-    if (total <= SYNC_READ_MAX) return this.readRangesSync(key, ranges, groups, opts.maxBytes);
+    if (total <= SYNC_READ_MAX) return this.readRangesSync(key, ranges, groups, opts.maxBytes, opts.scratch);
     const opened = await openConfined(this.resolve(key), this.confine, this.label(key));
     if (!opened) return null;
     try {
@@ -124,27 +127,27 @@ export class LocalSource implements ByteSource {
     }
   }
 
-  /** The whole file when it is at most SYNC_READ_MAX bytes; null when missing; undefined when larger. */
-  private readSmallSync(key: string): Buffer | null | undefined {
+  /** The whole file when it is at most SYNC_READ_MAX bytes (in `scratch` when it fits); null when missing; undefined when larger. */
+  private readSmallSync(key: string, scratch?: Buffer): Buffer | null | undefined {
     const opened = openConfinedSync(this.resolve(key), this.confine, this.label(key));
     if (!opened) return null;
     const { fd, size } = opened;
     try {
       if (size > SYNC_READ_MAX) return undefined;
-      const buf = Buffer.allocUnsafe(size);
+      const buf = scratch && scratch.length >= size ? scratch : Buffer.allocUnsafe(size);
       let got = 0;
       while (got < size) {
         const n = readSync(fd, buf, got, size - got, got);
         if (n === 0) break;
         got += n;
       }
-      return got === size ? buf : buf.subarray(0, got);
+      return got === buf.length ? buf : buf.subarray(0, got);
     } finally {
       closeSync(fd);
     }
   }
 
-  private readRangesSync(key: string, ranges: ByteRange[], groups: CoalescedRange[], maxBytes: number | undefined): Buffer[] | null {
+  private readRangesSync(key: string, ranges: ByteRange[], groups: CoalescedRange[], maxBytes: number | undefined, scratch?: Buffer): Buffer[] | null {
     const opened = openConfinedSync(this.resolve(key), this.confine, this.label(key));
     if (!opened) return null;
     const { fd, size } = opened;
@@ -155,7 +158,7 @@ export class LocalSource implements ByteSource {
       const reads = groups.map((g) => {
         // Never past the end of the file: a range there reads short ("not written yet", or corrupt).
         const length = Math.max(0, Math.min(g.length, size - g.start));
-        const buf = Buffer.allocUnsafe(length);
+        const buf = groups.length === 1 && scratch && scratch.length >= length ? scratch.subarray(0, length) : Buffer.allocUnsafe(length);
         return length ? buf.subarray(0, readSync(fd, buf, 0, length, g.start)) : buf;
       });
       const out: Buffer[] = new Array(ranges.length);

@@ -9,7 +9,7 @@ import type { ByteSource } from "../storage/byte-source.js";
 import { internalError, TrialgraphError } from "../errors.js";
 import type { DType, Mode, TensorData } from "../format/tensor.js";
 import { MODES } from "../format/tensor.js";
-import { parseIndexFile, type ParsedIndexFile } from "../format/index-file.js";
+import { EntryColumns, EntryNames, parseIndexFile, type ParsedIndexFile } from "../format/index-file.js";
 import { parseCollectionsFile, type CollectionInfo } from "../format/collections-file.js";
 import { cachedPythonRegex, PythonRegexError, type PatternMatcher } from "../format/python-regex.js";
 import {
@@ -23,21 +23,30 @@ import { ProtoError } from "../format/protobuf.js";
 import { parseReductionTensorName, REDUCTIONS_PREFIX, type ReductionName } from "../format/reductions.js";
 import type { ValueCache } from "./value-cache.js";
 import { TensorIndex, type RecordRef } from "./tensor-index.js";
+import { giveScratch, MAX_SCRATCH_BYTES, takeScratch } from "./scratch.js";
 import {
   computeReduction, computeStats, finiteRange, hasNumericElements, histogram, packStats, unpackStats,
   type Histogram, type TensorStats,
 } from "./tensor-stats.js";
 
 /** Records to read from one event file, as parallel columns (no object per record). */
-class RecordBatch {
+class RecordBatch implements RecordList {
   readonly start: number[] = [];
   readonly length: number[] = [];
+  private lo = Infinity;
+  private hi = 0;
   push(start: number, length: number): void {
     this.start.push(start);
     this.length.push(length);
+    if (start < this.lo) this.lo = start;
+    if (start + length > this.hi) this.hi = start + length;
   }
   get size(): number {
     return this.start.length;
+  }
+  /** Bytes from the first record's start to the last one's end. */
+  get span(): number {
+    return Math.max(0, this.hi - this.lo);
   }
 }
 
@@ -46,6 +55,50 @@ interface StepRecords {
   req: number[];
   pos: number[];
   records: RecordBatch;
+}
+
+/** Records to read from one event file, as parallel columns (what readRecords needs). */
+interface RecordList {
+  readonly start: ArrayLike<number>;
+  readonly length: ArrayLike<number>;
+  readonly size: number;
+  /** Bytes from the first record's start to the last one's end. */
+  readonly span: number;
+}
+
+/**
+ * The records of one event file as read: record k is at offset[k] of buffers[span[k]]; or, read as
+ * one span (the usual case, no per-record arrays), at start[k] - lo of buffers[0].
+ */
+interface RecordsRead {
+  buffers: Buffer[];
+  span: Int32Array | null;
+  offset: Float64Array | null;
+  lo: number;
+}
+
+/** A RecordList over typed columns (views of a larger sorted set). */
+class RecordColumns implements RecordList {
+  readonly span: number;
+  constructor(readonly start: Float64Array, readonly length: Float64Array) {
+    let lo = Infinity;
+    let hi = 0;
+    for (let k = 0; k < start.length; k++) {
+      if (start[k] < lo) lo = start[k];
+      if (start[k] + length[k] > hi) hi = start[k] + length[k];
+    }
+    this.span = Math.max(0, hi - lo);
+  }
+  get size(): number {
+    return this.start.length;
+  }
+}
+
+/** The records of series in one event file: request req[k]'s position pos[k] is records[k]. */
+interface SeriesRecords {
+  req: Int32Array;
+  pos: Int32Array;
+  records: RecordColumns;
 }
 
 /** Step records grouped by event file; runs of one file (the usual case) skip the map lookup. */
@@ -63,6 +116,22 @@ class StepRecordsByFile extends Map<number, StepRecords> {
     this.last!.pos.push(pos);
     this.last!.records.push(start, length);
   }
+}
+
+/** Where an index entry's records are registered: its tensor's index, or a saved reduction's (and its tensor's). */
+interface EntryTarget {
+  /** The tensor it belongs to. */
+  tensor: string;
+  index: TensorIndex;
+  reduction: TensorIndex | null;
+}
+
+/** An index file listed, and once read, parsed (null: not readable yet). */
+interface ListedIndexFile {
+  key: string;
+  step: number;
+  worker: string;
+  parsed: ParsedIndexFile | null;
 }
 
 interface StepInfo {
@@ -147,6 +216,8 @@ export interface TrialOptions {
 }
 
 const COLLECTIONS_FILE = /_?collections\.json$/;
+/** Index entries parsed before they are registered, at most (about 20 bytes each). */
+const REGISTER_BATCH_ENTRIES = 1 << 19;
 /**
  * Readers without a request budget (rules, statistics) still never allocate more than this for one
  * tensor whose few bytes declare a large shape ("fill" form); real tensors are bounded by their bytes.
@@ -261,6 +332,9 @@ export class Trial {
   private indexToken: string | undefined;
 
   private tensorsByName = new Map<string, TensorIndex>();
+  /** Names of index entries as ids, and where the records of each go, by id. */
+  private readonly entryNames = new EntryNames();
+  private entryTargets: EntryTarget[] = [];
   /** Saved reductions (smdebug/reductions/…) by base tensor, then "abs_max", "l2", …: not tensor names. */
   private reductionsByTensor = new Map<string, Map<string, TensorIndex>>();
   /** Worker names by id (the index stores ids). */
@@ -334,6 +408,7 @@ export class Trial {
     if (ended) {
       await this.readNewIndexFiles();
       this.loadedAllSteps = true;
+      this.entryNames.forgetPayloads();
       // Nothing more will be written: an index file that still does not parse is corrupt, and its step is named
       // wherever it is asked for rather than vanishing.
       for (const key of this.pendingIndexKeys) {
@@ -376,37 +451,95 @@ export class Trial {
 
   private async readNewIndexFiles(): Promise<void> {
     const listed = await this.source.list(INDEX_PREFIX, this.indexToken);
-    const found = listed.map((key) => ({ key, parsed: parseIndexKey(key) })).filter((k) => k.parsed && !this.readIndexKeys.has(k.key));
-    for (const key of this.pendingIndexKeys) {
-      if (!found.some((f) => f.key === key)) found.push({ key, parsed: parseIndexKey(key) });
-    }
+    const found: ListedIndexFile[] = [];
+    const foundKeys = new Set<string>();
+    const add = (key: string) => {
+      const parsed = parseIndexKey(key);
+      if (parsed && !foundKeys.has(key)) {
+        foundKeys.add(key);
+        found.push({ key, step: parsed.step, worker: parsed.worker, parsed: null });
+      }
+    };
+    for (const key of listed) if (!this.readIndexKeys.has(key)) add(key);
+    for (const key of this.pendingIndexKeys) add(key);
     if (found.length === 0) return;
-    // Step order, so "the first writer of a step wins" holds; chunks bound the memory of a big first refresh.
-    found.sort((a, b) => a.parsed!.step - b.parsed!.step || (a.key < b.key ? -1 : 1));
-    const chunk = Math.max(16, (this.options.concurrency ?? 16) * 4);
+    // Step order, so "the first writer of a step wins" holds.
+    found.sort((a, b) => a.step - b.step || (a.key < b.key ? -1 : 1));
+    const limit = this.options.concurrency ?? 16;
+    const chunk = Math.max(16, limit * 4);
+    // Entries are parsed into columns and registered in batches (each index then grows once per
+    // batch); a batch is bounded, so a big first refresh holds a bounded amount of parsed entries.
+    const columns = new EntryColumns();
+    let estimated = false;
+    let batchFrom = 0;
     for (let i = 0; i < found.length; i += chunk) {
-      const part = found.slice(i, i + chunk);
-      const files = await mapLimit(part, this.options.concurrency ?? 16, async ({ key }) => {
-        const bytes = await this.source.read(key);
-        if (!bytes) return null;
+      const to = Math.min(found.length, i + chunk);
+      let next = i;
+      await Promise.all(Array.from({ length: Math.min(limit, to - i) }, async () => {
+        let scratch = takeScratch();
         try {
-          return parseIndexFile(bytes.toString("utf8"));
-        } catch {
-          return null; // half-written or corrupt: "not yet"
+          while (next < to) {
+            const f = found[next++];
+            const bytes = await this.source.read(f.key, { scratch });
+            // Parsed at once (the bytes may be the scratch buffer, reused by the next read).
+            f.parsed = bytes ? this.parseOrNull(bytes, columns) : null;
+            if (bytes && bytes.length > scratch.length) {
+              giveScratch(scratch);
+              scratch = takeScratch(bytes.length);
+            }
+            if (f.parsed && !estimated) {
+              // Files of a trial hold about as many entries each: room for all of them at once.
+              estimated = true;
+              columns.reserve(Math.min(REGISTER_BATCH_ENTRIES, (f.parsed.to - f.parsed.from) * (found.length - i)));
+            }
+          }
+        } finally {
+          giveScratch(scratch);
         }
-      });
-      part.forEach(({ key, parsed }, j) => {
-        const file = files[j];
-        if (!file) {
-          this.pendingIndexKeys.add(key);
-          return;
-        }
-        this.pendingIndexKeys.delete(key);
-        this.readIndexKeys.add(key);
-        this.register(parsed!.step, parsed!.worker, file);
-      });
+      }));
+      if (columns.size >= REGISTER_BATCH_ENTRIES || to === found.length) {
+        this.registerBatch(found.slice(batchFrom, to));
+        batchFrom = to;
+        columns.size = 0;
+      }
     }
     this.advanceToken(listed[listed.length - 1]);
+  }
+
+  /** An index file, or null when it does not parse (half-written or corrupt: "not yet"). */
+  private parseOrNull(bytes: Buffer, columns: EntryColumns): ParsedIndexFile | null {
+    try {
+      return parseIndexFile(bytes, this.entryNames, columns);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Registers parsed index files in their (step) order, making room in each index once for all of them. */
+  private registerBatch(files: ListedIndexFile[]): void {
+    const counts = new Int32Array(this.entryNames.list.length);
+    for (const { parsed } of files) {
+      if (!parsed) continue;
+      const nameId = parsed.entries.nameId;
+      for (let k = parsed.from; k < parsed.to; k++) counts[nameId[k]]++;
+    }
+    const room = new Map<TensorIndex, number>();
+    for (let id = 0; id < counts.length; id++) {
+      if (counts[id] === 0) continue;
+      const target = this.entryTarget(id);
+      room.set(target.index, (room.get(target.index) ?? 0) + counts[id]);
+      if (target.reduction) room.set(target.reduction, (room.get(target.reduction) ?? 0) + counts[id]);
+    }
+    for (const [index, more] of room) index.reserve(more);
+    for (const { key, step, worker, parsed } of files) {
+      if (!parsed) {
+        this.pendingIndexKeys.add(key);
+        continue;
+      }
+      this.pendingIndexKeys.delete(key);
+      this.readIndexKeys.add(key);
+      this.register(step, worker, parsed);
+    }
   }
 
   private register(step: number, worker: string, f: ParsedIndexFile): void {
@@ -436,18 +569,17 @@ export class Trial {
       }
     }
     const modeNames = f.mode === "GLOBAL" ? null : this.namesOfMode(f.mode);
-    for (const t of f.tensors) {
-      const red = t.tensorname.includes(REDUCTIONS_PREFIX) ? parseReductionTensorName(t.tensorname) : null;
-      if (red) {
+    const { nameId, start, length } = f.entries;
+    const targets = this.entryTargets;
+    for (let k = f.from; k < f.to; k++) {
+      const target = targets[nameId[k]]!;
+      if (target.reduction) {
         // As smdebug: the reduction belongs to its base tensor, which exists at the step even when
         // only reductions were saved (a slot without a location until a raw record comes).
-        this.reductionIndexOf(red.tensor, reductionKey(red.reduction, red.abs)).add(step, workerId, fileId, t.start_idx, t.length, null);
-        this.indexOf(red.tensor).add(step, workerId, -1, 0, 0, null);
-        modeNames?.add(red.tensor);
-        continue;
-      }
-      this.indexOf(t.tensorname).add(step, workerId, fileId, t.start_idx, t.length, null);
-      modeNames?.add(t.tensorname);
+        target.reduction.add(step, workerId, fileId, start[k], length[k], null);
+        target.index.add(step, workerId, -1, 0, 0, null);
+      } else target.index.add(step, workerId, fileId, start[k], length[k], null);
+      modeNames?.add(target.tensor);
     }
     for (const sh of f.shapes) {
       if (sh.name.includes(REDUCTIONS_PREFIX) && parseReductionTensorName(sh.name)) continue; // shapes are of raw tensors only
@@ -455,6 +587,20 @@ export class Trial {
       modeNames?.add(sh.name);
     }
     if (info.workers.size >= this.numWorkers && step > this._lastCompleteStep) this._lastCompleteStep = step;
+  }
+
+  /** Where the records of index entries named by `id` (see EntryNames) go: a tensor's index, or a reduction's and its tensor's. */
+  private entryTarget(id: number): EntryTarget {
+    let target = this.entryTargets[id];
+    if (!target) {
+      const name = this.entryNames.list[id];
+      const red = name.includes(REDUCTIONS_PREFIX) ? parseReductionTensorName(name) : null;
+      target = red
+        ? { tensor: red.tensor, index: this.indexOf(red.tensor), reduction: this.reductionIndexOf(red.tensor, reductionKey(red.reduction, red.abs)) }
+        : { tensor: name, index: this.indexOf(name), reduction: null };
+      this.entryTargets[id] = target;
+    }
+    return target;
   }
 
   private indexOf(name: string): TensorIndex {
@@ -622,8 +768,12 @@ export class Trial {
     if (workerId === undefined) return [];
     const out: number[] = [];
     const global = !mode || mode === "GLOBAL";
-    for (const step of index.steps) {
-      if (!this.isComplete(step)) continue;
+    const steps = index.steps;
+    for (let i = 0; i < steps.length; i++) {
+      // As small integers when they are (the index keeps float64): arrays of them stay packed integers.
+      const step = steps[i] === (steps[i] | 0) ? steps[i] | 0 : steps[i];
+      // A step in an index is a known step (register records both): only later ones need a look.
+      if (step > this._lastCompleteStep && !this.loadedAllSteps && !this.isComplete(step)) continue;
       if (workerId !== null && !index.hasWorker(step, workerId)) continue;
       if (opts.withValue) {
         const slot = index.slotAt(step, workerId, (w) => this.workerNames[w]);
@@ -835,7 +985,7 @@ export class Trial {
    * Reads the records of every group (one read per event file, bounded concurrency) and hands each
    * record to `visit` as its buffer and offset, or as the reason it cannot be read yet.
    */
-  private async visitRecords<G extends { records: RecordBatch }>(
+  private async visitRecords<G extends { records: RecordList }>(
     byFile: Map<number, G>,
     visit: (group: G, k: number, buf: Buffer | typeof MISSING_FILE | typeof SHORT_FILE, at: number, file: string, fileId: number) => void,
     failed: (group: G, error: TrialgraphError) => void,
@@ -848,22 +998,28 @@ export class Trial {
         return;
       }
       const file = this.eventFiles[fileId];
-      let read;
+      // Visitors decode (copy out) what they need at once: the span can be read into a reused buffer.
+      const scratch = g.records.span <= MAX_SCRATCH_BYTES ? takeScratch(g.records.span) : undefined;
       try {
-        read = await this.readRecords(file, g.records, budget?.remainingBytes);
-      } catch (e) {
-        failed(g, e instanceof TrialgraphError ? e : internalError(`reading ${this.path}/${file} failed`, e));
-        return;
-      }
-      for (let k = 0; k < g.records.size; k++) {
-        if (!read) {
-          visit(g, k, MISSING_FILE, 0, file, fileId);
-          continue;
+        let read;
+        try {
+          read = await this.readRecords(file, g.records, budget?.remainingBytes, scratch);
+        } catch (e) {
+          failed(g, e instanceof TrialgraphError ? e : internalError(`reading ${this.path}/${file} failed`, e));
+          return;
         }
-        const buf = read.buffers[read.span[k]];
-        const at = read.offset[k];
-        if (buf.length < at + g.records.length[k]) visit(g, k, SHORT_FILE, at, file, fileId);
-        else visit(g, k, buf, at, file, fileId);
+        for (let k = 0; k < g.records.size; k++) {
+          if (!read) {
+            visit(g, k, MISSING_FILE, 0, file, fileId);
+            continue;
+          }
+          const buf = read.span ? read.buffers[read.span[k]] : read.buffers[0];
+          const at = read.offset ? read.offset[k] : g.records.start[k] - read.lo;
+          if (buf.length < at + g.records.length[k]) visit(g, k, SHORT_FILE, at, file, fileId);
+          else visit(g, k, buf, at, file, fileId);
+        }
+      } finally {
+        if (scratch) giveScratch(scratch);
       }
     });
   }
@@ -873,10 +1029,8 @@ export class Trial {
    * so decoding works on offsets into a handful of buffers instead of one buffer per record.
    * For each entry: its span's buffer and its offset there; null when the file does not exist.
    */
-  private async readRecords(file: string, records: RecordBatch, maxBytes?: number): Promise<{ buffers: Buffer[]; span: Int32Array; offset: Float64Array } | null> {
+  private async readRecords(file: string, records: RecordList, maxBytes?: number, scratch?: Buffer): Promise<RecordsRead | null> {
     const n = records.size;
-    const span = new Int32Array(n);
-    const offset = new Float64Array(n);
     let lo = Infinity;
     let hi = 0;
     let total = 0;
@@ -889,12 +1043,12 @@ export class Trial {
     }
     // Usually the records asked for fill most of their span: read it whole, no sorting.
     if (hi - lo <= Math.max(SPAN_GAP, 2 * total)) {
-      const buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }], { maxBytes });
-      if (!buffers) return null;
-      for (let k = 0; k < n; k++) offset[k] = records.start[k] - lo;
-      return { buffers, span, offset };
+      const buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }], { maxBytes, scratch });
+      return buffers && { buffers, span: null, offset: null, lo };
     }
-    const ranges = records.start.map((start, k) => ({ start, length: records.length[k] }));
+    const span = new Int32Array(n);
+    const offset = new Float64Array(n);
+    const ranges = Array.from({ length: n }, (_, k) => ({ start: records.start[k], length: records.length[k] }));
     const groups = coalesceRanges(ranges, SPAN_GAP);
     const buffers = await this.source.readRanges(file, groups, { maxBytes });
     if (!buffers) return null;
@@ -904,7 +1058,7 @@ export class Trial {
         offset[m] = ranges[m].start - g.start;
       }
     });
-    return { buffers, span, offset };
+    return { buffers, span, offset, lo: 0 };
   }
 
   /**
@@ -914,33 +1068,82 @@ export class Trial {
   async scalarSeries(requests: readonly SeriesRequest[], budget?: ReadBudget): Promise<(ScalarSeries | TrialgraphError)[]> {
     const out = new Array<ScalarSeries | TrialgraphError>(requests.length);
     const cache = this.options.cache;
-    const byFile = new StepRecordsByFile();
     const seriesKey = (req: SeriesRequest, steps: number[]) =>
       `${this.serial}:s:${req.mode ?? "GLOBAL"}:${req.worker ?? ""}:${steps.length}:${steps[steps.length - 1]}:${req.name}`;
+    const workerName = (w: number) => this.workerNames[w];
+    let total = 0;
+    const toRead: number[] = [];
+    const stepCount = new Int32Array(requests.length);
     requests.forEach((req, r) => {
       const steps = this.tensorSteps(req.name, req.mode, { worker: req.worker });
-      const workerId = req.worker ? this.workerIds.get(req.worker) ?? -3 : null;
-      const key = seriesKey(req, steps);
-      const cached = cache?.get(key);
+      const cached = cache?.get(seriesKey(req, steps));
       if (cached) {
         out[r] = { steps, values: cached.values! };
         return;
       }
-      const series: ScalarSeries = { steps, values: new Float64Array(steps.length) };
-      out[r] = series;
-      const index = this.tensorsByName.get(req.name);
+      out[r] = { steps, values: new Float64Array(steps.length) };
+      stepCount[r] = steps.length;
+      toRead.push(r);
+      total += steps.length;
+    });
+    // Where each value's record is, grouped by event file as typed columns (a counting sort): a read
+    // of every series is 300,000 records, and arrays growing per file cost more in the collector than
+    // the reads.
+    const files = this.eventFiles.length;
+    const count = new Int32Array(files + 1);
+    const slots = new Int32Array(total);
+    const indexes: (TensorIndex | undefined)[] = [];
+    let at = 0;
+    for (const r of toRead) {
+      const req = requests[r];
+      const series = out[r] as ScalarSeries;
+      const index = (indexes[r] = this.tensorsByName.get(req.name));
+      const workerId = req.worker ? this.workerIds.get(req.worker) ?? -3 : null;
       const global = !req.mode || req.mode === "GLOBAL";
-      for (let i = 0; i < steps.length; i++) {
+      const steps = series.steps;
+      for (let i = 0; i < steps.length; i++, at++) {
         // Steps listed by tensorSteps exist; only mode steps need translating.
-        const slot = index ? index.slotAt(global ? steps[i] : this.globalStep(req.mode!, steps[i]) ?? -1, workerId, (w) => this.workerNames[w]) : -1;
+        const slot = index ? index.slotAt(global ? steps[i] : this.globalStep(req.mode!, steps[i]) ?? -1, workerId, workerName) : -1;
         const file = slot >= 0 ? index!.fileOf(slot) : -1;
         if (file < 0) {
           out[r] = unavailable(req.name, steps[i], req.mode ?? "GLOBAL", this.noValueReason(req.name));
-          return;
+          // The records listed before stay: they are read and skipped (as the request failed).
+          for (; i < steps.length; i++, at++) slots[at] = -1;
+          break;
         }
-        byFile.add(file, r, i, index!.startOf(slot), index!.lengthOf(slot));
+        slots[at] = slot;
+        count[file + 1]++;
       }
-    });
+    }
+    const first = new Int32Array(files + 1);
+    for (let f = 0; f < files; f++) first[f + 1] = first[f] + count[f + 1];
+    const fill = first.slice(0, files);
+    const reqCol = new Int32Array(total);
+    const posCol = new Int32Array(total);
+    const startCol = new Float64Array(total);
+    const lengthCol = new Float64Array(total);
+    at = 0;
+    for (const r of toRead) {
+      const index = indexes[r]!;
+      const steps = stepCount[r];
+      for (let i = 0; i < steps; i++, at++) {
+        const slot = slots[at];
+        if (slot < 0) continue;
+        const file = index.fileOf(slot);
+        const k = fill[file]++;
+        reqCol[k] = r;
+        posCol[k] = i;
+        startCol[k] = index.startOf(slot);
+        lengthCol[k] = index.lengthOf(slot);
+      }
+    }
+    const byFile = new Map<number, SeriesRecords>();
+    for (let f = 0; f < files; f++) {
+      if (first[f + 1] === first[f]) continue;
+      const a = first[f];
+      const b = first[f + 1];
+      byFile.set(f, { req: reqCol.subarray(a, b), pos: posCol.subarray(a, b), records: new RecordColumns(startCol.subarray(a, b), lengthCol.subarray(a, b)) });
+    }
     await this.visitRecords(
       byFile,
       (g, k, buf, at, file) => {
