@@ -33,20 +33,12 @@ import {
 class RecordBatch implements RecordList {
   readonly start: number[] = [];
   readonly length: number[] = [];
-  private lo = Infinity;
-  private hi = 0;
   push(start: number, length: number): void {
     this.start.push(start);
     this.length.push(length);
-    if (start < this.lo) this.lo = start;
-    if (start + length > this.hi) this.hi = start + length;
   }
   get size(): number {
     return this.start.length;
-  }
-  /** Bytes from the first record's start to the last one's end. */
-  get span(): number {
-    return Math.max(0, this.hi - this.lo);
   }
 }
 
@@ -62,33 +54,24 @@ interface RecordList {
   readonly start: ArrayLike<number>;
   readonly length: ArrayLike<number>;
   readonly size: number;
-  /** Bytes from the first record's start to the last one's end. */
-  readonly span: number;
 }
 
 /**
  * The records of one event file as read: record k is at offset[k] of buffers[span[k]]; or, read as
- * one span (the usual case, no per-record arrays), at start[k] - lo of buffers[0].
+ * one span (the usual case, no per-record arrays), at start[k] - lo of buffers[0], which is
+ * `scratch` when the span was read into a reused buffer (given back once the records are visited).
  */
 interface RecordsRead {
   buffers: Buffer[];
   span: Int32Array | null;
   offset: Float64Array | null;
   lo: number;
+  scratch: Buffer | null;
 }
 
 /** A RecordList over typed columns (views of a larger sorted set). */
 class RecordColumns implements RecordList {
-  readonly span: number;
-  constructor(readonly start: Float64Array, readonly length: Float64Array) {
-    let lo = Infinity;
-    let hi = 0;
-    for (let k = 0; k < start.length; k++) {
-      if (start[k] < lo) lo = start[k];
-      if (start[k] + length[k] > hi) hi = start[k] + length[k];
-    }
-    this.span = Math.max(0, hi - lo);
-  }
+  constructor(readonly start: Float64Array, readonly length: Float64Array) {}
   get size(): number {
     return this.start.length;
   }
@@ -998,12 +981,10 @@ export class Trial {
         return;
       }
       const file = this.eventFiles[fileId];
-      // Visitors decode (copy out) what they need at once: the span can be read into a reused buffer.
-      const scratch = g.records.span <= MAX_SCRATCH_BYTES ? takeScratch(g.records.span) : undefined;
+      let read: RecordsRead | null = null;
       try {
-        let read;
         try {
-          read = await this.readRecords(file, g.records, budget?.remainingBytes, scratch);
+          read = await this.readRecords(file, g.records, budget?.remainingBytes);
         } catch (e) {
           failed(g, e instanceof TrialgraphError ? e : internalError(`reading ${this.path}/${file} failed`, e));
           return;
@@ -1019,7 +1000,7 @@ export class Trial {
           else visit(g, k, buf, at, file, fileId);
         }
       } finally {
-        if (scratch) giveScratch(scratch);
+        if (read?.scratch) giveScratch(read.scratch);
       }
     });
   }
@@ -1029,7 +1010,7 @@ export class Trial {
    * so decoding works on offsets into a handful of buffers instead of one buffer per record.
    * For each entry: its span's buffer and its offset there; null when the file does not exist.
    */
-  private async readRecords(file: string, records: RecordList, maxBytes?: number, scratch?: Buffer): Promise<RecordsRead | null> {
+  private async readRecords(file: string, records: RecordList, maxBytes?: number): Promise<RecordsRead | null> {
     const n = records.size;
     let lo = Infinity;
     let hi = 0;
@@ -1043,8 +1024,15 @@ export class Trial {
     }
     // Usually the records asked for fill most of their span: read it whole, no sorting.
     if (hi - lo <= Math.max(SPAN_GAP, 2 * total)) {
-      const buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }], { maxBytes, scratch });
-      return buffers && { buffers, span: null, offset: null, lo };
+      // Visitors decode (copy out) what they need at once: a small span can go into a reused buffer.
+      const scratch = hi - lo <= MAX_SCRATCH_BYTES ? takeScratch(hi - lo) : null;
+      let buffers: Buffer[] | null = null;
+      try {
+        buffers = await this.source.readRanges(file, [{ start: lo, length: hi - lo }], { maxBytes, scratch: scratch ?? undefined });
+      } finally {
+        if (scratch && !buffers) giveScratch(scratch);
+      }
+      return buffers && { buffers, span: null, offset: null, lo, scratch };
     }
     const span = new Int32Array(n);
     const offset = new Float64Array(n);
@@ -1058,7 +1046,7 @@ export class Trial {
         offset[m] = ranges[m].start - g.start;
       }
     });
-    return { buffers, span, offset, lo: 0 };
+    return { buffers, span, offset, lo: 0, scratch: null };
   }
 
   /**
