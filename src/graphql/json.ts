@@ -51,7 +51,12 @@ function sameNumbers(list: readonly (number | null)[], values: Float64Array): bo
   return true;
 }
 
-/** Whether every element is a number or null (what a [Float] or [Int] list holds). */
+/** Whether `list` is long enough to keep as text, and a list of numbers or nulls (what a [Float] or [Int] list holds). */
+function isLongNumberList(list: readonly unknown[]): list is (number | null)[] {
+  return list.length >= MIN_LENGTH && (isCheckedList(list) || isNumberList(list));
+}
+
+/** Whether every element is a number or null. */
 function isNumberList(list: readonly unknown[]): list is (number | null)[] {
   for (let i = 0; i < list.length; i++) {
     const v = list[i];
@@ -120,7 +125,7 @@ export class JsonStringifier {
       for (let i = 0; i < node.length; i++) {
         const child = node[i];
         if (child !== null && typeof child === "object") {
-          if (Array.isArray(child) && child.length >= MIN_LENGTH && (isCheckedList(child) || isNumberList(child))) {
+          if (Array.isArray(child) && isLongNumberList(child)) {
             node[i] = this.mark(child, texts, restore, () => (node[i] = child));
           } else this.collect(child, texts, restore, depth + 1);
         }
@@ -131,7 +136,7 @@ export class JsonStringifier {
     for (const key in obj) {
       const child = obj[key];
       if (child !== null && typeof child === "object") {
-        if (Array.isArray(child) && child.length >= MIN_LENGTH && (isCheckedList(child) || isNumberList(child))) {
+        if (Array.isArray(child) && isLongNumberList(child)) {
           obj[key] = this.mark(child, texts, restore, () => (obj[key] = child));
         } else this.collect(child, texts, restore, depth + 1);
       }
