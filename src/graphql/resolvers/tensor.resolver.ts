@@ -19,9 +19,10 @@ function charge(ctx: Context, elements: number): void {
   ctx.budget.charge(1, elements);
 }
 
-function toTensorValue(trial: DomainTrial, name: string, step: number, mode: ModeName | null, worker: string | null, v: TensorData): TensorValue {
+/** The value at a (mode) step: decoded, or the `at`th of a column. */
+function toTensorValue(trial: DomainTrial, name: string, step: number, mode: ModeName | null, worker: string | null, v: TensorData | ValueColumn, at = 0): TensorValue {
   const global = !mode || mode === "GLOBAL" ? step : trial.globalStep(mode, step) ?? step;
-  return new TensorValue(trial, name, global, worker, v);
+  return new TensorValue(trial, name, global, worker, v, at);
 }
 
 function checkMaxPoints(maxPoints: number | null): void {
@@ -103,11 +104,7 @@ class TensorValues implements Iterable<TensorValue> {
 
   *[Symbol.iterator](): Iterator<TensorValue> {
     const { trial, name, steps, mode, worker, column } = this;
-    const global = !mode || mode === "GLOBAL";
-    for (let i = 0; i < steps.length; i++) {
-      const step = global ? steps[i] : trial.globalStep(mode, steps[i]) ?? steps[i];
-      yield new TensorValue(trial, name, step, worker, column, i);
-    }
+    for (let i = 0; i < steps.length; i++) yield toTensorValue(trial, name, steps[i], mode, worker, column, i);
   }
 }
 
