@@ -10,7 +10,7 @@ import { LocalSource } from "../dist/src/storage/local-source.js";
 import { S3Source } from "../dist/src/storage/s3-source.js";
 import { openTrial, mapLimit, type Trial } from "../dist/src/trials/trial.js";
 import { createBucket, createTestClient, start, uploadDirectory } from "../test/support/s3-server.js";
-import { ensurePerfTrial } from "./trials.js";
+import { ensurePerfTrial, median } from "./trials.js";
 
 type Row = Record<string, string | number>;
 const BUCKET = "trialgraph-bench";
@@ -100,17 +100,16 @@ export async function runS3Bench(): Promise<Row[]> {
       await local.scalarSeries(names.map((name) => ({ name })));
       localMs.push(performance.now() - t0);
     }
-    const m = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    const s3Ms = m(ours.map((x) => x.ms));
-    const floorMs = m(floor.map((x) => x.ms));
-    const lMs = m(localMs);
+    const s3Ms = median(ours.map((x) => x.ms));
+    const floorMs = median(floor.map((x) => x.ms));
+    const lMs = median(localMs);
     rows.push({
       case: "(c) every value (281,275)", reads: "coalesced, no proxy", "GET requests": everyValueGets.length, "event files touched": steps.length, ms: s3Ms.toFixed(0),
-      note: `s3rver directly, ${directSockets} sockets, median of 3; CPU: ours ${m(ours.map((x) => x.cpuMs)).toFixed(0)} ms, s3rver ${m(ours.map((x) => x.serverCpuMs)).toFixed(0)} ms`,
+      note: `s3rver directly, ${directSockets} sockets, median of 3; CPU: ours ${median(ours.map((x) => x.cpuMs)).toFixed(0)} ms, s3rver ${median(ours.map((x) => x.serverCpuMs)).toFixed(0)} ms`,
     });
     rows.push({
       case: "(c) every value (281,275)", reads: "floor: the same GETs, bare node:http, unsigned", "GET requests": everyValueGets.length, "event files touched": steps.length, ms: floorMs.toFixed(0),
-      note: `ours/floor = ${(s3Ms / floorMs).toFixed(2)}×; CPU: client ${m(floor.map((x) => x.cpuMs)).toFixed(0)} ms, s3rver ${m(floor.map((x) => x.serverCpuMs)).toFixed(0)} ms; floor/local = ${(floorMs / lMs).toFixed(2)}×`,
+      note: `ours/floor = ${(s3Ms / floorMs).toFixed(2)}×; CPU: client ${median(floor.map((x) => x.cpuMs)).toFixed(0)} ms, s3rver ${median(floor.map((x) => x.serverCpuMs)).toFixed(0)} ms; floor/local = ${(floorMs / lMs).toFixed(2)}×`,
     });
     rows.push({ case: "(c) every value (281,275)", reads: "local disk", "GET requests": 0, "event files touched": steps.length, ms: lMs.toFixed(0), note: `S3 (no proxy) / local = ${(s3Ms / lMs).toFixed(2)}× (target ≤ 2×: ${s3Ms / lMs <= 2 ? "pass" : "FAIL"}; s3rver shares the 2 cores); median of 3` });
   } finally {
