@@ -5,6 +5,8 @@
  * /readyz, Prometheus metrics at /metrics. SIGTERM drains: readiness turns 503, new connections
  * are refused, in-flight requests finish, sockets close with 1001, local jobs stop and are recorded.
  */
+// First: the modules below load through the compile cache.
+import "./compile-cache.js";
 import "reflect-metadata";
 import http from "node:http";
 import path from "node:path";
