@@ -105,7 +105,9 @@ function vmHwmMb(pid: number): number {
 }
 
 interface HttpSamples {
+  ready: number[];
   cold: number[];
+  second: number[];
   seriesWarm: number[];
   valuesFirst: number[];
   valuesWarm: number[];
@@ -121,18 +123,22 @@ interface HttpSamples {
 /** Fresh service per run: a cold read first, then warm repeats; then the floor on the same bytes. */
 async function runHttp(runs: number, repeats: number): Promise<HttpSamples> {
   const s: HttpSamples = {
-    cold: [], seriesWarm: [], valuesFirst: [], valuesWarm: [], oneWarm: [], rssSeries: [], rssValues: [],
+    ready: [], cold: [], second: [], seriesWarm: [], valuesFirst: [], valuesWarm: [], oneWarm: [], rssSeries: [], rssValues: [],
     floorSeries: [], floorValues: [], floorOne: [], bytes: { seriesAll: 0, valuesAll: 0, one: 0 },
   };
   const bodiesDir = mkdtempSync(path.join(os.tmpdir(), "tg-bench-floor-"));
   try {
     for (let r = 0; r < runs; r++) {
+      const started = performance.now();
       const service = await startServiceProcess({ preferDist: true, env: { TRIALGRAPH_DATA_DIR: BENCH_DATA, LOG_LEVEL: "warn", NODE_ENV: "production", TRIALGRAPH_RATE_LIMIT_PER_MINUTE: "0" } });
       try {
+        s.ready.push(performance.now() - started);
         // Cold: the service has not opened the trial; the first query opens it and reads everything.
         const cold = await timedPost(service.url, QUERIES.seriesAll);
         s.cold.push(cold.ms);
-        await warmUp(service.url, QUERIES.seriesAll, WARM_UP.bulk);
+        // The first of the unmeasured warm-up requests is timed as its own row: the request after a cold one.
+        s.second.push((await timedPost(service.url, QUERIES.seriesAll)).ms);
+        await warmUp(service.url, QUERIES.seriesAll, WARM_UP.bulk - 1);
         let last = (await timedRuns(service.url, QUERIES.seriesAll, repeats, s.seriesWarm)) || cold.text;
         s.rssSeries.push(vmHwmMb(service.pid));
         writeFileSync(path.join(bodiesDir, "series-all.json"), last);
@@ -211,7 +217,9 @@ export async function runTrialBench(runs = 5): Promise<Row[]> {
 
   const repeats = Number(process.env.BENCH_REPEATS ?? 3);
   const h = await runHttp(runs, repeats);
+  rows.push(row({ kind: "cold", label: "fresh service: start to ready (process spawned to /healthz answering)", samples: h.ready, note: "everything the service does before it takes requests" }));
   rows.push(row({ kind: "cold", label: "first full series query on a fresh service (open included), HTTP", samples: h.cold, target: 500, smdebug: SMDEBUG.coldAll, note: `${(h.bytes.seriesAll / 1e6).toFixed(1)} MB of JSON` }));
+  rows.push(row({ kind: "warm", label: "the full series query again, right after the cold one, HTTP", samples: h.second, note: "the first of the unmeasured requests below" }));
   rows.push(row({ kind: "warm", label: "every tensor as series { steps values }, HTTP", samples: h.seriesWarm, floor: h.floorSeries, target: 150, smdebug: SMDEBUG.warmAll, note: `after ${WARM_UP.bulk} unmeasured requests (floor too)` }));
   rows.push(row({ kind: "warm", label: "every value as values { step data }, first pass after open, HTTP", samples: h.valuesFirst, floor: h.floorValues, smdebug: SMDEBUG.warmAll, note: "trial open, values not read before" }));
   rows.push(row({ kind: "warm", label: "every value as values { step data }, HTTP", samples: h.valuesWarm, floor: h.floorValues, target: 600, smdebug: SMDEBUG.warmAll, note: `${(h.bytes.valuesAll / 1e6).toFixed(1)} MB of JSON; after ${WARM_UP.bulk} unmeasured requests (floor too)` }));

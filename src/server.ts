@@ -37,6 +37,7 @@ import { ReadinessChecker } from "./observability/health.js";
 import { webAssets } from "./web-assets.js";
 import { browserGuard, securityHeaders } from "./graphql/browser-guard.js";
 import { jobReportHandler } from "./report/route.js";
+import { warmUp } from "./warm-up.js";
 
 export interface RunningServer {
   url: string;
@@ -295,6 +296,8 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     if (res.headersSent) return void res.end();
     res.status(status).json({ errors: [{ message, extensions: { code } }] });
   });
+
+  await warmUp(apollo, () => createContext(services, { name: "start-up warm-up", role: "reader" }, "warm-up"), log);
 
   try {
     // The port was free a moment ago; another process may have taken it since.

@@ -174,3 +174,43 @@ test("redactUrl hides a URL's password and keeps the rest", () => {
   assert.equal(redactUrl("redis://host:6379"), "redis://host:6379");
   assert.equal(redactUrl("not a url"), "(an unparsable URL)");
 });
+
+test("a fresh service answers a query on the example trial and collects its heap before it listens, and logs it", async () => {
+  const dataDir = tempDir();
+  const service = await startServiceProcess({ env: { ...NEUTRAL, TRIALGRAPH_DATA_DIR: dataDir } });
+  try {
+    const warmUp = service.logs.findIndex((l) => l.msg === "start-up warm-up: answered a query on the example trial and collected the heap");
+    const listening = service.logs.findIndex((l) => String(l.msg).startsWith("trialgraph listening"));
+    assert.ok(warmUp >= 0 && warmUp < listening, `the warm-up is logged before the listening line: ${JSON.stringify(service.logs.map((l) => l.msg))}`);
+    const entry = service.logs[warmUp];
+    assert.equal(entry.level, 30);
+    assert.match(entry.query, /trial\(path: "trials\/example"\)/);
+    assert.ok(Number.isFinite(entry.answerMs) && Number.isFinite(entry.gcMs), JSON.stringify(entry));
+    assert.equal(service.logs.filter((l) => l.level >= 40 && /warm-up/.test(l.msg)).length, 0);
+    // What it answered is what a client gets: the same series as a query over HTTP.
+    const { body } = await gqlAt(service.url, `{ trial(path: "trials/example") { tensor(name: "train-rmse") { series { steps } } } }`);
+    assert.equal(body.data.trial.tensor.series.steps.length, 100, JSON.stringify(body).slice(0, 300));
+  } finally {
+    assert.equal(await service.stop(), 0);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("an example trial that cannot be read: the warm-up fails with one warning and the service starts", async () => {
+  const dataDir = tempDir();
+  // A file where the example trial would be: left alone at start, and not a trial.
+  mkdirSync(path.join(dataDir, "trials"));
+  writeFileSync(path.join(dataDir, "trials", "example"), "not a trial\n");
+  const service = await startServiceProcess({ env: { ...NEUTRAL, TRIALGRAPH_DATA_DIR: dataDir } });
+  try {
+    const warnings = service.logs.filter((l) => l.level === 40 && /warm-up/.test(l.msg));
+    assert.equal(warnings.length, 1, JSON.stringify(service.logs));
+    assert.equal(warnings[0].msg, "start-up warm-up query failed (the service runs, its first request is slower)");
+    assert.equal(typeof warnings[0].error, "string");
+    const health = await fetch(`${service.base}/healthz`);
+    assert.equal(health.status, 200);
+  } finally {
+    assert.equal(await service.stop(), 0);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

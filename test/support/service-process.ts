@@ -73,7 +73,8 @@ function startEnv(compiled: boolean): Record<string, string> {
 
 /**
  * Starts the service; rejects with "exited (<code>) before listening; stderr: …" when it refuses to start.
- * Ready when it logs "trialgraph listening: …" or, with LOG_LEVEL above info, when /healthz answers.
+ * Ready when it logs "trialgraph listening: …" or, with LOG_LEVEL above info, when /healthz answers
+ * (polled every 20 ms: the trials bench times a start to ready with it).
  */
 export async function startServiceProcess(opts: ServiceProcessOptions = {}): Promise<ServiceProcess> {
   const port = await freePort();
@@ -94,7 +95,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions = {}): Pro
     let started = false;
     const probe = setInterval(() => {
       fetch(`http://127.0.0.1:${port}/healthz`).then((r) => (r.ok ? ready(`http://127.0.0.1:${port}/graphql`) : undefined), () => undefined);
-    }, 200);
+    }, 20);
     const ready = (url: string) => {
       clearInterval(probe);
       if (started) return;
