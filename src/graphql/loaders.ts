@@ -66,10 +66,8 @@ const seriesCacheKey = (k: SeriesKey) => `${k.trial.path}\u0000${k.name}\u0000${
 /** Whole scalar series, batched per trial: the bulk path for plots and analysis. */
 export function createSeriesLoader(budget: ReadBudget): DataLoader<SeriesKey, ScalarSeries, string> {
   return new DataLoader<SeriesKey, ScalarSeries, string>(
-    // A whole series is read (8 bytes a step) before maxPoints picks what is returned (charged then).
-    (keys) => precharge(budget, keys, 0) ?? (budget.take(0, 0, keys.reduce((n, k) => n + 8 * k.trial.tensorSteps(k.name, k.mode).length, 0))
-      ? perTrial(keys, (trial, mine) => trial.scalarSeries(mine, budget))
-      : Promise.resolve(keys.map(() => budget.error()))),
+    // The trial charges each whole series (8 bytes a step) before reading it, from the steps it lists anyway.
+    (keys) => precharge(budget, keys, 0) ?? perTrial(keys, (trial, mine) => trial.scalarSeries(mine, budget)),
     { cacheKeyFn: seriesCacheKey, maxBatchSize: 100_000 },
   );
 }

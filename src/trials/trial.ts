@@ -1052,6 +1052,7 @@ export class Trial {
   /**
    * Scalar tensors over all their (complete) steps, for many tensors in one batch: one read per
    * event file, values decoded straight into one Float64Array per tensor (no object per value).
+   * With a budget, every series is charged (8 bytes a step) before anything is read.
    */
   async scalarSeries(requests: readonly SeriesRequest[], budget?: ReadBudget): Promise<(ScalarSeries | TrialgraphError)[]> {
     const out = new Array<ScalarSeries | TrialgraphError>(requests.length);
@@ -1062,8 +1063,11 @@ export class Trial {
     let total = 0;
     const toRead: number[] = [];
     const stepCount = new Int32Array(requests.length);
+    const stepsOf = requests.map((req) => this.tensorSteps(req.name, req.mode, { worker: req.worker }));
+    // A whole series is held (8 bytes a step) before a caller picks what it returns: charged first, cached or not.
+    if (budget && !budget.take(0, 0, 8 * stepsOf.reduce((n, steps) => n + steps.length, 0))) return requests.map(() => budget.error());
     requests.forEach((req, r) => {
-      const steps = this.tensorSteps(req.name, req.mode, { worker: req.worker });
+      const steps = stepsOf[r];
       const cached = cache?.get(seriesKey(req, steps));
       if (cached) {
         out[r] = { steps, values: cached.values! };
