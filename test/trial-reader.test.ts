@@ -69,3 +69,27 @@ test("a missing step or tensor is TENSOR_UNAVAILABLE_FOR_STEP; a bad regex is BA
 test("a folder with no trial opens as null", async () => {
   assert.equal(await openTrial(new LocalSource("/nonexistent/trialgraph"), "x"), null);
 });
+
+test("LocalSource reads files over 1 MB whole and by range from one open, clamped to the file, and refuses whole files over 64 MB", async () => {
+  const { mkdtempSync, rmSync, truncateSync, writeFileSync } = await import("node:fs");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const dir = mkdtempSync(path.join(os.tmpdir(), "trialgraph-local-source-"));
+  try {
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 5);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 12)) & 0xff;
+    writeFileSync(path.join(dir, "big.json"), bytes);
+    const source = new LocalSource(dir);
+    assert.ok((await source.read("big.json"))!.equals(bytes), "the whole file");
+    const [a, b] = (await source.readRanges("big.json", [{ start: 0, length: 2 * 1024 * 1024 }, { start: 3 * 1024 * 1024, length: 1000 }]))!;
+    assert.ok(a.equals(bytes.subarray(0, 2 * 1024 * 1024)));
+    assert.ok(b.equals(bytes.subarray(3 * 1024 * 1024)), "a range past the end reads short");
+    assert.equal(await source.read("missing.json"), null);
+    // Sparse: nothing is written but the size.
+    writeFileSync(path.join(dir, "huge.json"), "");
+    truncateSync(path.join(dir, "huge.json"), 65 * 1024 * 1024);
+    await assert.rejects(source.read("huge.json"), (e: any) => e.code === "CORRUPT_RECORD" && /huge\.json is 68157440 bytes/.test(e.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

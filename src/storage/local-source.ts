@@ -4,12 +4,12 @@
  * (FIFOs, sockets, devices) are refused with FORBIDDEN_PATH, and reads never go past the end of a
  * file, whatever an index says.
  */
-import { closeSync, promises as fs, readSync } from "node:fs";
-import type { FileHandle } from "node:fs/promises";
+import { closeSync, promises as fs, read as fsRead, readSync } from "node:fs";
+import { promisify } from "node:util";
 import path from "node:path";
 import { TrialgraphError } from "../errors.js";
 import type { ByteRange, ByteSource, ReadOptions } from "./byte-source.js";
-import { confinedDir, confinement, isInside, openConfined, openConfinedSync, type Confinement, type FileLabel } from "./confine.js";
+import { confinedDir, confinement, isInside, openConfinedSync, type Confinement, type FileLabel } from "./confine.js";
 import { checkReadSize, coalesceRanges, sliceMembers, type CoalescedRange } from "./ranges.js";
 
 /** Ranges closer than this are read as one span: a disk read of 64 KiB costs about what a seek does. */
@@ -90,19 +90,20 @@ export class LocalSource implements ByteSource {
   }
 
   async read(key: string, opts: { scratch?: Buffer } = {}): Promise<Buffer | null> {
-    // Index and collections files are small and in the page cache: read synchronously, as small ranged
-    // reads are (four thread-pool round trips per file cost more than the read; a trial has thousands).
-    const small = this.readSmallSync(key, opts.scratch);
-    if (small !== undefined) return small;
-    const opened = await openConfined(this.resolve(key), this.confine, this.label(key));
+    const opened = openConfinedSync(this.resolve(key), this.confine, this.label(key));
     if (!opened) return null;
+    const { fd, size } = opened;
     try {
-      if (opened.size > MAX_WHOLE_READ) {
-        throw new TrialgraphError("CORRUPT_RECORD", `${this.location}: ${key} is ${opened.size} bytes, more than an index or collections file can be (${MAX_WHOLE_READ})`, { file: key });
+      // Index and collections files are small and in the page cache: read synchronously, as small ranged
+      // reads are (thread-pool round trips per file cost more than the read; a trial has thousands).
+      if (size <= SYNC_READ_MAX) return readWholeSync(fd, size, opts.scratch);
+      if (size > MAX_WHOLE_READ) {
+        throw new TrialgraphError("CORRUPT_RECORD", `${this.location}: ${key} is ${size} bytes, more than an index or collections file can be (${MAX_WHOLE_READ})`, { file: key });
       }
-      return await readClamped(opened.handle, 0, opened.size, opened.size);
+      // Larger files are read off the event loop, from the descriptor already opened and checked.
+      return await readFdClamped(fd, 0, size, size);
     } finally {
-      await opened.handle.close();
+      closeSync(fd);
     }
   }
 
@@ -112,36 +113,16 @@ export class LocalSource implements ByteSource {
     // Small reads come from the page cache in microseconds: reading them synchronously skips
     // three thread-pool round trips (open, read, close) that cost more than the read itself.
     if (total <= SYNC_READ_MAX) return this.readRangesSync(key, ranges, groups, opts.maxBytes, opts.scratch);
-    const opened = await openConfined(this.resolve(key), this.confine, this.label(key));
-    if (!opened) return null;
-    try {
-      // What is really there to read: ranges past the end of the file read short.
-      const size = opened.size;
-      checkReadSize(groups.reduce((a, g) => a + Math.max(0, Math.min(g.length, size - g.start)), 0), opts.maxBytes, `${this.location}/${key}`);
-      const reads = await Promise.all(groups.map((g) => readClamped(opened.handle, g.start, g.length, opened.size)));
-      const out: Buffer[] = new Array(ranges.length);
-      sliceMembers(ranges, groups, reads, out);
-      return out;
-    } finally {
-      await opened.handle.close();
-    }
-  }
-
-  /** The whole file when it is at most SYNC_READ_MAX bytes (in `scratch` when it fits); null when missing; undefined when larger. */
-  private readSmallSync(key: string, scratch?: Buffer): Buffer | null | undefined {
     const opened = openConfinedSync(this.resolve(key), this.confine, this.label(key));
     if (!opened) return null;
     const { fd, size } = opened;
     try {
-      if (size > SYNC_READ_MAX) return undefined;
-      const buf = scratch && scratch.length >= size ? scratch : Buffer.allocUnsafe(size);
-      let got = 0;
-      while (got < size) {
-        const n = readSync(fd, buf, got, size - got, got);
-        if (n === 0) break;
-        got += n;
-      }
-      return got === buf.length ? buf : buf.subarray(0, got);
+      // What is really there to read: ranges past the end of the file read short.
+      checkReadSize(groups.reduce((a, g) => a + Math.max(0, Math.min(g.length, size - g.start)), 0), opts.maxBytes, `${this.location}/${key}`);
+      const reads = await Promise.all(groups.map((g) => readFdClamped(fd, g.start, g.length, size)));
+      const out: Buffer[] = new Array(ranges.length);
+      sliceMembers(ranges, groups, reads, out);
+      return out;
     } finally {
       closeSync(fd);
     }
@@ -178,13 +159,30 @@ export class LocalSource implements ByteSource {
   }
 }
 
-/** Reads [start, start+length) but never past `size`, in chunks fs.read accepts; short at the end of the file. */
-async function readClamped(handle: FileHandle, start: number, length: number, size: number): Promise<Buffer> {
+/** The whole file of `size` bytes (in `scratch` when it fits); short when it shrank meanwhile. */
+function readWholeSync(fd: number, size: number, scratch?: Buffer): Buffer {
+  const buf = scratch && scratch.length >= size ? scratch : Buffer.allocUnsafe(size);
+  let got = 0;
+  while (got < size) {
+    const n = readSync(fd, buf, got, size - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got === buf.length ? buf : buf.subarray(0, got);
+}
+
+const readFd = promisify(fsRead);
+
+/**
+ * Reads [start, start+length) of an open file but never past `size`, in chunks fs.read accepts
+ * (off the event loop); short at the end of the file.
+ */
+async function readFdClamped(fd: number, start: number, length: number, size: number): Promise<Buffer> {
   const want = Math.max(0, Math.min(length, size - start));
   const buf = Buffer.allocUnsafe(want);
   let got = 0;
   while (got < want) {
-    const { bytesRead } = await handle.read(buf, got, Math.min(READ_CHUNK, want - got), start + got);
+    const { bytesRead } = await readFd(fd, buf, got, Math.min(READ_CHUNK, want - got), start + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }
