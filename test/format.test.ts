@@ -250,3 +250,16 @@ test("patterns RE2 cannot run in linear time are refused with a reason; nested q
   const evil = compilePythonRegex("^(a+)+$");
   for (let i = 0; i < 1000; i++) assert.equal(evil.test("a".repeat(40) + "!"), false);
 });
+
+test("a bad length CRC is caught right after a good record of the same length, and a good one after it reads", () => {
+  const good = frameRecord(Buffer.from("same length"));
+  const bad = Buffer.from(good);
+  bad[8] ^= 0x01;
+  assert.equal(readRecord(good, 0).end, 12 + 11);
+  assert.throws(() => readRecord(bad, 0), (e: any) => e instanceof RecordError && /length CRC/.test(e.message));
+  assert.equal(readRecord(Buffer.concat([good, good]), good.length).end, good.length + 12 + 11);
+  // A header whose length bytes changed (and not its CRC) is checked anew.
+  const longer = Buffer.from(good);
+  longer[0] += 1;
+  assert.throws(() => readRecord(longer, 0), (e: any) => e instanceof RecordError && /length CRC/.test(e.message));
+});

@@ -35,12 +35,25 @@ export function recordPayloadEnd(buf: Uint8Array, offset: number, limit = buf.le
   return readRecordInto(buf, offset, limit);
 }
 
+/**
+ * The masked CRC of the last length header computed: the records of an event file mostly have
+ * the same few lengths (a scalar's record is one size), and the header is just that length.
+ */
+let lastLo = -1;
+let lastHi = -1;
+let lastLengthCrc = 0;
+
 /** Validates the record at `offset`, which must end by `limit`; returns its payload's end. */
 function readRecordInto(buf: Uint8Array, offset: number, limit = buf.length): number {
   if (offset + 12 > limit) throw new RecordError("truncated record header", offset);
   const lo = u32le(buf, offset);
   const hi = u32le(buf, offset + 4);
-  if (maskedCrc32c(buf, offset, offset + 8) !== u32le(buf, offset + 8)) throw new RecordError("length CRC mismatch", offset);
+  if (lo !== lastLo || hi !== lastHi) {
+    lastLengthCrc = maskedCrc32c(buf, offset, offset + 8);
+    lastLo = lo;
+    lastHi = hi;
+  }
+  if (lastLengthCrc !== u32le(buf, offset + 8)) throw new RecordError("length CRC mismatch", offset);
   const end = offset + 12 + hi * 2 ** 32 + lo;
   if (end + 4 > limit) throw new RecordError("truncated record payload", offset);
   const footer = u32le(buf, end);
