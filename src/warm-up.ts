@@ -3,9 +3,9 @@
  * pipeline (Apollo, the compiled-query executor, resolvers, DataLoaders), the trial reader and the
  * response serializer are compiled while that request waits, and the heap left by loading the
  * modules is marked by its first full collection in the middle of it. Before the service takes
- * requests it answers one representative query (the example trial's series) the
- * way a client's is answered, then collects the heap once. Both are part of the start, logged with
- * their time; a warm-up that fails (no example trial) is logged and the start goes on.
+ * requests it answers one representative query (the example trial's series) the way a client's is
+ * answered, then collects the heap once. Both are part of the start, logged with their time; a
+ * warm-up that fails (no example trial) is logged and the start goes on.
  */
 import v8 from "node:v8";
 import vm from "node:vm";
