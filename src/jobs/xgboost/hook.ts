@@ -10,6 +10,7 @@ import type { Mode, TensorInput } from "../../format/tensor.js";
 import type { DebugHookConfigSpec, ParameterValue } from "../types.js";
 import type { HyperValue } from "./hyperparameters.js";
 import type { Booster, DMatrix } from "./libxgboost.js";
+import type { ShapContributions } from "./shap.js";
 
 export type { SaveConfigMode };
 
@@ -185,8 +186,8 @@ export interface TrialSink {
 }
 
 export interface HookData {
-  /** hook.train_data: SHAP values are computed on it. */
-  train: DMatrix | null;
+  /** SHAP values of hook.train_data as the model grows (null without training data). */
+  shap: ShapContributions | null;
   /** hook.validation_data: predictions and labels. */
   validation: DMatrix | null;
   validationLabels: Float32Array | null;
@@ -274,12 +275,13 @@ export class XGBoostHook {
     }
     let shap: { shape: number[]; values: Float32Array } | null = null;
     const names = () => featureNames(model).concat("bias");
-    if (is("full_shap") && this.data.train) {
-      shap ??= model.predict(this.data.train, { type: 2 });
+    const shapData = this.data.shap;
+    if (is("full_shap") && shapData) {
+      shap ??= shapData.of(model, epoch + 1);
       for (const f of names()) save({ name: `full_shap/${f}`, dtype: "float32", shape: shap.shape, values: shap.values });
     }
-    if (is("average_shap") && this.data.train) {
-      shap ??= model.predict(this.data.train, { type: 2 });
+    if (is("average_shap") && shapData) {
+      shap ??= shapData.of(model, epoch + 1);
       const avg = meanOverLeadingAxes(shap.shape, shap.values);
       names().forEach((f, i) => save({ name: `average_shap/${f}`, dtype: "float32", shape: [1], values: [avg[i]] }));
     }

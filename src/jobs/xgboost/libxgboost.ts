@@ -38,6 +38,8 @@ interface Bindings {
   XGBoosterEvalOneIter: NativeFn;
   XGBoosterPredictFromDMatrix: NativeFn;
   XGBoosterSaveModel: NativeFn;
+  XGBoosterSlice: NativeFn;
+  XGBoosterSaveJsonConfig: NativeFn;
   XGBoosterDumpModelEx: NativeFn;
   XGBoosterFeatureScore: NativeFn;
 }
@@ -172,6 +174,8 @@ function bind(lib: LibraryHandle): Bindings {
       "int XGBoosterPredictFromDMatrix(void *handle, void *dmat, const char *config, _Out_ void **out_shape, _Out_ uint64_t *out_dim, _Out_ void **out_result)",
     ),
     XGBoosterSaveModel: f("int XGBoosterSaveModel(void *handle, const char *fname)"),
+    XGBoosterSlice: f("int XGBoosterSlice(void *handle, int begin_layer, int end_layer, int step, _Out_ void **out)"),
+    XGBoosterSaveJsonConfig: f("int XGBoosterSaveJsonConfig(void *handle, _Out_ uint64_t *out_len, _Out_ const char **out_str)"),
     XGBoosterDumpModelEx: f(
       "int XGBoosterDumpModelEx(void *handle, const char *fmap, int with_stats, const char *format, _Out_ uint64_t *out_len, _Out_ void **out_dump)",
     ),
@@ -378,6 +382,20 @@ export class Booster {
     const shape = decodeU64Array(shapePtr[0], toNum(dim[0]));
     const count = shape.reduce((a, n) => a * n, 1);
     return { shape, values: copyFloat32(result[0], count) };
+  }
+
+  /** The boosting rounds [begin, end) as a booster of their own (XGBoosterSlice: trees copied, learner parameters shared). */
+  slice(begin: number, end: number): Booster {
+    const out: Handle[] = [0n];
+    this.lib.check(this.b.XGBoosterSlice(this.handle, begin, end, 1, out), "XGBoosterSlice");
+    return new Booster(this.lib, this.b, out[0]);
+  }
+
+  /** The learner's configuration (XGBoosterSaveJsonConfig), parsed. */
+  jsonConfig(): Record<string, unknown> {
+    const len = [0], out: (string | null)[] = [null];
+    this.lib.check(this.b.XGBoosterSaveJsonConfig(this.handle, len, out), "XGBoosterSaveJsonConfig");
+    return JSON.parse(out[0] ?? "{}") as Record<string, unknown>;
   }
 
   /** XGBoosterFeatureScore, e.g. importanceType "gain" (what Booster.get_score returns in Python). */

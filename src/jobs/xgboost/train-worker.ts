@@ -15,6 +15,7 @@ import { readDataPath, type DataFormat, type ParsedData } from "./data.js";
 import { planHook, parseEvalLine, XGBoostHook, type TrialSink } from "./hook.js";
 import { metricMaximizes, validateHyperparameters } from "./hyperparameters.js";
 import { loadXGBoost, type DMatrix, type XGBoostLib } from "./libxgboost.js";
+import { ShapContributions } from "./shap.js";
 
 export interface ChannelFile {
   /** Absolute local path (file or folder). */
@@ -167,6 +168,8 @@ export async function runTraining(spec: TrainSpec, control: TrainControl, opts: 
   const dtrain = await loadChannel(lib, spec.train, spec.workDir, "train", hp.csvWeights);
   const dval = spec.validation ? await loadChannel(lib, spec.validation, spec.workDir, "validation", hp.csvWeights) : null;
   const useHook = opts.hook !== false && spec.trialDir !== null;
+  const processType = hp.boosterParams.find(([name]) => name === "process_type")?.[1] ?? null;
+  const shap = useHook ? new ShapContributions(lib, dtrain, ShapContributions.isAdditive(hp.booster, processType)) : null;
   const booster = lib.createBooster(dval ? [dtrain, dval] : [dtrain]);
   try {
     for (const [k, v] of hp.boosterParams) booster.setParam(k, v);
@@ -174,7 +177,7 @@ export async function runTraining(spec: TrainSpec, control: TrainControl, opts: 
     const evals = [{ dmatrix: dtrain, name: "train" }, ...(dval ? [{ dmatrix: dval, name: "validation" }] : [])];
     const hook = useHook
       ? new XGBoostHook(planHook(spec.debugHookConfig), sinkFor(new TrialWriter(spec.trialDir!)), {
-        train: dtrain,
+        shap,
         validation: dval,
         validationLabels: dval ? dval.getFloatInfo("label") : null,
         hyperparameters: hp.hookHyperparameters,
@@ -245,6 +248,7 @@ export async function runTraining(spec: TrainSpec, control: TrainControl, opts: 
       timings: { loadMs, boostMs, hookMs, totalMs: performance.now() - t0 },
     };
   } finally {
+    shap?.free();
     booster.free();
     dtrain.free();
     dval?.free();
