@@ -12,6 +12,18 @@ import { randomBytes } from "node:crypto";
 import { SizeBoundedLru } from "../storage/lru.js";
 import { isCheckedList } from "./checked-lists.js";
 
+/**
+ * A value in a result that writes its own JSON (packed-values.ts): `[OWN_JSON]()` is the UTF-8 of
+ * what JSON.stringify writes for it (through its toJSON), spliced in like a number list's bytes.
+ */
+export const OWN_JSON = Symbol("ownJson");
+export interface WritesOwnJson {
+  [OWN_JSON](): Buffer;
+  toJSON(): unknown;
+}
+
+const writesOwnJson = (value: object): value is WritesOwnJson => OWN_JSON in value;
+
 const MIN_LENGTH = 64;
 const NEWLINE = Buffer.from("\n");
 /** Text kept for number lists (bytes of JSON); a bulk answer of the perf trial needs ~7 MB. */
@@ -118,14 +130,16 @@ export class JsonStringifier {
     return chunks;
   }
 
-  /** Replaces long number lists in place by tokens (undone by `restore`), their bytes in `texts`. */
+  /** Replaces long number lists and values that write their own JSON in place by tokens (undone by `restore`), their bytes in `texts`. */
   private collect(node: unknown, texts: Buffer[], restore: (() => void)[], depth: number): void {
     if (depth > 64 || node === null || typeof node !== "object") return;
     if (Array.isArray(node)) {
       for (let i = 0; i < node.length; i++) {
         const child = node[i];
         if (child !== null && typeof child === "object") {
-          if (Array.isArray(child) && isLongNumberList(child)) {
+          if (writesOwnJson(child)) {
+            node[i] = this.splice(child[OWN_JSON](), texts, restore, () => (node[i] = child));
+          } else if (Array.isArray(child) && isLongNumberList(child)) {
             node[i] = this.mark(child, texts, restore, () => (node[i] = child));
           } else this.collect(child, texts, restore, depth + 1);
         }
@@ -136,7 +150,9 @@ export class JsonStringifier {
     for (const key in obj) {
       const child = obj[key];
       if (child !== null && typeof child === "object") {
-        if (Array.isArray(child) && isLongNumberList(child)) {
+        if (writesOwnJson(child)) {
+          obj[key] = this.splice(child[OWN_JSON](), texts, restore, () => (obj[key] = child));
+        } else if (Array.isArray(child) && isLongNumberList(child)) {
           obj[key] = this.mark(child, texts, restore, () => (obj[key] = child));
         } else this.collect(child, texts, restore, depth + 1);
       }
@@ -144,7 +160,12 @@ export class JsonStringifier {
   }
 
   private mark(list: (number | null)[], texts: Buffer[], restore: (() => void)[], undo: () => void): string {
-    texts.push(this.bytesOf(list));
+    return this.splice(this.bytesOf(list), texts, restore, undo);
+  }
+
+  /** The token that stands for `bytes` in the skeleton. */
+  private splice(bytes: Buffer, texts: Buffer[], restore: (() => void)[], undo: () => void): string {
+    texts.push(bytes);
     restore.push(undo);
     return `${this.token}${texts.length - 1}`;
   }

@@ -1,0 +1,163 @@
+/**
+ * Tensor.values answered as a packed list: one object per list, not one per value.
+ *
+ * A whole-trial `values { step data }` read is 281,275 values on the perf trial. Completed item by
+ * item, graphql-jit makes a TensorValue, a result object, path arrays and closures for each one
+ * (~250 MB allocated per read) and JSON.stringify then walks them again. When the selection on the
+ * list is only leaf fields of TensorValue (with aliases, fragments on TensorValue, @include and
+ * @skip), the resolver returns a TensorValues that knows which keys to write; completion returns it
+ * as it is (jit.ts) and the response serializer takes its JSON text, written straight from the
+ * column (json.ts). Anything else (object fields such as stats, histogram or nonFinite, other
+ * directives, graphql-js execution) completes it item by item, as an iterable of TensorValue.
+ *
+ * Each field's text comes from the TensorValue getter itself (one TensorValue moved along the
+ * column), so both ways answer the same: only a packed scalar's data and scalar are written
+ * without one, as the getters compute them.
+ */
+import {
+  getDirectiveValues, GraphQLIncludeDirective, GraphQLSkipDirective, Kind, type GraphQLResolveInfo, type SelectionSetNode,
+} from "graphql";
+import type { Mode as ModeName } from "../format/tensor.js";
+import type { Trial as DomainTrial, ValueColumn } from "../trials/trial.js";
+import { globalStepsOf, TensorValue } from "./types/trial.types.js";
+import { OWN_JSON, type WritesOwnJson } from "./json.js";
+
+/** The JSON text of one field of the value `v` (at position `i` of `column`). */
+type FieldWriter = (v: TensorValue, column: ValueColumn, i: number) => string;
+
+const text = (x: unknown): string => JSON.stringify(x);
+
+/** Leaf fields of TensorValue, as completion serializes them (Int, Float, String, the Mode enum and lists of them). */
+const WRITERS: Record<string, FieldWriter> = {
+  step: (v) => `${v.step}`,
+  mode: (v) => text(v.mode),
+  modeStep: (v) => `${v.modeStep}`,
+  worker: (v) => text(v.worker),
+  dtype: (v) => text(v.dtype),
+  shape: (v) => text(v.shape),
+  // A packed scalar as the getters compute it, without their one-element array; JSON writes a finite
+  // number as `${x}` (-0 as 0 both ways).
+  data: (v, column, i) => {
+    if (!column.isScalar(i)) return text(v.data);
+    const x = column.scalars[i];
+    return Number.isFinite(x) ? `[${x}]` : "[null]";
+  },
+  scalar: (v, column, i) => {
+    if (!column.isScalar(i)) return text(v.scalar);
+    const x = column.scalars[i];
+    return Number.isFinite(x) ? `${x}` : "null";
+  },
+  size: (v) => `${v.size}`,
+  strings: (v) => text(v.strings),
+  __typename: () => '"TensorValue"',
+};
+
+/** Keys of the answer's objects, in order, with the field each one is: null when the selection needs item-by-item completion. */
+type Selection = { key: string; write: FieldWriter }[];
+
+/** What the `values` field selects, when it is only leaf fields TensorValue packs; else null. */
+export function packedSelection(info: GraphQLResolveInfo): Selection | null {
+  const fields = new Map<string, string>();
+  for (const node of info.fieldNodes) {
+    if (!node.selectionSet || !collect(info, node.selectionSet, fields, new Set())) return null;
+  }
+  return [...fields].map(([key, name]) => ({ key, write: WRITERS[name] }));
+}
+
+/** Adds the response keys of `set` in the order execution collects them; false for anything not packable. */
+function collect(info: GraphQLResolveInfo, set: SelectionSetNode, fields: Map<string, string>, spread: Set<string>): boolean {
+  for (const s of set.selections) {
+    const included = isIncluded(info, s);
+    if (included === null) return false;
+    if (!included) continue;
+    if (s.kind === Kind.FIELD) {
+      const name = s.name.value;
+      if (s.selectionSet || s.arguments?.length || !Object.hasOwn(WRITERS, name)) return false;
+      const key = s.alias?.value ?? name;
+      if (!fields.has(key)) fields.set(key, name);
+    } else if (s.kind === Kind.INLINE_FRAGMENT) {
+      if (s.typeCondition && s.typeCondition.name.value !== "TensorValue") return false;
+      if (!collect(info, s.selectionSet, fields, spread)) return false;
+    } else {
+      const name = s.name.value;
+      if (spread.has(name)) continue;
+      spread.add(name);
+      const fragment = info.fragments[name];
+      if (!fragment || fragment.typeCondition.name.value !== "TensorValue") return false;
+      if (!collect(info, fragment.selectionSet, fields, spread)) return false;
+    }
+  }
+  return true;
+}
+
+/** @skip and @include as execution reads them; null when the node has any other directive. */
+function isIncluded(info: GraphQLResolveInfo, node: Parameters<typeof getDirectiveValues>[1]): boolean | null {
+  if (!node.directives?.length) return true;
+  for (const d of node.directives) if (d.name.value !== "skip" && d.name.value !== "include") return null;
+  const variables = info.variableValues as Record<string, unknown>;
+  if (getDirectiveValues(GraphQLSkipDirective, node, variables)?.if === true) return false;
+  return getDirectiveValues(GraphQLIncludeDirective, node, variables)?.if !== false;
+}
+
+const isInt32 = (n: number) => (n | 0) === n;
+
+/**
+ * The values of one tensor at its steps. Iterated, it makes each TensorValue as completion asks for
+ * it (a whole-trial read never holds one per value); with a packed selection it writes its own JSON.
+ */
+export class TensorValues implements Iterable<TensorValue>, WritesOwnJson {
+  /** Global steps of the values (the same array as the steps for GLOBAL). */
+  private readonly globalSteps: number[];
+  /** Set when completion can take the list as it is (see isPackedValues). */
+  readonly selection: Selection | null;
+
+  constructor(
+    private readonly trial: DomainTrial,
+    private readonly name: string,
+    steps: number[],
+    mode: ModeName | null,
+    private readonly worker: string | null,
+    private readonly column: ValueColumn,
+    selection: Selection | null,
+  ) {
+    this.globalSteps = globalStepsOf(trial, mode, steps);
+    // An Int out of range is a field error item by item: such a list is completed that way.
+    this.selection = selection && this.globalSteps.every(isInt32) ? selection : null;
+  }
+
+  *[Symbol.iterator](): Iterator<TensorValue> {
+    const { trial, name, globalSteps, worker, column } = this;
+    for (let i = 0; i < globalSteps.length; i++) yield new TensorValue(trial, name, globalSteps[i], worker, column, i);
+  }
+
+  /** The answer's JSON text: what completing each value and JSON.stringify would write. */
+  jsonText(): string {
+    const { globalSteps, column } = this;
+    const fields = this.selection ?? [];
+    const prefixes = fields.map((f, k) => `${k === 0 ? "{" : ","}"${f.key}":`);
+    const v = new TensorValue(this.trial, this.name, 0, this.worker, column, 0);
+    let out = "[";
+    for (let i = 0; i < globalSteps.length; i++) {
+      if (i > 0) out += ",";
+      v.moveTo(i, globalSteps[i]);
+      if (fields.length === 0) out += "{";
+      for (let k = 0; k < fields.length; k++) out += prefixes[k] + fields[k].write(v, column, i);
+      out += "}";
+    }
+    return out + "]";
+  }
+
+  [OWN_JSON](): Buffer {
+    return Buffer.from(this.jsonText(), "utf8");
+  }
+
+  /** For any other consumer of a result that holds it (JSON.stringify): the completed list. */
+  toJSON(): unknown {
+    return JSON.parse(this.jsonText());
+  }
+}
+
+/** Whether completion takes `value` as it is: a TensorValues with a packed selection. */
+export function isPackedValues(value: unknown): value is TensorValues {
+  return value instanceof TensorValues && value.selection !== null;
+}
