@@ -19,6 +19,12 @@ import { isCheckedList } from "./checked-lists.js";
 export const OWN_JSON = Symbol("ownJson");
 export interface WritesOwnJson {
   [OWN_JSON](): Buffer;
+  /**
+   * What its text is a function of, to keep the bytes between requests: the same `owner` (an
+   * immutable object that lives across requests) with the same `variant` writes the same text, and
+   * `ownerBytes` is what keeping `owner` alive costs. null: not to be kept.
+   */
+  readonly jsonIdentity: { owner: object; ownerBytes: number; variant: string } | null;
   toJSON(): unknown;
 }
 
@@ -85,6 +91,8 @@ export class JsonStringifier {
    * by content again.
    */
   private readonly byIdentity = new WeakMap<readonly unknown[], { hash: number; entry: Entry }>();
+  /** Bytes of values that write their own JSON, by their owner (one variant each, the latest). */
+  private readonly ownJson: SizeBoundedLru<object, { variant: string; bytes: Buffer; ownerBytes: number }>;
   /** Marks a spliced list in the skeleton; random, so no string in an answer can look like it. */
   private readonly token = `\u0000tgjson${randomBytes(12).toString("hex")}:`;
   hits = 0;
@@ -92,6 +100,7 @@ export class JsonStringifier {
 
   constructor(maxBytes = DEFAULT_CACHE_BYTES) {
     this.cache = new SizeBoundedLru<number, Entry[]>(maxBytes, (entries) => entries.reduce((n, e) => n + e.bytes.length + e.values.length * 8 + 64, 0));
+    this.ownJson = new SizeBoundedLru(maxBytes, (e) => e.bytes.length + e.ownerBytes + 64);
   }
 
   /** JSON.stringify(value) + "\n", as Apollo writes a response. */
@@ -138,7 +147,7 @@ export class JsonStringifier {
         const child = node[i];
         if (child !== null && typeof child === "object") {
           if (writesOwnJson(child)) {
-            node[i] = this.splice(child[OWN_JSON](), texts, restore, () => (node[i] = child));
+            node[i] = this.splice(this.ownBytesOf(child), texts, restore, () => (node[i] = child));
           } else if (Array.isArray(child) && isLongNumberList(child)) {
             node[i] = this.mark(child, texts, restore, () => (node[i] = child));
           } else this.collect(child, texts, restore, depth + 1);
@@ -151,7 +160,7 @@ export class JsonStringifier {
       const child = obj[key];
       if (child !== null && typeof child === "object") {
         if (writesOwnJson(child)) {
-          obj[key] = this.splice(child[OWN_JSON](), texts, restore, () => (obj[key] = child));
+          obj[key] = this.splice(this.ownBytesOf(child), texts, restore, () => (obj[key] = child));
         } else if (Array.isArray(child) && isLongNumberList(child)) {
           obj[key] = this.mark(child, texts, restore, () => (obj[key] = child));
         } else this.collect(child, texts, restore, depth + 1);
@@ -168,6 +177,20 @@ export class JsonStringifier {
     texts.push(bytes);
     restore.push(undo);
     return `${this.token}${texts.length - 1}`;
+  }
+
+  private ownBytesOf(value: WritesOwnJson): Buffer {
+    const identity = value.jsonIdentity;
+    if (!identity) return value[OWN_JSON]();
+    const known = this.ownJson.get(identity.owner);
+    if (known?.variant === identity.variant) {
+      this.hits++;
+      return known.bytes;
+    }
+    this.misses++;
+    const bytes = value[OWN_JSON]();
+    this.ownJson.set(identity.owner, { variant: identity.variant, bytes, ownerBytes: identity.ownerBytes });
+    return bytes;
   }
 
   private bytesOf(list: (number | null)[]): Buffer {

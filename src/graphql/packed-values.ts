@@ -52,16 +52,26 @@ const WRITERS: Record<string, FieldWriter> = {
   __typename: () => '"TensorValue"',
 };
 
-/** Keys of the answer's objects, in order, with the field each one is: null when the selection needs item-by-item completion. */
-type Selection = { key: string; write: FieldWriter }[];
+/** The keys of the answer's objects, in order, with the field each one is. */
+interface Selection {
+  fields: { key: string; write: FieldWriter }[];
+  /** The keys and fields, as text: the same signature writes the same text from the same column. */
+  signature: string;
+  /** Whether `worker` is selected (each step's first worker, when no worker is requested, can change as a trial grows). */
+  hasWorker: boolean;
+}
 
-/** What the `values` field selects, when it is only leaf fields TensorValue packs; else null. */
+/** What the `values` field selects, when it is only leaf fields TensorValue packs; else null (item-by-item completion). */
 export function packedSelection(info: GraphQLResolveInfo): Selection | null {
   const fields = new Map<string, string>();
   for (const node of info.fieldNodes) {
     if (!node.selectionSet || !collect(info, node.selectionSet, fields, new Set())) return null;
   }
-  return [...fields].map(([key, name]) => ({ key, write: WRITERS[name] }));
+  return {
+    fields: [...fields].map(([key, name]) => ({ key, write: WRITERS[name] })),
+    signature: [...fields].map(([key, name]) => `${key}:${name}`).join(","),
+    hasWorker: [...fields.values()].includes("worker"),
+  };
 }
 
 /** Adds the response keys of `set` in the order execution collects them; false for anything not packable. */
@@ -130,10 +140,20 @@ export class TensorValues implements Iterable<TensorValue>, WritesOwnJson {
     for (let i = 0; i < globalSteps.length; i++) yield new TensorValue(trial, name, globalSteps[i], worker, column, i);
   }
 
+  /**
+   * Columns of scalars are the value cache's, the same object from one request to the next, and
+   * their text is a function of the selection alone, except for each step's first worker.
+   */
+  get jsonIdentity(): { owner: object; ownerBytes: number; variant: string } | null {
+    const { selection, column } = this;
+    if (!selection || !column.allScalar || (selection.hasWorker && this.worker === null)) return null;
+    return { owner: column, ownerBytes: column.length * 10, variant: selection.signature };
+  }
+
   /** The answer's JSON text: what completing each value and JSON.stringify would write. */
   jsonText(): string {
     const { globalSteps, column } = this;
-    const fields = this.selection ?? [];
+    const fields = this.selection?.fields ?? [];
     const prefixes = fields.map((f, k) => `${k === 0 ? "{" : ","}"${f.key}":`);
     const v = new TensorValue(this.trial, this.name, 0, this.worker, column, 0);
     let out = "[";
