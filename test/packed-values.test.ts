@@ -122,6 +122,19 @@ test("the whole perf trial as values { step data }, and a range of it with every
   await assertSameAnswer(`{ trial(path: "trials/perf") { a: tensor(name: "validation-rmse") { values { step } } b: tensor(name: "validation-rmse") { values { data } } } }`);
 });
 
+test("a values field selected in several places (under @include/@skip, or in a conditional fragment) answers as completion does", async () => {
+  for (const inc of [true, false]) {
+    await assertSameAnswer(
+      `query ($inc: Boolean!) { trial(path: "trials/written") { tensors { name values { step } values @include(if: $inc) { data mode } values @skip(if: $inc) { worker } } } }`,
+      { inc },
+    );
+    await assertSameAnswer(
+      `query ($inc: Boolean!) { trial(path: "trials/written") { tensors { name ... @include(if: $inc) { values { data } } values { step } } } }`,
+      { inc },
+    );
+  }
+});
+
 /** packedSelection for the `values` field of `query`, as execution would pass it. */
 function selectionOf(query: string, variables: Record<string, unknown> = {}): string[] | null {
   const doc = parse(query);
@@ -143,4 +156,5 @@ test("the packed path takes selections of leaf fields only, its keys in the orde
   assert.equal(selectionOf("{ t { values { histogram { counts } } } }"), null);
   assert.equal(selectionOf("{ t { values { step @other } } }"), null);
   assert.equal(selectionOf("{ t { values { ... on Other { step } } } }"), null);
+  assert.equal(selectionOf("{ t { values { step } values { data } } }"), null);
 });

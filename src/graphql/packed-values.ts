@@ -134,10 +134,12 @@ interface Selection {
 
 /** What the `values` field selects, when it is only leaf fields TensorValue packs; else null (item-by-item completion). */
 export function packedSelection(info: GraphQLResolveInfo): Selection | null {
+  // A field selected in several places is merged by execution; graphql-jit passes every place,
+  // also those its @include/@skip (or an enclosing fragment's) leave out: completed item by item.
+  if (info.fieldNodes.length !== 1) return null;
+  const node = info.fieldNodes[0];
   const fields = new Map<string, string>();
-  for (const node of info.fieldNodes) {
-    if (!node.selectionSet || !collect(info, node.selectionSet, fields, new Set())) return null;
-  }
+  if (!node.selectionSet || !collect(info, node.selectionSet, fields, new Set())) return null;
   return {
     fields: [...fields].map(([key, name]) => ({ key, write: WRITERS[name] })),
     signature: [...fields].map(([key, name]) => `${key}:${name}`).join(","),
