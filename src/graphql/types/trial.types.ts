@@ -313,7 +313,7 @@ export class TensorValue {
   }
 
   /** The packed scalar, or undefined when this value is not one. */
-  get packed(): number | undefined {
+  private get packed(): number | undefined {
     return this.decoded === null && this.column!.isScalar(this.at) ? this.column!.scalars[this.at] : undefined;
   }
 
