@@ -32,7 +32,10 @@ const writesOwnJson = (value: object): value is WritesOwnJson => OWN_JSON in val
 
 const MIN_LENGTH = 64;
 const NEWLINE = Buffer.from("\n");
-/** Text kept for number lists (bytes of JSON); a bulk answer of the perf trial needs ~7 MB. */
+/**
+ * Text kept for number lists, and as much again for values that write their own JSON (bytes of
+ * JSON): the perf trial's bulk answers need ~7 MB as series, ~15 MB as values (their columns counted).
+ */
 const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 
 interface Entry {
