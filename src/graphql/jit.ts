@@ -9,6 +9,7 @@ import { execute, GraphQLError, type DocumentNode, type ExecutionResult, type Gr
 import { compileQuery, isCompiledQuery, type CompiledQuery } from "graphql-jit";
 import { jitRuntime } from "graphql-jit/dist/runtime.js";
 import { isCheckedList } from "./checked-lists.js";
+import { isPackedValues } from "./packed-values.js";
 
 type Compiled = Pick<CompiledQuery, "query">;
 
@@ -22,7 +23,8 @@ let answersCheckedListsAsIs = false;
 
 /**
  * Compiled queries complete every list through jit's runtime `safeMap`, which maps each element
- * into a new array; a checked number list (checked-lists.ts) is returned as it is instead. The
+ * into a new array; a checked number list (checked-lists.ts) and packed tensor values
+ * (packed-values.ts: the serializer writes their JSON) are returned as they are instead. The
  * runtime object is shared by every compiled query, so this is done once per process.
  */
 function answerCheckedListsAsIs(): void {
@@ -30,7 +32,7 @@ function answerCheckedListsAsIs(): void {
   answersCheckedListsAsIs = true;
   const safeMap = jitRuntime.safeMap;
   jitRuntime.safeMap = function (ctx, iterable, cb, ...idx) {
-    return isCheckedList(iterable) ? (iterable as unknown[]) : safeMap.call(this, ctx, iterable, cb, ...idx);
+    return isCheckedList(iterable) || isPackedValues(iterable) ? (iterable as unknown[]) : safeMap.call(this, ctx, iterable, cb, ...idx);
   };
 }
 

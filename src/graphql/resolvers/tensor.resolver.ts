@@ -1,4 +1,5 @@
-import { Arg, Args, Ctx, FieldResolver, Float, Int, Resolver, Root } from "type-graphql";
+import type { GraphQLResolveInfo } from "graphql";
+import { Arg, Args, Ctx, FieldResolver, Float, Info, Int, Resolver, Root } from "type-graphql";
 import { SeriesArgs, StepRangeArgs, WorkerStepsArgs } from "../inputs.js";
 import type { Context } from "../context.js";
 import {
@@ -8,21 +9,21 @@ import {
 import { Mode, Reduction, TensorStat } from "../enums.js";
 import type { Mode as ModeName, TensorData } from "../../format/tensor.js";
 import type { ReductionName } from "../../format/reductions.js";
-import { inRange, type Trial as DomainTrial, type ValueColumn } from "../../trials/trial.js";
+import { inRange, type Trial as DomainTrial } from "../../trials/trial.js";
 import type { StatKey } from "../../trials/tensor-stats.js";
 import { minMaxDownsample } from "../../trials/downsample.js";
 import { TrialgraphError } from "../../errors.js";
 import { checkedFloatList, checkedIntList } from "../checked-lists.js";
+import { packedSelection, TensorValues } from "../packed-values.js";
 
 /** Charges the request's budget for one returned list of `elements` numbers (elements and memory). */
 function charge(ctx: Context, elements: number): void {
   ctx.budget.charge(1, elements);
 }
 
-/** The value at a (mode) step: decoded, or the `at`th of a column. */
-function toTensorValue(trial: DomainTrial, name: string, step: number, mode: ModeName | null, worker: string | null, v: TensorData | ValueColumn, at = 0): TensorValue {
-  const global = !mode || mode === "GLOBAL" ? step : trial.globalStep(mode, step) ?? step;
-  return new TensorValue(trial, name, global, worker, v, at);
+/** The decoded value at a (mode) step. */
+function toTensorValue(trial: DomainTrial, name: string, step: number, mode: ModeName | null, worker: string | null, v: TensorData): TensorValue {
+  return new TensorValue(trial, name, globalStepsOf(trial, mode, [step])[0], worker, v);
 }
 
 function checkMaxPoints(maxPoints: number | null): void {
@@ -87,27 +88,6 @@ function sameSteps(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
-/**
- * The values of one tensor at its steps, made one at a time as GraphQL completes the list: a
- * whole-trial read then never holds a TensorValue per value (281,275 on the perf trial, ~26 MB that
- * outlived the young generation), only the completed answer.
- */
-class TensorValues implements Iterable<TensorValue> {
-  constructor(
-    private readonly trial: DomainTrial,
-    private readonly name: string,
-    private readonly steps: number[],
-    private readonly mode: ModeName | null,
-    private readonly worker: string | null,
-    private readonly column: ValueColumn,
-  ) {}
-
-  *[Symbol.iterator](): Iterator<TensorValue> {
-    const { trial, name, steps, mode, worker, column } = this;
-    for (let i = 0; i < steps.length; i++) yield toTensorValue(trial, name, steps[i], mode, worker, column, i);
-  }
-}
-
 @Resolver(() => Tensor)
 export class TensorResolver {
   @FieldResolver(() => [Int], { description: "Steps at which it (or a reduction of it) was saved; mode steps for TRAIN, EVAL or PREDICT" })
@@ -138,6 +118,7 @@ export class TensorResolver {
     @Root() t: Tensor,
     @Args(() => WorkerStepsArgs) { fromStep = null, toStep = null, mode = null, worker = null }: WorkerStepsArgs,
     @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<Iterable<TensorValue>> {
     // A finished trial with an unreadable index file in the range: the answer would silently miss that step.
     const damaged = t.trial.corruptStepError(mode && mode !== "GLOBAL" ? null : fromStep, mode && mode !== "GLOBAL" ? null : toStep);
@@ -145,7 +126,7 @@ export class TensorResolver {
     t.trial.checkWorker(worker);
     const steps = inRange(t.trial.tensorSteps(t.name, mode, { worker }), fromStep, toStep);
     const column = await ctx.stepValues.load({ trial: t.trial, name: t.name, steps, mode, worker });
-    return new TensorValues(t.trial, t.name, steps, mode, worker, column);
+    return new TensorValues(t.trial, t.name, steps, mode, worker, column, packedSelection(info));
   }
 
   @FieldResolver(() => Series, { description: "For scalar tensors: parallel arrays; maxPoints keeps the first, the last and each bucket's extremes" })

@@ -274,13 +274,13 @@ export class TensorValue {
   /** The decoded value, or (column, index) of a packed scalar: built only when a field needs it. */
   private decoded: TensorData | null;
   private readonly column: ValueColumn | null;
-  private readonly at: number;
+  private at: number;
 
   /** Fields are computed when asked for: bulk queries often want only step and data. */
   constructor(
     private readonly trial: DomainTrial,
     private readonly tensorName: string,
-    private readonly globalStep: number,
+    private globalStep: number,
     private readonly requestedWorker: string | null,
     value: TensorData | ValueColumn,
     at = 0,
@@ -294,6 +294,18 @@ export class TensorValue {
       this.column = null;
       this.at = 0;
     }
+  }
+
+  /**
+   * Makes this the value at position `at` of its column (at `globalStep`): one object then reads a
+   * whole column field by field (packed-values.ts writes a list's JSON that way).
+   */
+  moveTo(at: number, globalStep: number): this {
+    this.at = at;
+    this.globalStep = globalStep;
+    this.decoded = null;
+    this.computed = null;
+    return this;
   }
 
   private get value(): TensorData {
