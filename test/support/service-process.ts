@@ -93,7 +93,11 @@ export async function startServiceProcess(opts: ServiceProcessOptions = {}): Pro
   return new Promise<ServiceProcess>((resolve, reject) => {
     let buffered = "";
     let started = false;
+    // The listening line comes after the start's other log lines: a service that writes it as JSON is
+    // ready when it does (a /healthz answer could overtake those lines on their way through the pipe).
+    const logsListening = ["trace", "debug", "info"].includes(env.LOG_LEVEL) && env.LOG_FORMAT !== "pretty";
     const probe = setInterval(() => {
+      if (logsListening) return;
       fetch(`http://127.0.0.1:${port}/healthz`).then((r) => (r.ok ? ready(`http://127.0.0.1:${port}/graphql`) : undefined), () => undefined);
     }, 20);
     const ready = (url: string) => {
