@@ -2,7 +2,7 @@
  * S3 benchmark (issue: S3 trials): perf-synth uploaded to a local S3-protocol server (s3rver behind a
  * counting proxy); GET counts and times with coalescing versus one GET per tensor-step, the every-value
  * read straight to s3rver against a floor (the same GETs from a bare node:http client, with each
- * side's CPU), and the same reads from local disk.
+ * side's CPU) and against the same GETs through S3Source without decoding, and the same reads from local disk.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
@@ -85,11 +85,16 @@ export async function runS3Bench(): Promise<Row[]> {
     const directSockets = 8;
     const direct = createTestClient({ endpoint: server.directEndpoint }, { maxAttempts: 3, maxSockets: directSockets });
     const s3rver = childPid("--openssl-legacy-provider");
+    // Between the two, the same GETs through S3Source (the SDK client, signed) with the bodies read but not
+    // decoded: splits ours/floor into the request path's share and the decoding's.
     const ours: Sample[] = [];
+    const sdkOnly: Sample[] = [];
     const floor: Sample[] = [];
     for (let i = 0; i < 3; i++) {
       const t5 = (await openTrial(new S3Source({ client: direct, bucket: BUCKET, prefix: "perf/debug-output" }), `s3://${BUCKET}/perf/debug-output`))!;
       ours.push(await timed(s3rver, () => t5.scalarSeries(names.map((name) => ({ name })))));
+      const source = new S3Source({ client: direct, bucket: BUCKET, prefix: "perf/debug-output" });
+      sdkOnly.push(await timed(s3rver, () => sourceGets(source, `/${BUCKET}/perf/debug-output/`, everyValueGets, directSockets)));
       floor.push(await timed(s3rver, () => bareGets(server.directEndpoint, everyValueGets, directSockets)));
     }
     direct.destroy();
@@ -101,11 +106,16 @@ export async function runS3Bench(): Promise<Row[]> {
       localMs.push(performance.now() - t0);
     }
     const s3Ms = median(ours.map((x) => x.ms));
+    const sdkMs = median(sdkOnly.map((x) => x.ms));
     const floorMs = median(floor.map((x) => x.ms));
     const lMs = median(localMs);
     rows.push({
       case: "(c) every value (281,275)", reads: "coalesced, no proxy", "GET requests": everyValueGets.length, "event files touched": steps.length, ms: s3Ms.toFixed(0),
       note: `s3rver directly, ${directSockets} sockets, median of 3; CPU: ours ${median(ours.map((x) => x.cpuMs)).toFixed(0)} ms, s3rver ${median(ours.map((x) => x.serverCpuMs)).toFixed(0)} ms`,
+    });
+    rows.push({
+      case: "(c) every value (281,275)", reads: "the same GETs through S3Source, not decoded", "GET requests": everyValueGets.length, "event files touched": steps.length, ms: sdkMs.toFixed(0),
+      note: `ours/this = ${(s3Ms / sdkMs).toFixed(2)}×, this/floor = ${(sdkMs / floorMs).toFixed(2)}×; CPU: ours ${median(sdkOnly.map((x) => x.cpuMs)).toFixed(0)} ms, s3rver ${median(sdkOnly.map((x) => x.serverCpuMs)).toFixed(0)} ms`,
     });
     rows.push({
       case: "(c) every value (281,275)", reads: "floor: the same GETs, bare node:http, unsigned", "GET requests": everyValueGets.length, "event files touched": steps.length, ms: floorMs.toFixed(0),
@@ -179,6 +189,18 @@ async function bareGets(endpoint: string, gets: { path: string; range?: string }
   } finally {
     agent.destroy();
   }
+}
+
+/** These GETs (path and Range, as logged) through `source`, `concurrency` at a time, bodies read whole and dropped. */
+async function sourceGets(source: S3Source, pathPrefix: string, gets: { path: string; range?: string }[], concurrency: number): Promise<void> {
+  await mapLimit(gets, concurrency, async (get) => {
+    if (!get.path.startsWith(pathPrefix)) throw new Error(`GET outside the trial: ${get.path}`);
+    const key = get.path.slice(pathPrefix.length);
+    const m = get.range ? /^bytes=(\d+)-(\d+)$/.exec(get.range) : null;
+    if (get.range && !m) throw new Error(`unexpected Range ${get.range}`);
+    const data = m ? await source.readRanges(key, [{ start: Number(m[1]), length: Number(m[2]) - Number(m[1]) + 1 }]) : await source.read(key);
+    if (!data) throw new Error(`GET ${get.path}: missing`);
+  });
 }
 
 /** The naive reader: every (tensor, step) value as its own ranged GET, 32 in flight. */
