@@ -725,7 +725,10 @@ export class Trial {
     if (!index) return [];
     const workerId = opts.worker ? this.workerIds.get(opts.worker) : null;
     if (workerId === undefined) return [];
-    const out: number[] = [];
+    // Sized once and cut to what was kept: an array grown by push makes about twice its size in
+    // garbage, and a read of every tensor asks for every tensor's steps on every request.
+    const out = new Array<number>(index.steps.length);
+    let n = 0;
     const global = !mode || mode === "GLOBAL";
     const steps = index.steps;
     for (let i = 0; i < steps.length; i++) {
@@ -738,12 +741,13 @@ export class Trial {
         const slot = index.slotAt(step, workerId, (w) => this.workerNames[w]);
         if (slot < 0 || index.fileOf(slot) < 0) continue;
       }
-      if (global) out.push(step);
+      if (global) out[n++] = step;
       else {
         const info = this.stepsInfo.get(step)!;
-        if (info.mode === mode) out.push(info.modeStep);
+        if (info.mode === mode) out[n++] = info.modeStep;
       }
     }
+    out.length = n;
     // Global steps are already ascending; mode steps follow them but need not.
     return global ? out : out.sort((a, b) => a - b);
   }
