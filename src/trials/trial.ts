@@ -42,13 +42,6 @@ class RecordBatch implements RecordList {
   }
 }
 
-/** The records of some requests' steps in one event file: request r's position pos[k] is records[k]. */
-interface StepRecords {
-  req: number[];
-  pos: number[];
-  records: RecordBatch;
-}
-
 /** Records to read from one event file, as parallel columns (what readRecords needs). */
 interface RecordList {
   readonly start: ArrayLike<number>;
@@ -82,23 +75,6 @@ interface SeriesRecords {
   req: Int32Array;
   pos: Int32Array;
   records: RecordColumns;
-}
-
-/** Step records grouped by event file; runs of one file (the usual case) skip the map lookup. */
-class StepRecordsByFile extends Map<number, StepRecords> {
-  private lastFile = -1;
-  private last: StepRecords | undefined;
-
-  add(file: number, req: number, pos: number, start: number, length: number): void {
-    if (file !== this.lastFile) {
-      this.lastFile = file;
-      this.last = this.get(file);
-      if (!this.last) this.set(file, (this.last = { req: [], pos: [], records: new RecordBatch() }));
-    }
-    this.last!.req.push(req);
-    this.last!.pos.push(pos);
-    this.last!.records.push(start, length);
-  }
 }
 
 /** Where an index entry's records are registered: its tensor's index, or a saved reduction's (and its tensor's). */
@@ -749,7 +725,10 @@ export class Trial {
     if (!index) return [];
     const workerId = opts.worker ? this.workerIds.get(opts.worker) : null;
     if (workerId === undefined) return [];
-    const out: number[] = [];
+    // Sized once and cut to what was kept: an array grown by push makes about twice its size in
+    // garbage, and a read of every tensor asks for every tensor's steps on every request.
+    const out = new Array<number>(index.steps.length);
+    let n = 0;
     const global = !mode || mode === "GLOBAL";
     const steps = index.steps;
     for (let i = 0; i < steps.length; i++) {
@@ -762,12 +741,13 @@ export class Trial {
         const slot = index.slotAt(step, workerId, (w) => this.workerNames[w]);
         if (slot < 0 || index.fileOf(slot) < 0) continue;
       }
-      if (global) out.push(step);
+      if (global) out[n++] = step;
       else {
         const info = this.stepsInfo.get(step)!;
-        if (info.mode === mode) out.push(info.modeStep);
+        if (info.mode === mode) out[n++] = info.modeStep;
       }
     }
+    out.length = n;
     // Global steps are already ascending; mode steps follow them but need not.
     return global ? out : out.sort((a, b) => a - b);
   }
@@ -1213,7 +1193,6 @@ export class Trial {
       });
       return out;
     }
-    const byFile = new StepRecordsByFile();
     /** The first failing position of each request (its error is the answer). */
     const failedAt = new Int32Array(requests.length).fill(-1);
     const fail = (r: number, pos: number, e: TrialgraphError) => {
@@ -1224,7 +1203,8 @@ export class Trial {
     };
     const cache = this.options.cache;
     const keys = new Array<string>(requests.length);
-    const workerName = (w: number) => this.workerNames[w];
+    const toRead: number[] = [];
+    let total = 0;
     requests.forEach((k, r) => {
       keys[r] = this.columnKey(k);
       const hit = cache?.get(keys[r]) as CachedColumn | undefined;
@@ -1233,32 +1213,77 @@ export class Trial {
         return;
       }
       out[r] = new ValueColumn(k.steps.length);
+      toRead.push(r);
+      total += k.steps.length;
+    });
+    // Where each value's record is, in typed columns grouped by event file (a counting sort, as
+    // scalarSeries does): a first read of every value is 280,000 records, and arrays growing per
+    // file filled the young generation (and grew it, and the service's peak RSS).
+    const fileAt = new Int32Array(total).fill(-1);
+    const startAt = new Float64Array(total);
+    const lengthAt = new Float64Array(total);
+    const workerName = (w: number) => this.workerNames[w];
+    let at = 0;
+    for (const r of toRead) {
+      const k = requests[r];
       const global = !k.mode || k.mode === "GLOBAL";
       // The usual case needs no object per step; anything unusual goes through locate(), which says what is wrong.
       const index = this.corruptIndex.size ? undefined : this.indexFor(k.name);
       const workerId = k.worker ? this.workerIds.get(k.worker) ?? -3 : null;
-      for (let i = 0; i < k.steps.length; i++) {
+      const end = at + k.steps.length;
+      for (let i = 0; i < k.steps.length; i++, at++) {
         const step = global ? k.steps[i] : this.globalStep(k.mode!, k.steps[i]);
         const slot = index && step !== null ? index.slotAt(step, workerId, workerName) : -1;
-        let file = slot >= 0 ? index!.fileOf(slot) : -1;
-        let start: number;
-        let length: number;
+        const file = slot >= 0 ? index!.fileOf(slot) : -1;
         if (file >= 0) {
-          start = index!.startOf(slot);
-          length = index!.lengthOf(slot);
-        } else {
-          let ref: RecordRef;
-          try {
-            ref = this.locate({ name: k.name, step: k.steps[i], mode: k.mode, worker: k.worker });
-          } catch (e) {
-            fail(r, i, e as TrialgraphError);
-            return;
-          }
-          ({ file, start, length } = ref);
+          fileAt[at] = file;
+          startAt[at] = index!.startOf(slot);
+          lengthAt[at] = index!.lengthOf(slot);
+          continue;
         }
-        byFile.add(file, r, i, start, length);
+        let ref: RecordRef;
+        try {
+          ref = this.locate({ name: k.name, step: k.steps[i], mode: k.mode, worker: k.worker });
+        } catch (e) {
+          fail(r, i, e as TrialgraphError);
+          break;
+        }
+        fileAt[at] = ref.file;
+        startAt[at] = ref.start;
+        lengthAt[at] = ref.length;
       }
-    });
+      at = end;
+    }
+    const files = this.eventFiles.length;
+    const first = new Int32Array(files + 1);
+    for (let j = 0; j < total; j++) if (fileAt[j] >= 0) first[fileAt[j] + 1]++;
+    for (let f = 0; f < files; f++) first[f + 1] += first[f];
+    const fill = first.slice(0, files);
+    const placed = first[files];
+    const reqCol = new Int32Array(placed);
+    const posCol = new Int32Array(placed);
+    const startCol = new Float64Array(placed);
+    const lengthCol = new Float64Array(placed);
+    at = 0;
+    for (const r of toRead) {
+      const steps = requests[r].steps.length;
+      for (let i = 0; i < steps; i++, at++) {
+        const file = fileAt[at];
+        if (file < 0) continue;
+        const k = fill[file]++;
+        reqCol[k] = r;
+        posCol[k] = i;
+        startCol[k] = startAt[at];
+        lengthCol[k] = lengthAt[at];
+      }
+    }
+    const byFile = new Map<number, SeriesRecords>();
+    for (let f = 0; f < files; f++) {
+      const a = first[f];
+      const b = first[f + 1];
+      if (a === b) continue;
+      byFile.set(f, { req: reqCol.subarray(a, b), pos: posCol.subarray(a, b), records: new RecordColumns(startCol.subarray(a, b), lengthCol.subarray(a, b)) });
+    }
     await this.visitRecords(
       byFile,
       (g, k, buf, at, file) => {
