@@ -76,6 +76,12 @@ export interface Context {
   signal: AbortSignal;
   /** Called once execution has produced the answer (HTTP: the budget is released once it is also sent). */
   answered?: () => void;
+  /**
+   * The slot of a heavy operation (AdmissionQueue): `release` gives it back, once the answer is
+   * handed to the connection or its client left; null while the operation holds none. An object,
+   * so Apollo's per-operation copy of the context shares it.
+   */
+  heavySlot: { release: (() => void) | null };
 }
 
 export function createContext(services: Services, caller: Caller, requestId: string, signal: AbortSignal = new AbortController().signal): Context {
@@ -109,5 +115,6 @@ export function createContext(services: Services, caller: Caller, requestId: str
     caller,
     requestId,
     signal,
+    heavySlot: { release: null },
   };
 }
