@@ -11,19 +11,21 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { NextFunction, Request, Response } from "express";
 import { HeaderMap, type ApolloServer, type BaseContext } from "@apollo/server";
+import { afterPendingIO } from "./limits.js";
 
 /** The answer being made for one request: its bytes, once serialized, and whether its client left. */
 interface AnswerSlot {
   chunks: Buffer[] | null;
   gone: AbortSignal;
+  /** performance.now() when the request reached the handler. */
+  startedAt: number;
 }
 
 /**
- * Resolves once the event loop has polled for I/O: a closed connection that arrived while a long
- * synchronous stretch (execution) held the loop is seen by then. One setImmediate may run before the
- * next poll; one scheduled from it runs after.
+ * A request answered within this time had no long stretch that could hide a closed connection: its
+ * answer is serialized without waiting for the event loop to poll first.
  */
-export const afterPendingIO = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+const POLL_BEFORE_SERIALIZING_AFTER_MS = 10;
 
 /**
  * Aborts when the client of `req` is gone: the connection closed before the answer was complete,
@@ -52,14 +54,15 @@ const answerBytes = new AsyncLocalStorage<AnswerSlot>();
 /**
  * Apollo's stringifyResult: inside a request of `graphqlHttpHandler`, the answer's bytes go to the
  * handler (Apollo gets an empty string it passes on unread); anywhere else, the JSON text.
- * A client that left is not answered: execution may have run without a pause, so the event loop
- * polls once first to learn of a closed connection, and nothing is serialized for it.
+ * A client that left is not answered: execution may have run without a pause, so after a long
+ * request the event loop polls once first to learn of a closed connection, and nothing is
+ * serialized for it.
  */
 export function stringifyResultAsBytes(toChunks: (value: unknown) => Buffer[], toText: (value: unknown) => string): (value: unknown) => Promise<string> {
   return async (value) => {
     const slot = answerBytes.getStore();
     if (!slot) return toText(value);
-    await afterPendingIO();
+    if (performance.now() - slot.startedAt > POLL_BEFORE_SERIALIZING_AFTER_MS) await afterPendingIO();
     if (!slot.gone.aborted) slot.chunks = toChunks(value);
     return "";
   };
@@ -86,7 +89,7 @@ export function graphqlHttpHandler<C extends BaseContext>(apollo: ApolloServer<C
     }
     const url = req.url;
     const q = url.indexOf("?");
-    const slot: AnswerSlot = { chunks: null, gone: clientLeft(req, res) };
+    const slot: AnswerSlot = { chunks: null, gone: clientLeft(req, res), startedAt: performance.now() };
     let context: C | null = null;
     try {
       await answer(req, res, slot, headers, q < 0 ? "" : url.slice(q), async () => (context = await options.context({ req, res, left: slot.gone })));

@@ -270,6 +270,13 @@ export function relabelTokenLimit<T extends { message: string; extensions?: Reco
 }
 
 /**
+ * Resolves once the event loop has polled for I/O: a closed connection that arrived while a long
+ * synchronous stretch (execution) held the loop is seen by then. One setImmediate may run before the
+ * next poll; one scheduled from it runs after.
+ */
+export const afterPendingIO = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+
+/**
  * Heavy operations (estimated cost ≥ TRIALGRAPH_HEAVY_COST) run `running` at a time; the others wait
  * in arrival order, at most `queued` of them. A whole-trial read allocates hundreds of MB while it
  * executes and serializes: run side by side, those peaks add up (and a client that left keeps its
@@ -327,7 +334,7 @@ export class AdmissionQueue {
       this.active--;
       // The next one is admitted after the event loop has polled for I/O: clients that left while a
       // heavy operation held the loop are noticed (their signal aborts) before their work starts.
-      setImmediate(() => setImmediate(() => this.admitWaiting()));
+      void afterPendingIO().then(() => this.admitWaiting());
     };
   }
 
