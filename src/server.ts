@@ -93,6 +93,8 @@ function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger, h
         },
         async willSendResponse({ response, errors }) {
           contextValue?.answered?.();
+          // Answers made outside the HTTP handler (in-process callers) give the slot back here.
+          if (contextValue && !contextValue.heavySlot.untilWritten) giveBackHeavySlot(contextValue);
           // Generic internal errors name the request id, so a report can be matched with the log.
           if (response.body.kind === "single" && response.body.singleResult.errors) {
             response.body.singleResult.errors = withRequestId(response.body.singleResult.errors, contextValue?.requestId ?? "unknown");
@@ -125,6 +127,12 @@ function jitGateway(schema: GraphQLSchema, jit: JitExecutor): GatewayInterface {
     },
     async stop() {},
   };
+}
+
+function giveBackHeavySlot(context: Context): void {
+  const { release } = context.heavySlot;
+  context.heavySlot.release = null;
+  release?.();
 }
 
 function codeOf(e: GraphQLError): string | undefined {
@@ -268,6 +276,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       context: async ({ req, res, left }) => {
         try {
           const context = requestContext(req, left);
+          context.heavySlot.untilWritten = true;
           // The client left: reads stop and work nobody waits for (custom rules) is cancelled. The
           // answer's memory goes back to the pool once execution is over and the response is closed.
           if (left.aborted) context.budget.cancel();
@@ -290,11 +299,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
         }
       },
       // A heavy operation's slot is held until its answer has been handed over (or dropped).
-      written: (context) => {
-        const { release } = context.heavySlot;
-        context.heavySlot.release = null;
-        release?.();
-      },
+      written: giveBackHeavySlot,
     }),
   );
   // The job report: the same schema and context as /graphql, executed in process.
