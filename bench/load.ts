@@ -37,6 +37,22 @@ function requestMix(): { method: "POST"; path: string; headers: Record<string, s
   return bodies.map((b) => ({ method: "POST", path: "/graphql", headers: { "content-type": "application/json" }, body: b }));
 }
 
+/**
+ * What of the RSS is V8's heap, read from the service's /metrics: what the heap uses, what it has
+ * reserved (the young generation's semi-spaces are reserved whole), and memory outside it.
+ */
+async function heapAt(base: string): Promise<string> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const bytes = (name: string, label = "") => {
+    const m = new RegExp(`^trialgraph_${name}${label.replace(/[{}]/g, "\\$&")} ([0-9.e+]+)`, "m").exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  const total = bytes("nodejs_heap_size_total_bytes");
+  const young = bytes("nodejs_heap_space_size_total_bytes", '{space="new"}');
+  const old = bytes("nodejs_heap_space_size_total_bytes", '{space="old"}');
+  return `${MB(bytes("nodejs_heap_size_used_bytes"))} / ${MB(total)} (${MB(young)} + ${MB(old)} + ${MB(total - young - old)}) / ${MB(bytes("nodejs_external_memory_bytes"))}`;
+}
+
 export async function runLoadBench(): Promise<Rows> {
   const durationS = Number(process.env.BENCH_LOAD_DURATION_S ?? 60);
   const connections = Number(process.env.BENCH_LOAD_CONNECTIONS ?? 100);
@@ -59,6 +75,7 @@ export async function runLoadBench(): Promise<Rows> {
     clearInterval(sampler);
     clearTimeout(warmupTimer);
     const rssEnd = rssOf(server.pid);
+    const heap = await heapAt(server.base);
     samples.push({ t: (Date.now() - started) / 1000, rss: rssEnd });
     const non2xx = result.non2xx ?? 0;
     const afterWarmup = samples.filter((s) => s.t >= warmupS).map((s) => s.rss);
@@ -82,6 +99,7 @@ export async function runLoadBench(): Promise<Rows> {
         value: afterWarmup.length ? `${MB(Math.max(...afterWarmup))} MB: ${Math.max(...afterWarmup) <= 350 * 2 ** 20 ? "pass" : "FAIL"}` : "n/a",
       },
       { metric: "RSS samples every 5 s (MB)", value: samples.map((s) => MB(s.rss)).join(" ") },
+      { metric: "V8 heap at end (MB): used / reserved (new space + old space + rest) / external", value: heap },
     ];
   } finally {
     await server.stop(10_000);

@@ -26,6 +26,12 @@ export interface Limits {
   maxRequestBytes: number;
   /** Estimated bytes all requests in flight may hold together. */
   maxInflightBytes: number;
+  /** Estimated cost (the static cost of the limits) from which an operation is heavy: such operations run a few at a time. */
+  heavyCost: number;
+  /** Heavy operations executing at once; the others wait their turn. */
+  maxHeavyRunning: number;
+  /** Heavy operations that may wait; beyond it, LIMIT_EXCEEDED (limit "queue", retryable). */
+  maxHeavyQueued: number;
   /** Operations (subscriptions included) open at once on one WebSocket. */
   maxSubscriptionsPerSocket: number;
   /** Operations open at once per caller (token, or client address without tokens) across sockets. */
@@ -244,6 +250,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { stdoutIsTTY =
       connectionInitWaitTimeoutMs: int("TRIALGRAPH_WS_INIT_TIMEOUT_MS", 10_000, 100, 600_000),
       maxRequestBytes: int("TRIALGRAPH_MAX_REQUEST_MB", 256, 1, 65_536) * 1024 * 1024,
       maxInflightBytes: int("TRIALGRAPH_MAX_INFLIGHT_MB", 256, 1, 262_144) * 1024 * 1024,
+      heavyCost: int("TRIALGRAPH_HEAVY_COST", 10_000, 1, 1_000_000_000),
+      maxHeavyRunning: int("TRIALGRAPH_MAX_HEAVY_RUNNING", 1, 1, 1_024),
+      maxHeavyQueued: int("TRIALGRAPH_MAX_HEAVY_QUEUED", 1_000, 0, 100_000),
       maxSubscriptionsPerSocket: int("TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_SOCKET", 100, 1, 100_000),
       maxSubscriptionsPerCaller: int("TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_CALLER", 1_000, 1, 1_000_000),
     },

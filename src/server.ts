@@ -10,6 +10,7 @@ import "./compile-cache.js";
 import "reflect-metadata";
 import http from "node:http";
 import path from "node:path";
+import { Gauge } from "prom-client";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
@@ -29,7 +30,7 @@ import { JsonStringifier } from "./graphql/json.js";
 import { graphqlHttpHandler, stringifyResultAsBytes } from "./graphql/http.js";
 import type { GatewayInterface } from "@apollo/server-gateway-interface";
 import { authenticate } from "./graphql/http-auth.js";
-import { checkOperation, rateLimitKey, RateLimiter, relabelTokenLimit } from "./graphql/limits.js";
+import { AdmissionQueue, checkOperation, rateLimitKey, RateLimiter, relabelTokenLimit } from "./graphql/limits.js";
 import { TrialgraphError } from "./errors.js";
 import { createMetrics, instrumentS3Client, type Metrics } from "./observability/metrics.js";
 import { requestLogging } from "./observability/logging.js";
@@ -53,11 +54,11 @@ export interface RunningServer {
 
 const WEB_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? "../web" : "../dist/web");
 
-/** Counts, times and limit-checks every HTTP GraphQL operation. */
-function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger): ApolloServerPlugin<Context> {
+/** Counts, times and limit-checks every HTTP GraphQL operation; heavy ones wait for a slot of `heavy`. */
+function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger, heavy: AdmissionQueue): ApolloServerPlugin<Context> {
   // An operation that passed the limits passes again with the same variables and role: the
   // complexity walk (a TypeInfo visit of the whole document) runs once per such combination.
-  const passed = new WeakMap<object, Set<string>>();
+  const passed = new WeakMap<object, Map<string, number>>();
   return {
     async requestDidStart({ contextValue }) {
       const started = process.hrtime.bigint();
@@ -72,14 +73,17 @@ function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger): 
           }
           const vars = request.variables ? JSON.stringify(request.variables) : "";
           const key = vars.length <= 1024 ? `${request.operationName ?? ""}\u0000${contextValue.caller.role}\u0000${vars}` : null;
-          if (key !== null && passed.get(document)?.has(key)) return;
           try {
-            checkOperation({ schema, document, operationName: request.operationName, variables: request.variables, limits: config.limits, caller: contextValue.caller });
-            if (key !== null) {
-              let keys = passed.get(document);
-              if (!keys) passed.set(document, (keys = new Set()));
-              if (keys.size < 64) keys.add(key);
+            let cost = key !== null ? passed.get(document)?.get(key) : undefined;
+            if (cost === undefined) {
+              cost = checkOperation({ schema, document, operationName: request.operationName, variables: request.variables, limits: config.limits, caller: contextValue.caller }).cost;
+              if (key !== null) {
+                let costs = passed.get(document);
+                if (!costs) passed.set(document, (costs = new Map()));
+                if (costs.size < 64) costs.set(key, cost);
+              }
             }
+            if (cost >= config.limits.heavyCost) contextValue.heavySlot.release = await heavy.enter(contextValue.signal);
           } catch (e) {
             if (e instanceof GraphQLError && e.extensions.code === "LIMIT_EXCEEDED") {
               metrics.limitRejections.inc({ code: "LIMIT_EXCEEDED", limit: String(e.extensions.limit ?? "unknown") });
@@ -92,6 +96,8 @@ function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger): 
         },
         async willSendResponse({ response, errors }) {
           contextValue?.answered?.();
+          // Answers made outside the HTTP handler (in-process callers) give the slot back here.
+          if (contextValue && !contextValue.heavySlot.untilWritten) giveBackHeavySlot(contextValue);
           // Generic internal errors name the request id, so a report can be matched with the log.
           if (response.body.kind === "single" && response.body.singleResult.errors) {
             response.body.singleResult.errors = withRequestId(response.body.singleResult.errors, contextValue?.requestId ?? "unknown");
@@ -126,6 +132,12 @@ function jitGateway(schema: GraphQLSchema, jit: JitExecutor): GatewayInterface {
   };
 }
 
+function giveBackHeavySlot(context: Context): void {
+  const { release } = context.heavySlot;
+  context.heavySlot.release = null;
+  release?.();
+}
+
 function codeOf(e: GraphQLError): string | undefined {
   const original = e.originalError;
   if (original instanceof TrialgraphError) return original.code;
@@ -154,6 +166,17 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     timeoutMs: config.ops.readinessTimeoutMs,
   });
   const rateLimiter = new RateLimiter(config.limits.rateLimitPerMinute);
+  const heavy = new AdmissionQueue(config.limits.maxHeavyRunning, config.limits.maxHeavyQueued);
+  new Gauge({
+    name: "trialgraph_heavy_operations",
+    help: "Heavy GraphQL operations (estimated cost at least TRIALGRAPH_HEAVY_COST) executing, and waiting for a slot",
+    labelNames: ["state"],
+    registers: [metrics.registry],
+    collect() {
+      this.set({ state: "running" }, heavy.load.running);
+      this.set({ state: "waiting" }, heavy.load.waiting);
+    },
+  });
   const schema = await createSchema();
 
   const expressApp = express();
@@ -163,7 +186,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   // its own from the file's size and time).
   expressApp.set("etag", () => undefined);
   const httpServer = http.createServer(expressApp);
-  const ws = attachWebSocketServer(httpServer, schema, services, { metrics, rateLimiter });
+  const ws = attachWebSocketServer(httpServer, schema, services, { metrics, rateLimiter, heavy });
   let draining = false;
   const format = formatError();
 
@@ -188,7 +211,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       ApolloServerPluginLandingPageDisabled(),
       // No HTTP cache hints are used; the plugin would otherwise wrap every field resolver.
       ApolloServerPluginCacheControlDisabled(),
-      limitsAndMetricsPlugin(config, metrics, log),
+      limitsAndMetricsPlugin(config, metrics, log, heavy),
       // Subscriptions go first, so their clients see 1001 Going Away while HTTP requests finish.
       { async serverWillStart() { return { async drainServer() { await ws.dispose(); } }; } },
     ],
@@ -253,31 +276,33 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     "/graphql",
     express.json({ limit: config.limits.maxBodyBytes }),
     graphqlHttpHandler(apollo, {
-      context: async ({ req, res }) => {
+      context: async ({ req, res, left }) => {
         try {
-          const gone = new AbortController();
-          const context = requestContext(req, gone.signal);
+          const context = requestContext(req, left);
+          context.heavySlot.untilWritten = true;
           // The client left: reads stop and work nobody waits for (custom rules) is cancelled. The
           // answer's memory goes back to the pool once execution is over and the response is closed.
+          if (left.aborted) context.budget.cancel();
+          else left.addEventListener("abort", () => context.budget.cancel(), { once: true });
           let executed = false;
           let closed = false;
           context.answered = () => {
             executed = true;
             if (closed) context.budget.release();
           };
-          res.once("close", () => {
+          const onClose = () => {
             closed = true;
-            if (!res.writableFinished) {
-              gone.abort();
-              context.budget.cancel();
-            }
             if (executed) context.budget.release();
-          });
+          };
+          if (res.destroyed) onClose();
+          else res.once("close", onClose);
           return context;
         } catch (e) {
           throw e instanceof TrialgraphError ? toGraphQLError(e) : e;
         }
       },
+      // A heavy operation's slot is held until its answer has been handed over (or dropped).
+      written: giveBackHeavySlot,
     }),
   );
   // The job report: the same schema and context as /graphql, executed in process.

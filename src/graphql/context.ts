@@ -76,6 +76,13 @@ export interface Context {
   signal: AbortSignal;
   /** Called once execution has produced the answer (HTTP: the budget is released once it is also sent). */
   answered?: () => void;
+  /**
+   * The slot of a heavy operation (AdmissionQueue): `release` gives it back, null while the
+   * operation holds none. Given back when the answer is made, or with `untilWritten` (the HTTP
+   * handler's requests) once it is handed to the connection or its client left. An object, so
+   * Apollo's per-operation copy of the context shares it.
+   */
+  heavySlot: { release: (() => void) | null; untilWritten: boolean };
 }
 
 export function createContext(services: Services, caller: Caller, requestId: string, signal: AbortSignal = new AbortController().signal): Context {
@@ -109,5 +116,6 @@ export function createContext(services: Services, caller: Caller, requestId: str
     caller,
     requestId,
     signal,
+    heavySlot: { release: null, untilWritten: false },
   };
 }

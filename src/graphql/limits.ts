@@ -268,3 +268,79 @@ export function relabelTokenLimit<T extends { message: string; extensions?: Reco
   if (!isTokenLimitMessage(e.message)) return e;
   return { ...e, extensions: { ...(e.extensions ?? {}), code: "LIMIT_EXCEEDED", limit: "tokens" } };
 }
+
+/**
+ * Resolves once the event loop has polled for I/O: a closed connection that arrived while a long
+ * synchronous stretch (execution) held the loop is seen by then. One setImmediate may run before the
+ * next poll; one scheduled from it runs after.
+ */
+export const afterPendingIO = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+
+/**
+ * Heavy operations (estimated cost ≥ TRIALGRAPH_HEAVY_COST) run `running` at a time; the others wait
+ * in arrival order, at most `queued` of them. A whole-trial read allocates hundreds of MB while it
+ * executes and serializes: run side by side, those peaks add up (and a client that left keeps its
+ * read going until it is noticed), whereas one after the other they reuse the same memory. A
+ * waiting operation whose client left is dropped without running.
+ */
+export class AdmissionQueue {
+  private active = 0;
+  private readonly waiting: { admit: () => void }[] = [];
+
+  constructor(readonly running: number, readonly queued: number) {}
+
+  /** Operations executing / waiting now. */
+  get load(): { running: number; waiting: number } {
+    return { running: this.active, waiting: this.waiting.length };
+  }
+
+  /**
+   * Resolves with the function that gives the slot back (call it once) when this operation may
+   * run. Rejects with LIMIT_EXCEEDED when the queue is full (limit "queue", retryable) or when
+   * `signal` aborts while waiting (limit "cancelled": nobody reads that answer).
+   */
+  enter(signal: AbortSignal): Promise<() => void> {
+    if (signal.aborted) return Promise.reject(gone());
+    if (this.active < this.running && this.waiting.length === 0) {
+      this.active++;
+      return Promise.resolve(this.releaser());
+    }
+    if (this.waiting.length >= this.queued) {
+      return Promise.reject(new LimitError("LIMIT_EXCEEDED", `the service is answering ${this.active} large requests and ${this.waiting.length} more wait (TRIALGRAPH_MAX_HEAVY_QUEUED); retry shortly or ask for less`, 429, { limit: "queue", retryable: true }));
+    }
+    return new Promise((resolve, reject) => {
+      const entry = {
+        admit: () => {
+          signal.removeEventListener("abort", leave);
+          this.active++;
+          resolve(this.releaser());
+        },
+      };
+      const leave = () => {
+        const i = this.waiting.indexOf(entry);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(gone());
+      };
+      signal.addEventListener("abort", leave, { once: true });
+      this.waiting.push(entry);
+    });
+  }
+
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.active--;
+      // The next one is admitted after the event loop has polled for I/O: clients that left while a
+      // heavy operation held the loop are noticed (their signal aborts) before their work starts.
+      void afterPendingIO().then(() => this.admitWaiting());
+    };
+  }
+
+  private admitWaiting(): void {
+    while (this.active < this.running && this.waiting.length > 0) this.waiting.shift()!.admit();
+  }
+}
+
+const gone = () => new LimitError("LIMIT_EXCEEDED", "the client went away", 400, { limit: "cancelled" });

@@ -16,7 +16,7 @@ import type { Context, Services } from "./context.js";
 import { createContext } from "./context.js";
 import { authenticate } from "./http-auth.js";
 import { formatError, isExpectedError, logUnexpected, withRequestId } from "./errors.js";
-import { checkOperation, isTokenLimitMessage, rateLimitKey, type RateLimiter } from "./limits.js";
+import { checkOperation, isTokenLimitMessage, rateLimitKey, type AdmissionQueue, type RateLimiter } from "./limits.js";
 import { TrialgraphError } from "../errors.js";
 import type { Metrics } from "../observability/metrics.js";
 import { checkBrowserRequest } from "./browser-guard.js";
@@ -50,6 +50,8 @@ export interface WsOptions {
   rules?: ValidationRule[];
   metrics?: Metrics;
   rateLimiter?: RateLimiter;
+  /** Heavy queries and mutations wait for one of its slots, as over HTTP. */
+  heavy?: AdmissionQueue;
 }
 
 /** WebSocket close codes graphql-ws clients understand (and do not retry blindly). */
@@ -88,11 +90,13 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
     return withRequestId(errors.map((e) => clean(formatOne(e.toJSON(), e))), requestId);
   };
   const rules = [...specifiedRules, ...(options.rules ?? [])];
-  const { metrics, rateLimiter } = options;
+  const { metrics, rateLimiter, heavy } = options;
   /** Operations running, by socket request id and operation id. */
   const started = new Map<string, { at: bigint; operation: string; type: string; callerKey: string; controller: AbortController; context: Context }>();
   /** Operations running per caller (token name, or address without tokens), across sockets. */
   const perCaller = new Map<string, number>();
+  /** Queries and mutations that take a slot of `heavy` to execute. */
+  const heavyOperations = new WeakSet<Context>();
   let nextId = 0;
   const finish = (key: string, extra: Extra) => {
     const s = started.get(key);
@@ -162,6 +166,7 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
           const operation = metrics?.operationLabel(payload.operationName ?? report.operation.name?.value) ?? "";
           const controller = new AbortController();
           const context = createContext(services, caller, `${extra.requestId}/${id}`, controller.signal);
+          if (report.cost >= limits.heavyCost) heavyOperations.add(context);
           started.set(`${extra.requestId}/${id}`, { at: process.hrtime.bigint(), operation, type: report.operation.operation, callerKey, controller, context });
           extra.operations = (extra.operations ?? 0) + 1;
           perCaller.set(callerKey, (perCaller.get(callerKey) ?? 0) + 1);
@@ -188,10 +193,17 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
         return createContext(services, c.caller, c.requestId, c.signal);
       }),
       execute: async (args) => {
+        const context = args.contextValue as Context;
+        let release: (() => void) | null = null;
         try {
+          if (heavy && heavyOperations.has(context)) release = await heavy.enter(context.signal);
           return await execute(args);
+        } catch (e) {
+          if (e instanceof GraphQLError) return { errors: [e] };
+          throw e;
         } finally {
-          (args.contextValue as Context).budget.release();
+          release?.();
+          context.budget.release();
         }
       },
       onNext: (ctx, id, _payload, _args, result) => {
