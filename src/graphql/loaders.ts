@@ -4,7 +4,7 @@ import type { Mode, TensorData } from "../format/tensor.js";
 import type { ReductionName } from "../format/reductions.js";
 import type { ComputeOptions, ReductionValue, ScalarSeries, Trial, ValueColumn } from "../trials/trial.js";
 import type { Histogram, TensorStats } from "../trials/tensor-stats.js";
-import { COLUMN_VALUE_BYTES, type ReadBudget } from "../trials/budget.js";
+import type { ReadBudget } from "../trials/budget.js";
 
 /** Runs one batch per trial and puts each result back at its key's position. */
 async function perTrial<K extends { trial: Trial }, R>(keys: readonly K[], run: (trial: Trial, keys: K[]) => Promise<R[]>): Promise<R[]> {
@@ -148,9 +148,8 @@ export interface StepValuesKey {
  */
 export function createStepValuesLoader(budget: ReadBudget): DataLoader<StepValuesKey, ValueColumn, StepValuesKey> {
   return new DataLoader<StepValuesKey, ValueColumn, StepValuesKey>(
-    (keys) =>
-      precharge(budget, keys, 0, COLUMN_VALUE_BYTES * keys.reduce((n, k) => n + k.steps.length, 0)) ??
-      perTrial(keys, (trial, mine) => trial.valueColumns(mine, budget)),
+    // Tensor.values charges each key's values (COLUMN_VALUE_BYTES a step) as it makes the key.
+    (keys) => precharge(budget, keys, 0) ?? perTrial(keys, (trial, mine) => trial.valueColumns(mine, budget)),
     // Keys are objects made per resolver call; caching them would never hit.
     { cache: false, maxBatchSize: 100_000 },
   );

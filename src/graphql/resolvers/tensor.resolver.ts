@@ -13,6 +13,7 @@ import { inRange, type Trial as DomainTrial } from "../../trials/trial.js";
 import type { StatKey } from "../../trials/tensor-stats.js";
 import { minMaxDownsample } from "../../trials/downsample.js";
 import { TrialgraphError } from "../../errors.js";
+import { COLUMN_VALUE_BYTES } from "../../trials/budget.js";
 import { checkedFloatList, checkedIntList } from "../checked-lists.js";
 import { packedSelection, TensorValues } from "../packed-values.js";
 
@@ -124,7 +125,11 @@ export class TensorResolver {
     const damaged = t.trial.corruptStepError(mode && mode !== "GLOBAL" ? null : fromStep, mode && mode !== "GLOBAL" ? null : toStep);
     if (damaged) throw damaged;
     t.trial.checkWorker(worker);
+    // Charged as each tensor's steps are listed, not when the batch is read: a query of many
+    // whole-trial aliases stops at the budget's worth of tensors instead of listing every one first.
+    if (ctx.budget.exhausted) throw ctx.budget.error();
     const steps = inRange(t.trial.tensorSteps(t.name, mode, { worker }), fromStep, toStep);
+    ctx.budget.charge(0, 0, COLUMN_VALUE_BYTES * steps.length);
     const column = await ctx.stepValues.load({ trial: t.trial, name: t.name, steps, mode, worker });
     return new TensorValues(t.trial, t.name, steps, mode, worker, column, packedSelection(info));
   }
