@@ -77,6 +77,64 @@ interface SeriesRecords {
   records: RecordColumns;
 }
 
+/**
+ * Where each value of a batch read is, in request order (file -1: nothing to read), then grouped by
+ * event file as typed columns (a counting sort) for visitRecords: a read of every value of a trial is
+ * ~300,000 records, and arrays growing per file cost more in the collector than the reads.
+ */
+class RecordLocations {
+  readonly file: Int32Array;
+  readonly start: Float64Array;
+  readonly length: Float64Array;
+
+  constructor(total: number) {
+    this.file = new Int32Array(total).fill(-1);
+    this.start = new Float64Array(total);
+    this.length = new Float64Array(total);
+  }
+
+  set(at: number, file: number, start: number, length: number): void {
+    this.file[at] = file;
+    this.start[at] = start;
+    this.length[at] = length;
+  }
+
+  /** Grouped by event file (of `files`); the locations are `countOf(r)` positions of each request `r` of `toRead`, in that order. */
+  byFile(files: number, toRead: readonly number[], countOf: (r: number) => number): Map<number, SeriesRecords> {
+    const fileAt = this.file;
+    const first = new Int32Array(files + 1);
+    for (let j = 0; j < fileAt.length; j++) if (fileAt[j] >= 0) first[fileAt[j] + 1]++;
+    for (let f = 0; f < files; f++) first[f + 1] += first[f];
+    const fill = first.slice(0, files);
+    const placed = first[files];
+    const reqCol = new Int32Array(placed);
+    const posCol = new Int32Array(placed);
+    const startCol = new Float64Array(placed);
+    const lengthCol = new Float64Array(placed);
+    let at = 0;
+    for (const r of toRead) {
+      const count = countOf(r);
+      for (let i = 0; i < count; i++, at++) {
+        const file = fileAt[at];
+        if (file < 0) continue;
+        const k = fill[file]++;
+        reqCol[k] = r;
+        posCol[k] = i;
+        startCol[k] = this.start[at];
+        lengthCol[k] = this.length[at];
+      }
+    }
+    const byFile = new Map<number, SeriesRecords>();
+    for (let f = 0; f < files; f++) {
+      const a = first[f];
+      const b = first[f + 1];
+      if (a === b) continue;
+      byFile.set(f, { req: reqCol.subarray(a, b), pos: posCol.subarray(a, b), records: new RecordColumns(startCol.subarray(a, b), lengthCol.subarray(a, b)) });
+    }
+    return byFile;
+  }
+}
+
 /** Where an index entry's records are registered: its tensor's index, or a saved reduction's (and its tensor's). */
 interface EntryTarget {
   /** The tensor it belongs to. */
@@ -1058,18 +1116,12 @@ export class Trial {
       toRead.push(r);
       total += steps.length;
     });
-    // Where each value's record is, grouped by event file as typed columns (a counting sort): a read
-    // of every series is 300,000 records, and arrays growing per file cost more in the collector than
-    // the reads.
-    const files = this.eventFiles.length;
-    const count = new Int32Array(files + 1);
-    const slots = new Int32Array(total);
-    const indexes: (TensorIndex | undefined)[] = [];
+    const locations = new RecordLocations(total);
     let at = 0;
     for (const r of toRead) {
       const req = requests[r];
       const series = out[r] as ScalarSeries;
-      const index = (indexes[r] = this.tensorsByName.get(req.name));
+      const index = this.tensorsByName.get(req.name);
       const workerId = req.worker ? this.workerIds.get(req.worker) ?? -3 : null;
       const global = !req.mode || req.mode === "GLOBAL";
       const steps = series.steps;
@@ -1080,42 +1132,13 @@ export class Trial {
         if (file < 0) {
           out[r] = unavailable(req.name, steps[i], req.mode ?? "GLOBAL", this.noValueReason(req.name));
           // The records listed before stay: they are read and skipped (as the request failed).
-          for (; i < steps.length; i++, at++) slots[at] = -1;
+          at += steps.length - i;
           break;
         }
-        slots[at] = slot;
-        count[file + 1]++;
+        locations.set(at, file, index!.startOf(slot), index!.lengthOf(slot));
       }
     }
-    const first = new Int32Array(files + 1);
-    for (let f = 0; f < files; f++) first[f + 1] = first[f] + count[f + 1];
-    const fill = first.slice(0, files);
-    const reqCol = new Int32Array(total);
-    const posCol = new Int32Array(total);
-    const startCol = new Float64Array(total);
-    const lengthCol = new Float64Array(total);
-    at = 0;
-    for (const r of toRead) {
-      const index = indexes[r]!;
-      const steps = stepCount[r];
-      for (let i = 0; i < steps; i++, at++) {
-        const slot = slots[at];
-        if (slot < 0) continue;
-        const file = index.fileOf(slot);
-        const k = fill[file]++;
-        reqCol[k] = r;
-        posCol[k] = i;
-        startCol[k] = index.startOf(slot);
-        lengthCol[k] = index.lengthOf(slot);
-      }
-    }
-    const byFile = new Map<number, SeriesRecords>();
-    for (let f = 0; f < files; f++) {
-      if (first[f + 1] === first[f]) continue;
-      const a = first[f];
-      const b = first[f + 1];
-      byFile.set(f, { req: reqCol.subarray(a, b), pos: posCol.subarray(a, b), records: new RecordColumns(startCol.subarray(a, b), lengthCol.subarray(a, b)) });
-    }
+    const byFile = locations.byFile(this.eventFiles.length, toRead, (r) => stepCount[r]);
     await this.visitRecords(
       byFile,
       (g, k, buf, at, file) => {
@@ -1216,12 +1239,7 @@ export class Trial {
       toRead.push(r);
       total += k.steps.length;
     });
-    // Where each value's record is, in typed columns grouped by event file (a counting sort, as
-    // scalarSeries does): a first read of every value is 280,000 records, and arrays growing per
-    // file filled the young generation (and grew it, and the service's peak RSS).
-    const fileAt = new Int32Array(total).fill(-1);
-    const startAt = new Float64Array(total);
-    const lengthAt = new Float64Array(total);
+    const locations = new RecordLocations(total);
     const workerName = (w: number) => this.workerNames[w];
     let at = 0;
     for (const r of toRead) {
@@ -1236,9 +1254,7 @@ export class Trial {
         const slot = index && step !== null ? index.slotAt(step, workerId, workerName) : -1;
         const file = slot >= 0 ? index!.fileOf(slot) : -1;
         if (file >= 0) {
-          fileAt[at] = file;
-          startAt[at] = index!.startOf(slot);
-          lengthAt[at] = index!.lengthOf(slot);
+          locations.set(at, file, index!.startOf(slot), index!.lengthOf(slot));
           continue;
         }
         let ref: RecordRef;
@@ -1248,42 +1264,11 @@ export class Trial {
           fail(r, i, e as TrialgraphError);
           break;
         }
-        fileAt[at] = ref.file;
-        startAt[at] = ref.start;
-        lengthAt[at] = ref.length;
+        locations.set(at, ref.file, ref.start, ref.length);
       }
       at = end;
     }
-    const files = this.eventFiles.length;
-    const first = new Int32Array(files + 1);
-    for (let j = 0; j < total; j++) if (fileAt[j] >= 0) first[fileAt[j] + 1]++;
-    for (let f = 0; f < files; f++) first[f + 1] += first[f];
-    const fill = first.slice(0, files);
-    const placed = first[files];
-    const reqCol = new Int32Array(placed);
-    const posCol = new Int32Array(placed);
-    const startCol = new Float64Array(placed);
-    const lengthCol = new Float64Array(placed);
-    at = 0;
-    for (const r of toRead) {
-      const steps = requests[r].steps.length;
-      for (let i = 0; i < steps; i++, at++) {
-        const file = fileAt[at];
-        if (file < 0) continue;
-        const k = fill[file]++;
-        reqCol[k] = r;
-        posCol[k] = i;
-        startCol[k] = startAt[at];
-        lengthCol[k] = lengthAt[at];
-      }
-    }
-    const byFile = new Map<number, SeriesRecords>();
-    for (let f = 0; f < files; f++) {
-      const a = first[f];
-      const b = first[f + 1];
-      if (a === b) continue;
-      byFile.set(f, { req: reqCol.subarray(a, b), pos: posCol.subarray(a, b), records: new RecordColumns(startCol.subarray(a, b), lengthCol.subarray(a, b)) });
-    }
+    const byFile = locations.byFile(this.eventFiles.length, toRead, (r) => requests[r].steps.length);
     await this.visitRecords(
       byFile,
       (g, k, buf, at, file) => {
