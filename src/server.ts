@@ -10,7 +10,6 @@ import "./compile-cache.js";
 import "reflect-metadata";
 import http from "node:http";
 import path from "node:path";
-import { Gauge } from "prom-client";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
@@ -149,7 +148,9 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   await checkPortFree(config.port, config.host);
   const app = await createApp(config, log);
   const { services } = app;
+  const heavy = new AdmissionQueue(config.limits.maxHeavyRunning, config.limits.maxHeavyQueued);
   const metrics = createMetrics({
+    heavyOperations: () => heavy.load,
     valueCache: () => ({ hits: services.trials.cache.hits, misses: services.trials.cache.misses }),
     runningJobs: async () => {
       const page = await services.jobs.list({ first: 100, status: "IN_PROGRESS", backend: "LOCAL" });
@@ -166,17 +167,6 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     timeoutMs: config.ops.readinessTimeoutMs,
   });
   const rateLimiter = new RateLimiter(config.limits.rateLimitPerMinute);
-  const heavy = new AdmissionQueue(config.limits.maxHeavyRunning, config.limits.maxHeavyQueued);
-  new Gauge({
-    name: "trialgraph_heavy_operations",
-    help: "Heavy GraphQL operations (estimated cost at least TRIALGRAPH_HEAVY_COST) executing, and waiting for a slot",
-    labelNames: ["state"],
-    registers: [metrics.registry],
-    collect() {
-      this.set({ state: "running" }, heavy.load.running);
-      this.set({ state: "waiting" }, heavy.load.waiting);
-    },
-  });
   const schema = await createSchema();
 
   const expressApp = express();

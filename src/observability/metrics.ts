@@ -29,6 +29,8 @@ export interface MetricsSources {
   valueCache?: () => { hits: number; misses: number };
   /** Jobs currently running, by backend. */
   runningJobs?: () => Promise<Record<string, number>>;
+  /** Heavy GraphQL operations executing and waiting for a slot (graphql/limits.ts AdmissionQueue). */
+  heavyOperations?: () => { running: number; waiting: number };
 }
 
 export function createMetrics(sources: MetricsSources = {}): Metrics {
@@ -142,6 +144,20 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
         } catch {
           // A backend that cannot be listed right now reports nothing rather than failing the scrape.
         }
+      },
+    });
+  }
+  if (sources.heavyOperations) {
+    const read = sources.heavyOperations;
+    new Gauge({
+      name: "trialgraph_heavy_operations",
+      help: "Heavy GraphQL operations (estimated cost at least TRIALGRAPH_HEAVY_COST) executing, and waiting for a slot",
+      labelNames: ["state"],
+      registers: [registry],
+      collect() {
+        const { running, waiting } = read();
+        this.set({ state: "running" }, running);
+        this.set({ state: "waiting" }, waiting);
       },
     });
   }
