@@ -110,38 +110,23 @@ export class LocalSource implements ByteSource {
   async readRanges(key: string, ranges: ByteRange[], opts: ReadOptions = {}): Promise<Buffer[] | null> {
     const groups = coalesceRanges(ranges, MAX_GAP);
     const total = groups.reduce((a, g) => a + g.length, 0);
-    // Small reads come from the page cache in microseconds: reading them synchronously skips
-    // three thread-pool round trips (open, read, close) that cost more than the read itself.
-    if (total <= SYNC_READ_MAX) return this.readRangesSync(key, ranges, groups, opts.maxBytes, opts.scratch);
     const opened = openConfinedSync(this.resolve(key), this.confine, this.label(key));
     if (!opened) return null;
     const { fd, size } = opened;
+    // Never past the end of the file: a range there reads short ("not written yet", or corrupt).
+    const readable = (g: CoalescedRange) => Math.max(0, Math.min(g.length, size - g.start));
     try {
-      // What is really there to read: ranges past the end of the file read short.
-      checkReadSize(groups.reduce((a, g) => a + Math.max(0, Math.min(g.length, size - g.start)), 0), opts.maxBytes, `${this.location}/${key}`);
-      const reads = await Promise.all(groups.map((g) => readFdClamped(fd, g.start, g.length, size)));
-      const out: Buffer[] = new Array(ranges.length);
-      sliceMembers(ranges, groups, reads, out);
-      return out;
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  private readRangesSync(key: string, ranges: ByteRange[], groups: CoalescedRange[], maxBytes: number | undefined, scratch?: Buffer): Buffer[] | null {
-    const opened = openConfinedSync(this.resolve(key), this.confine, this.label(key));
-    if (!opened) return null;
-    const { fd, size } = opened;
-    try {
-      if (maxBytes !== undefined && maxBytes < SYNC_READ_MAX) {
-        checkReadSize(groups.reduce((a, g) => a + Math.max(0, Math.min(g.length, size - g.start)), 0), maxBytes, `${this.location}/${key}`);
-      }
-      const reads = groups.map((g) => {
-        // Never past the end of the file: a range there reads short ("not written yet", or corrupt).
-        const length = Math.max(0, Math.min(g.length, size - g.start));
-        const buf = groups.length === 1 && scratch && scratch.length >= length ? scratch.subarray(0, length) : Buffer.allocUnsafe(length);
-        return length ? buf.subarray(0, readSync(fd, buf, 0, length, g.start)) : buf;
-      });
+      checkReadSize(groups.reduce((a, g) => a + readable(g), 0), opts.maxBytes, `${this.location}/${key}`);
+      // Small reads come from the page cache in microseconds: read synchronously, they skip
+      // thread-pool round trips that cost more than the read itself. Larger ones go off the event loop.
+      const reads = total <= SYNC_READ_MAX
+        ? groups.map((g) => {
+          const length = readable(g);
+          const scratch = opts.scratch;
+          const buf = groups.length === 1 && scratch && scratch.length >= length ? scratch.subarray(0, length) : Buffer.allocUnsafe(length);
+          return length ? buf.subarray(0, readSync(fd, buf, 0, length, g.start)) : buf;
+        })
+        : await Promise.all(groups.map((g) => readFdClamped(fd, g.start, g.length, size)));
       const out: Buffer[] = new Array(ranges.length);
       sliceMembers(ranges, groups, reads, out);
       return out;
