@@ -29,7 +29,7 @@ import { JsonStringifier } from "./graphql/json.js";
 import { graphqlHttpHandler, stringifyResultAsBytes } from "./graphql/http.js";
 import type { GatewayInterface } from "@apollo/server-gateway-interface";
 import { authenticate } from "./graphql/http-auth.js";
-import { AdmissionQueue, checkOperation, rateLimitKey, RateLimiter, relabelTokenLimit } from "./graphql/limits.js";
+import { AdmissionQueue, checkAgainstTrials, checkOperation, rateLimitKey, RateLimiter, relabelTokenLimit, type LimitReport } from "./graphql/limits.js";
 import { TrialgraphError } from "./errors.js";
 import { createMetrics, instrumentS3Client, type Metrics } from "./observability/metrics.js";
 import { requestLogging } from "./observability/logging.js";
@@ -57,7 +57,7 @@ const WEB_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${pa
 function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger, heavy: AdmissionQueue): ApolloServerPlugin<Context> {
   // An operation that passed the limits passes again with the same variables and role: the
   // complexity walk (a TypeInfo visit of the whole document) runs once per such combination.
-  const passed = new WeakMap<object, Map<string, number>>();
+  const passed = new WeakMap<object, Map<string, LimitReport>>();
   return {
     async requestDidStart({ contextValue }) {
       const started = process.hrtime.bigint();
@@ -73,16 +73,19 @@ function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger, h
           const vars = request.variables ? JSON.stringify(request.variables) : "";
           const key = vars.length <= 1024 ? `${request.operationName ?? ""}\u0000${contextValue.caller.role}\u0000${vars}` : null;
           try {
-            let cost = key !== null ? passed.get(document)?.get(key) : undefined;
-            if (cost === undefined) {
-              cost = checkOperation({ schema, document, operationName: request.operationName, variables: request.variables, limits: config.limits, caller: contextValue.caller }).cost;
+            const check = { schema, document, operationName: request.operationName, variables: request.variables, limits: config.limits, caller: contextValue.caller };
+            let report = key !== null ? passed.get(document)?.get(key) : undefined;
+            if (report === undefined) {
+              report = checkOperation(check);
               if (key !== null) {
-                let costs = passed.get(document);
-                if (!costs) passed.set(document, (costs = new Map()));
-                if (costs.size < 64) costs.set(key, cost);
+                let reports = passed.get(document);
+                if (!reports) passed.set(document, (reports = new Map()));
+                if (reports.size < 64) reports.set(key, report);
               }
             }
-            if (cost >= config.limits.heavyCost) contextValue.heavySlot.release = await heavy.enter(contextValue.signal);
+            // Judged again on every request: the trials it names may have grown since.
+            const { heavy: isHeavy } = checkAgainstTrials(check, report, (path) => contextValue.services.trials.opened(path)?.size() ?? null);
+            if (isHeavy) contextValue.heavySlot.release = await heavy.enter(contextValue.signal);
           } catch (e) {
             if (e instanceof GraphQLError && e.extensions.code === "LIMIT_EXCEEDED") {
               metrics.limitRejections.inc({ code: "LIMIT_EXCEEDED", limit: String(e.extensions.limit ?? "unknown") });

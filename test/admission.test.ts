@@ -14,6 +14,7 @@ import WebSocket from "ws";
 import { AdmissionQueue } from "../src/graphql/limits.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 import { installPerfTrial } from "./support/fixtures.js";
+import { TrialWriter } from "../src/trials/trial-writer.js";
 
 let server: TestServer;
 let rulesDir: string;
@@ -167,4 +168,39 @@ test("WebSocket: a heavy query waits for the same slot and is answered in full",
   } finally {
     await client.dispose();
   }
+});
+
+test("HTTP: judged by the real size of the trials it names: an alias bomb of whole-trial reads is refused before it runs or waits, a small trial's whole read does not wait", async () => {
+  const small = new TrialWriter(path.join(server.dataDir, "trials/small"));
+  for (let step = 0; step < 10; step++) {
+    await small.writeStep(step, ["a", "b", "c"].map((name, i) => ({ name, dtype: "float32" as const, shape: [1], values: [step * i] })));
+  }
+  await small.end();
+  // Both trials open (a trial not open yet is judged by the assumed size).
+  assert.equal((await server.gql(`{ trial(path: "trials/small") { steps } }`)).body.data.trial.steps.length, 10);
+  assert.equal((await server.gql(`{ trial(path: "trials/perf") { lastCompleteStep } }`)).body.data.trial.lastCompleteStep, 499);
+  const readsBefore = await metric(`trialgraph_heavy_operations{state="waiting"}`);
+  assert.equal(readsBefore, 0);
+
+  const holder = post(HOLDER);
+  await sleep(100);
+  // Three whole reads of 281,275 values: over the 256 MB a request may hold, known before reading.
+  const bomb = await post(`{ trial(path: "trials/perf") { a: tensors { values { data } } b: tensors { values { data } } c: tensors { values { step } } } }`);
+  assert.ok(bomb !== "left");
+  assert.equal(bomb.status, 400, JSON.stringify(bomb.body));
+  assert.equal(bomb.body.errors[0].extensions.code, "LIMIT_EXCEEDED");
+  assert.equal(bomb.body.errors[0].extensions.limit, "memory");
+  assert.equal(bomb.body.data, undefined, "nothing ran");
+  // Every value of the small trial, heavy by the assumed size (50 tensors × 1,000 steps): answered while the slot is taken.
+  const smallRead = await post(`{ trial(path: "trials/small") { tensors { name values { step data } } } }`);
+  assert.ok(smallRead !== "left" && smallRead.status === 200 && !smallRead.body.errors, JSON.stringify(smallRead));
+  assert.deepEqual(smallRead.body.data.trial.tensors.map((t: any) => [t.name, t.values.length, t.values[9].data[0]]), [["a", 10, 0], ["b", 10, 9], ["c", 10, 18]]);
+  assert.equal(await metric(`trialgraph_heavy_operations{state="running"}`), 1, "the holder still runs");
+  // The perf trial's whole read still takes its turn.
+  const whole = post(WHOLE_TRIAL);
+  await sleep(50);
+  assert.equal(await metric(`trialgraph_heavy_operations{state="waiting"}`), 1);
+  assert.ok((await holder) !== "left");
+  const r = await whole;
+  assert.ok(r !== "left" && r.status === 200 && !r.body.errors, JSON.stringify(r).slice(0, 300));
 });

@@ -5,11 +5,12 @@ import { buildSchema, parse } from "graphql";
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import { loadConfig } from "../src/config.js";
-import { ASSUMED, checkOperation, RateLimiter } from "../src/graphql/limits.js";
+import { ASSUMED, checkAgainstTrials, checkOperation, RateLimiter } from "../src/graphql/limits.js";
+import type { TrialSize } from "../src/trials/trial.js";
 import { TrialWriter } from "../src/trials/trial-writer.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 import { installPerfTrial } from "./support/fixtures.js";
-import { promises as fs } from "node:fs";
+import { promises as fs, readFileSync } from "node:fs";
 import { ProtoWriter } from "../src/format/protobuf.js";
 import { frameRecord } from "../src/format/tfrecord.js";
 import { serializeIndexFile } from "../src/format/index-file.js";
@@ -359,4 +360,47 @@ test("WebSocket: subscriptions are capped per socket and per caller; over the ca
     for (const c of clients) await c.dispose();
     await capped.close();
   }
+});
+
+test("checkAgainstTrials: whole-trial values reads of the trials an operation names, counted as execution merges them, refused over the request's memory", () => {
+  // Room for the static cost of the queries below: this test is about what comes after it.
+  const config = loadConfig({ TRIALGRAPH_MAX_COST: "1000000000" });
+  const schema = buildSchema(readFileSync(path.join(__dirname, "../schema/schema.graphql"), "utf8"));
+  const caller = { name: "x", role: "reader" as const };
+  // 300,000 complete values: one whole read is estimated at 120 MB of the 256 MB a request may hold.
+  const big: TrialSize = { tensors: 600, maxSteps: 500, completeValues: 300_000 };
+  const small: TrialSize = { tensors: 3, maxSteps: 10, completeValues: 30 };
+  const sizes: Record<string, TrialSize> = { "trials/big": big, "trials/small": small };
+  const judge = (query: string, variables: Record<string, unknown> = {}) => {
+    const check = { schema, document: parse(query), variables, limits: config.limits, caller };
+    const report = checkOperation(check);
+    return { report, verdict: () => checkAgainstTrials(check, report, (p) => sizes[p] ?? null) };
+  };
+  const whole = (alias: string) => `${alias}: tensors { values { step data } }`;
+  const refused = (f: () => unknown) => assert.throws(f, (e: any) => e.extensions.code === "LIMIT_EXCEEDED" && e.extensions.limit === "memory" && e.extensions.http.status === 400 && /TRIALGRAPH_MAX_REQUEST_MB/.test(e.message));
+
+  assert.deepEqual([...judge(`{ trial(path: "trials/big") { ${whole("a")} ${whole("b")} } }`).report.trials], [["trials/big", 2]]);
+  assert.equal(judge(`{ trial(path: "trials/big") { ${whole("a")} ${whole("b")} } }`).verdict().heavy, true, "two reads fit (240 MB) and are heavy");
+  refused(judge(`{ trial(path: "trials/big") { ${whole("a")} ${whole("b")} ${whole("c")} } }`).verdict);
+  // Through a variable, a fragment and two trial fields of the same trial.
+  refused(judge(`query($p: String!) { x: trial(path: $p) { ...W } y: trial(path: $p) { ${whole("a")} } } fragment W on Trial { ${whole("a")} ${whole("b")} }`, { p: "trials/big" }).verdict);
+  // Fields with the same response key are one read; skipped ones, filtered ones and other fields none.
+  const merged = judge(`query($no: Boolean!) { trial(path: "trials/big") {
+    a: tensors { values { step } } a: tensors { values { data } } ... on Trial { a: tensors { values { step } } }
+    b: tensors @include(if: $no) { values { step } } c: tensors @skip(if: true) { values { step } }
+    d: tensors(regex: "rmse") { values { step } } e: tensors { values(fromStep: 3) { step } } f: tensors { name series { values } }
+    g: tensors(regex: null) { values(mode: null) { step } } } }`, { no: false });
+  assert.deepEqual([...merged.report.trials], [["trials/big", 2]], "a and g");
+  merged.verdict();
+  // A trial that is not open is not judged; nor is a query that does not name its trial.
+  assert.equal(judge(`{ trial(path: "trials/unopened") { ${whole("a")} ${whole("b")} ${whole("c")} } }`).verdict().heavy, true);
+  assert.equal(judge(`{ trials { ${whole("a")} ${whole("b")} ${whole("c")} } }`).verdict().heavy, true);
+
+  // Heavy from the trial's real size: a small trial's whole read is light, a big one's heavy.
+  const smallRead = judge(`{ trial(path: "trials/small") { ${whole("a")} tensor(name: "x") { statsSeries { mean } } } }`);
+  assert.ok(smallRead.report.cost >= config.limits.heavyCost, `heavy by the assumed size (${smallRead.report.cost})`);
+  assert.equal(smallRead.verdict().heavy, false);
+  assert.equal(judge(`{ trial(path: "trials/big") { tensors(regex: "rmse") { values { step } } } }`).verdict().heavy, true);
+  // Reached some other way too (a job's trial): its size is unknown, so the assumed one stands.
+  assert.equal(judge(`{ trial(path: "trials/small") { ${whole("a")} } trainingJobs { nodes { trial { path } } } }`).verdict().heavy, true);
 });

@@ -5,11 +5,14 @@
  * HTTP status Apollo should answer with.
  */
 import {
-  getOperationAST, GraphQLError, Kind,
-  type DocumentNode, type FragmentDefinitionNode, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode,
+  getNamedType, getOperationAST, GraphQLError, Kind,
+  type DocumentNode, type FieldNode, type FragmentDefinitionNode, type GraphQLSchema, type OperationDefinitionNode,
+  type SelectionNode, type SelectionSetNode, type ValueNode,
 } from "graphql";
 import { getComplexity, simpleEstimator, type ComplexityEstimator } from "graphql-query-complexity";
 import type { Limits } from "../config.js";
+import { COLUMN_VALUE_BYTES, requestMemoryMessage } from "../trials/budget.js";
+import type { TrialSize } from "../trials/trial.js";
 import type { Caller } from "./context.js";
 
 /**
@@ -42,17 +45,17 @@ export class LimitError extends GraphQLError {
 const int = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? Math.trunc(v) : null);
 
 /** Steps a fromStep/toStep pair asks for; the assumed trial length when it is open-ended. */
-function stepsRequested(args: Record<string, unknown>): number {
+function stepsOf(assumed: Assumed, args: Record<string, unknown>): number {
   const from = int(args.fromStep);
   const to = int(args.toStep);
-  if (from !== null && to !== null) return Math.min(Math.max(to - from + 1, 0), ASSUMED.maxRangeSteps);
-  return ASSUMED.steps;
+  if (from !== null && to !== null) return Math.min(Math.max(to - from + 1, 0), assumed.maxRangeSteps);
+  return assumed.steps;
 }
 
 /** Points a series returns: its steps, or maxPoints when fewer. */
-function pointsRequested(args: Record<string, unknown>): number {
+function pointsOf(assumed: Assumed, args: Record<string, unknown>): number {
   const max = int(args.maxPoints);
-  return max !== null && max > 0 ? Math.min(max, stepsRequested(args)) : stepsRequested(args);
+  return max !== null && max > 0 ? Math.min(max, stepsOf(assumed, args)) : stepsOf(assumed, args);
 }
 
 /** Bins of a histogram (default 50; the resolver rejects more than 1000). */
@@ -61,46 +64,50 @@ function binsRequested(args: Record<string, unknown>): number {
   return bins !== null && bins > 0 ? Math.min(bins, 1_000) : 50;
 }
 
+type Assumed = { -readonly [K in keyof typeof ASSUMED]: number };
+
 /** Lists cost their expected length times what each item selects; the rest falls back to 1 + children. */
-export const sizeEstimator: ComplexityEstimator = ({ type, field, args, childComplexity }) => {
+export const sizeEstimator: ComplexityEstimator = (options) => estimateWith(ASSUMED, options);
+
+function estimateWith(assumed: Assumed, { type, field, args, childComplexity }: Parameters<ComplexityEstimator>[0]): number | void {
   const child = Math.max(1, childComplexity);
   switch (`${type.name}.${field.name}`) {
     case "Tensor.values":
-      return 1 + stepsRequested(args) * child;
+      return 1 + stepsOf(assumed, args) * child;
     case "Tensor.series":
     case "Tensor.statSeries":
     case "Tensor.reductionSeries":
-      return 1 + pointsRequested(args) * child;
+      return 1 + pointsOf(assumed, args) * child;
     case "Tensor.workerSeries":
-      return 1 + ASSUMED.workers * pointsRequested(args) * child;
+      return 1 + assumed.workers * pointsOf(assumed, args) * child;
     case "Tensor.statsSeries":
-      return 1 + stepsRequested(args) * child;
+      return 1 + stepsOf(assumed, args) * child;
     case "Tensor.histogramSeries":
-      return 1 + stepsRequested(args) * (binsRequested(args) + child);
+      return 1 + stepsOf(assumed, args) * (binsRequested(args) + child);
     case "TensorValue.histogram":
       return 1 + binsRequested(args) + child;
     case "Tensor.value":
       return 1 + child;
     case "Trial.tensors":
     case "Collection.tensors":
-      return 1 + ASSUMED.tensors * child;
+      return 1 + assumed.tensors * child;
     case "Query.trials":
     case "Trial.collections":
-      return 1 + ASSUMED.listItems * child;
+      return 1 + assumed.listItems * child;
     case "Query.trainingJobs": {
       const first = int(args.first);
-      return 1 + (first !== null && first > 0 ? first : ASSUMED.pageSize) * child;
+      return 1 + (first !== null && first > 0 ? first : assumed.pageSize) * child;
     }
     case "RuleSummary.evaluations": {
       const first = int(args.first);
       return 1 + (first !== null && first > 0 ? first : 20) * child;
     }
     case "Query.evaluateRules":
-      return 1 + (Array.isArray(args.rules) ? args.rules.length : 1) * (ASSUMED.ruleEvaluation + child);
+      return 1 + (Array.isArray(args.rules) ? args.rules.length : 1) * (assumed.ruleEvaluation + child);
     default:
       return undefined;
   }
-};
+}
 
 /** Depth of the deepest field path of an operation, fragments followed; introspection fields do not count. */
 export function operationDepth(operation: OperationDefinitionNode, fragments: Map<string, FragmentDefinitionNode>): number {
@@ -156,7 +163,109 @@ export interface LimitReport {
   operation: OperationDefinitionNode;
   depth: number;
   aliases: number;
+  /** Estimated cost with the assumed trial size (ASSUMED). */
   cost: number;
+  /** Paths the operation names in Query.trial(path:), each with the whole-trial `tensors { values }` reads it asks of it. */
+  trials: Map<string, number>;
+  /** Whether it reaches trials some other way too (Query.trials, a job's trial): their sizes are not known beforehand. */
+  reachesOtherTrials: boolean;
+}
+
+/** Cost of the operation under `estimator`; LIMIT_EXCEEDED or BAD_USER_INPUT where it cannot be estimated. */
+function complexity(c: LimitCheck, ...estimators: ComplexityEstimator[]): number {
+  try {
+    return getComplexity({
+      schema: c.schema,
+      query: c.document,
+      operationName: c.operationName ?? undefined,
+      variables: (c.variables ?? {}) as Record<string, any>,
+      estimators: [...estimators, simpleEstimator({ defaultComplexity: 1 })],
+    });
+  } catch (e) {
+    // Bad variables are reported by execution with their own code; an oversized query is ours.
+    if (/query nodes/i.test((e as Error).message)) {
+      throw new LimitError("LIMIT_EXCEEDED", "the operation has too many fields", 400, { limit: "cost" });
+    }
+    if (e instanceof GraphQLError) throw new GraphQLError(e.message, { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
+    throw e;
+  }
+}
+
+/** Whether a field is executed, as far as its literal or variable @include/@skip say. */
+function included(node: SelectionNode, variables: Record<string, unknown>): boolean {
+  for (const d of node.directives ?? []) {
+    const name = d.name.value;
+    if (name !== "include" && name !== "skip") continue;
+    const arg = d.arguments?.find((a) => a.name.value === "if")?.value;
+    const value = arg?.kind === Kind.BOOLEAN ? arg.value : arg?.kind === Kind.VARIABLE ? variables[arg.name.value] === true : false;
+    if (value !== (name === "include")) return false;
+  }
+  return true;
+}
+
+/** An argument's value where it is a literal or a variable; undefined for anything else. */
+function argument(field: FieldNode, name: string, variables: Record<string, unknown>): unknown {
+  const v: ValueNode | undefined = field.arguments?.find((a) => a.name.value === name)?.value;
+  if (!v) return undefined;
+  if (v.kind === Kind.VARIABLE) return variables[v.name.value];
+  if (v.kind === Kind.NULL) return null;
+  return v.kind === Kind.STRING || v.kind === Kind.ENUM ? v.value : v.kind === Kind.INT ? Number(v.value) : v;
+}
+
+/** A field given no argument but nulls: the whole of what it lists. */
+const unfiltered = (field: FieldNode, variables: Record<string, unknown>) =>
+  (field.arguments ?? []).every((a) => argument(field, a.name.value, variables) == null);
+
+/**
+ * The fields a selection set executes on `type`, by response key, as execution merges them
+ * (fragments followed, fields that @include/@skip drop left out).
+ */
+function fieldsByKey(sets: readonly SelectionSetNode[], type: string, fragments: Map<string, FragmentDefinitionNode>, variables: Record<string, unknown>): Map<string, FieldNode[]> {
+  const out = new Map<string, FieldNode[]>();
+  const visit = (set: SelectionSetNode, seen: Set<string>) => {
+    for (const s of set.selections) {
+      if (!included(s, variables)) continue;
+      if (s.kind === Kind.FIELD) {
+        const key = s.alias?.value ?? s.name.value;
+        const list = out.get(key);
+        if (list) list.push(s);
+        else out.set(key, [s]);
+      } else if (s.kind === Kind.INLINE_FRAGMENT) {
+        if (!s.typeCondition || s.typeCondition.name.value === type) visit(s.selectionSet, seen);
+      } else {
+        const f = fragments.get(s.name.value);
+        if (f && !seen.has(f.name.value) && f.typeCondition.name.value === type) visit(f.selectionSet, new Set(seen).add(f.name.value));
+      }
+    }
+  };
+  for (const set of sets) visit(set, new Set());
+  return out;
+}
+
+const subselections = (fields: FieldNode[]) => fields.flatMap((f) => (f.selectionSet ? [f.selectionSet] : []));
+
+/**
+ * The trials an operation names in Query.trial(path:), each with the number of whole-trial reads
+ * of every value it asks of it (`tensors { values }`, neither given arguments): each such read
+ * returns at least every complete value the trial lists, so their sum bounds what it reads from below.
+ */
+function namedTrials(operation: OperationDefinitionNode, fragments: Map<string, FragmentDefinitionNode>, variables: Record<string, unknown>): Map<string, number> {
+  const trials = new Map<string, number>();
+  if (operation.operation !== "query") return trials;
+  for (const fields of fieldsByKey([operation.selectionSet], "Query", fragments, variables).values()) {
+    if (fields[0].name.value !== "trial") continue;
+    const path = argument(fields[0], "path", variables);
+    if (typeof path !== "string") continue;
+    let reads = 0;
+    for (const tensors of fieldsByKey(subselections(fields), "Trial", fragments, variables).values()) {
+      if (tensors[0].name.value !== "tensors" || !tensors.every((f) => unfiltered(f, variables))) continue;
+      for (const values of fieldsByKey(subselections(tensors), "Tensor", fragments, variables).values()) {
+        if (values[0].name.value === "values" && values.every((f) => unfiltered(f, variables))) reads++;
+      }
+    }
+    trials.set(path, (trials.get(path) ?? 0) + reads);
+  }
+  return trials;
 }
 
 /**
@@ -180,23 +289,11 @@ export function checkOperation(c: LimitCheck): LimitReport {
   if (aliases > c.limits.maxAliases) {
     throw new LimitError("LIMIT_EXCEEDED", `the operation uses ${aliases} aliases; the limit is ${c.limits.maxAliases}`, 400, { limit: "aliases", value: aliases, max: c.limits.maxAliases });
   }
-  let cost: number;
-  try {
-    cost = getComplexity({
-      schema: c.schema,
-      query: c.document,
-      operationName: c.operationName ?? undefined,
-      variables: (c.variables ?? {}) as Record<string, any>,
-      estimators: [sizeEstimator, simpleEstimator({ defaultComplexity: 1 })],
-    });
-  } catch (e) {
-    // Bad variables are reported by execution with their own code; an oversized query is ours.
-    if (/query nodes/i.test((e as Error).message)) {
-      throw new LimitError("LIMIT_EXCEEDED", "the operation has too many fields", 400, { limit: "cost" });
-    }
-    if (e instanceof GraphQLError) throw new GraphQLError(e.message, { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
-    throw e;
-  }
+  let reachesOtherTrials = false;
+  const noteTrials: ComplexityEstimator = ({ type, field }) => {
+    if (getNamedType(field.type).name === "Trial" && !(type.name === "Query" && field.name === "trial")) reachesOtherTrials = true;
+  };
+  const cost = complexity(c, noteTrials, sizeEstimator);
   if (cost > c.limits.maxCost) {
     throw new LimitError(
       "LIMIT_EXCEEDED",
@@ -205,7 +302,37 @@ export function checkOperation(c: LimitCheck): LimitReport {
       { limit: "cost", value: cost, max: c.limits.maxCost },
     );
   }
-  return { operation, depth, aliases, cost };
+  return { operation, depth, aliases, cost, trials: namedTrials(operation, fragments, (c.variables ?? {}) as Record<string, unknown>), reachesOtherTrials };
+}
+
+/**
+ * Judges an operation that passed checkOperation against the trials it names, as they are open
+ * now (`sizeOf` looks without I/O; a trial not open yet is not judged). Refuses at once one that
+ * would hold more than TRIALGRAPH_MAX_REQUEST_MB of values: an alias bomb of whole-trial reads,
+ * which the read budget would refuse only after listing the steps of a budget's worth of tensors.
+ * Says whether it is heavy from those trials' real sizes rather than the assumed ones, so that a
+ * dashboard's reads of a small trial do not wait behind whole-trial reads of a large one.
+ */
+export function checkAgainstTrials(c: LimitCheck, report: LimitReport, sizeOf: (path: string) => TrialSize | null): { heavy: boolean } {
+  const sizes: TrialSize[] = [];
+  let values = 0;
+  for (const [path, wholeReads] of report.trials) {
+    const size = sizeOf(path);
+    if (!size) continue;
+    sizes.push(size);
+    values += wholeReads * size.completeValues;
+  }
+  if (values * COLUMN_VALUE_BYTES > c.limits.maxRequestBytes) {
+    throw new LimitError("LIMIT_EXCEEDED", requestMemoryMessage(c.limits.maxRequestBytes), 400, { limit: "memory", value: values });
+  }
+  if (report.cost < c.limits.heavyCost) return { heavy: false };
+  if (report.reachesOtherTrials || sizes.length === 0 || sizes.length < report.trials.size) return { heavy: true };
+  const real: Assumed = {
+    ...ASSUMED,
+    steps: Math.max(...sizes.map((s) => s.maxSteps)),
+    tensors: Math.max(...sizes.map((s) => s.tensors)),
+  };
+  return { heavy: complexity(c, (options) => estimateWith(real, options)) >= c.limits.heavyCost };
 }
 
 /**

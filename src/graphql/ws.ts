@@ -16,7 +16,7 @@ import type { Context, Services } from "./context.js";
 import { createContext } from "./context.js";
 import { authenticate } from "./http-auth.js";
 import { formatError, isExpectedError, logUnexpected, withRequestId } from "./errors.js";
-import { checkOperation, isTokenLimitMessage, rateLimitKey, type AdmissionQueue, type RateLimiter } from "./limits.js";
+import { checkAgainstTrials, checkOperation, isTokenLimitMessage, rateLimitKey, type AdmissionQueue, type RateLimiter } from "./limits.js";
 import { TrialgraphError } from "../errors.js";
 import type { Metrics } from "../observability/metrics.js";
 import { checkBrowserRequest } from "./browser-guard.js";
@@ -162,11 +162,13 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
           }
           const errors = validate(schema, document, rules);
           if (errors.length) return errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }));
-          const report = checkOperation({ schema, document, operationName: payload.operationName, variables: payload.variables, limits, caller });
+          const check = { schema, document, operationName: payload.operationName, variables: payload.variables, limits, caller };
+          const report = checkOperation(check);
+          const { heavy: isHeavy } = checkAgainstTrials(check, report, (path) => services.trials.opened(path)?.size() ?? null);
           const operation = metrics?.operationLabel(payload.operationName ?? report.operation.name?.value) ?? "";
           const controller = new AbortController();
           const context = createContext(services, caller, `${extra.requestId}/${id}`, controller.signal);
-          if (report.cost >= limits.heavyCost) heavyOperations.add(context);
+          if (isHeavy) heavyOperations.add(context);
           started.set(`${extra.requestId}/${id}`, { at: process.hrtime.bigint(), operation, type: report.operation.operation, callerKey, controller, context });
           extra.operations = (extra.operations ?? 0) + 1;
           perCaller.set(callerKey, (perCaller.get(callerKey) ?? 0) + 1);

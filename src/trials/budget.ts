@@ -22,6 +22,11 @@ export const COLUMN_VALUE_BYTES = 400;
 /** Heap bytes one returned element costs across decoding, GraphQL completion and serialization. */
 export const ELEMENT_BYTES = 100;
 
+/** Why a request over TRIALGRAPH_MAX_REQUEST_MB is refused, whether before it runs or while it reads. */
+export function requestMemoryMessage(maxBytes: number): string {
+  return `this request would hold more than ${Math.round(maxBytes / 2 ** 20)} MB of values (TRIALGRAPH_MAX_REQUEST_MB); ask for fewer tensors or steps, or use series(maxPoints)`;
+}
+
 /** Bytes shared by every request in flight (TRIALGRAPH_MAX_INFLIGHT_MB). */
 export class MemoryPool {
   used = 0;
@@ -118,7 +123,7 @@ export class ReadBudget {
         case "pool":
           return new TrialgraphError("LIMIT_EXCEEDED", "the service is answering other large requests and has no memory left for this one; retry shortly or ask for less", { limit: "memory", retryable: true });
         default:
-          return new TrialgraphError("LIMIT_EXCEEDED", `this request would hold more than ${Math.round(this.limits.maxBytes / 2 ** 20)} MB of values (TRIALGRAPH_MAX_REQUEST_MB); ask for fewer tensors or steps, or use series(maxPoints)`, { limit: "memory" });
+          return new TrialgraphError("LIMIT_EXCEEDED", requestMemoryMessage(this.limits.maxBytes), { limit: "memory" });
       }
     } finally {
       Error.stackTraceLimit = limit;

@@ -35,6 +35,8 @@ function forbidden(p: string): TrialgraphError {
 export class TrialRegistry {
   readonly cache: ValueCache;
   private open = new Map<string, Promise<Trial | null>>();
+  /** The open trials among `open`, for lookups that must not wait. */
+  private settled = new Map<string, Trial>();
   /** Every local trial file resolves inside the data directory (shared: files checked once). */
   private readonly confinement: Confinement;
 
@@ -69,6 +71,7 @@ export class TrialRegistry {
       trial = await pending;
     } catch (e) {
       this.open.delete(key);
+      this.settled.delete(key);
       throw e;
     }
     if (!trial) {
@@ -76,8 +79,20 @@ export class TrialRegistry {
       if (this.open.get(key) === pending) this.open.delete(key);
       return null;
     }
+    if (this.open.get(key) === pending) this.settled.set(key, trial);
     await trial.refresh();
     return trial;
+  }
+
+  /** The trial at `input` if it is open already (no I/O, no refresh); null otherwise. */
+  opened(input: string): Trial | null {
+    let key: string;
+    try {
+      key = this.normalize(input);
+    } catch {
+      return null;
+    }
+    return this.settled.get(key) ?? null;
   }
 
   private evict(): void {
@@ -85,6 +100,7 @@ export class TrialRegistry {
     for (const k of this.open.keys()) {
       if (this.open.size <= max) break;
       this.open.delete(k);
+      this.settled.delete(k);
     }
   }
 

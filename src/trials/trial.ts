@@ -332,6 +332,16 @@ function notNumeric(req: ValueRequest, v: TensorData): TrialgraphError {
 
 let nextTrialSerial = 0;
 
+/** A trial's size now (Trial.size). Trials only grow, so each figure stays a bound as they do. */
+export interface TrialSize {
+  /** Tensors listed. */
+  tensors: number;
+  /** Steps listed for the longest tensor, incomplete ones included: at most what it returns. */
+  maxSteps: number;
+  /** Complete steps of every tensor added up: at least what \`tensors { values }\` returns. */
+  completeValues: number;
+}
+
 export class Trial {
   /** Short, process-unique id for cache keys. */
   private readonly serial = (nextTrialSerial++).toString(36);
@@ -808,6 +818,22 @@ export class Trial {
     out.length = n;
     // Global steps are already ascending; mode steps follow them but need not.
     return global ? out : out.sort((a, b) => a - b);
+  }
+
+  /**
+   * The trial's size as its index says now, without reading values: what a request will read is
+   * judged from it before the request runs.
+   */
+  size(): TrialSize {
+    let maxSteps = 0;
+    let completeValues = 0;
+    for (const index of this.tensorsByName.values()) {
+      const steps = index.steps;
+      maxSteps = Math.max(maxSteps, steps.length);
+      if (this.loadedAllSteps) completeValues += steps.length;
+      else for (let i = 0; i < steps.length; i++) if (steps[i] <= this._lastCompleteStep) completeValues++;
+    }
+    return { tensors: this.tensorsByName.size, maxSteps, completeValues };
   }
 
   /** Throws BAD_USER_INPUT for a worker the trial does not know (null and undefined pass). */
