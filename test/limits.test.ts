@@ -391,6 +391,9 @@ test("checkAgainstTrials: whole-trial values reads of the trials an operation na
     d: tensors(regex: "rmse") { values { step } } e: tensors { values(fromStep: 3) { step } } f: tensors { name series { values } }
     g: tensors(regex: null) { values(mode: null) { step } } } }`, { no: false });
   assert.deepEqual([...merged.report.trials], [["trials/big", 2]], "a and g");
+  // Variables' defaults are what execution uses.
+  const defaults = judge(`query($p: String = "trials/big", $skip: Boolean = true) { trial(path: $p) { ${whole("a")} b: tensors @skip(if: $skip) { values { step } } } }`);
+  assert.deepEqual([...defaults.report.trials], [["trials/big", 1]]);
   merged.verdict();
   // A trial that is not open is not judged; nor is a query that does not name its trial.
   assert.equal(judge(`{ trial(path: "trials/unopened") { ${whole("a")} ${whole("b")} ${whole("c")} } }`).verdict().heavy, true);

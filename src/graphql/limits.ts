@@ -5,7 +5,7 @@
  * HTTP status Apollo should answer with.
  */
 import {
-  getNamedType, getOperationAST, GraphQLError, Kind,
+  getNamedType, getOperationAST, getVariableValues, GraphQLError, Kind,
   type DocumentNode, type FieldNode, type FragmentDefinitionNode, type GraphQLSchema, type OperationDefinitionNode,
   type SelectionNode, type SelectionSetNode, type ValueNode,
 } from "graphql";
@@ -171,7 +171,7 @@ export interface LimitReport {
   reachesOtherTrials: boolean;
 }
 
-/** Cost of the operation under `estimator`; LIMIT_EXCEEDED or BAD_USER_INPUT where it cannot be estimated. */
+/** Cost of the operation under `estimators`; LIMIT_EXCEEDED or BAD_USER_INPUT where it cannot be estimated. */
 function complexity(c: LimitCheck, ...estimators: ComplexityEstimator[]): number {
   try {
     return getComplexity({
@@ -302,7 +302,10 @@ export function checkOperation(c: LimitCheck): LimitReport {
       { limit: "cost", value: cost, max: c.limits.maxCost },
     );
   }
-  return { operation, depth, aliases, cost, trials: namedTrials(operation, fragments, (c.variables ?? {}) as Record<string, unknown>), reachesOtherTrials };
+  // Variables as execution sees them (defaults filled in); ones it will refuse count for nothing here.
+  const coerced = getVariableValues(c.schema, operation.variableDefinitions ?? [], c.variables ?? {});
+  const trials = namedTrials(operation, fragments, coerced.coerced ?? {});
+  return { operation, depth, aliases, cost, trials, reachesOtherTrials };
 }
 
 /**
