@@ -73,6 +73,13 @@ async function metric(name: string): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Sends HOLDER and resolves once it holds the heavy slot (however loaded the machine), with its answer to come. */
+async function hold(): Promise<{ answer: ReturnType<typeof post> }> {
+  const answer = post(HOLDER);
+  for (let i = 0; i < 200 && (await metric(`trialgraph_heavy_operations{state="running"}`)) !== 1; i++) await sleep(10);
+  return { answer };
+}
+
 test("AdmissionQueue: runs `running` at a time, admits the waiting in order, refuses beyond `queued`, drops a waiting one whose client left", async () => {
   const q = new AdmissionQueue(1, 2);
   const order: string[] = [];
@@ -98,8 +105,7 @@ test("AdmissionQueue: runs `running` at a time, admits the waiting in order, ref
 });
 
 test("HTTP: heavy requests wait for the one slot and are all answered in full; beyond the queue, LIMIT_EXCEEDED (queue) with HTTP 429", async () => {
-  const holder = post(HOLDER);
-  await sleep(100);
+  const holder = await hold();
   const waiting = [post(WHOLE_TRIAL), post(HEAVY_CHEAP)];
   await sleep(50);
   assert.equal(await metric(`trialgraph_heavy_operations{state="waiting"}`), 2);
@@ -114,7 +120,7 @@ test("HTTP: heavy requests wait for the one slot and are all answered in full; b
   // A light request does not wait.
   const light = await server.gql(`{ trial(path: "trials/perf") { tensor(name: "train-rmse") { value(step: 3) { step } } } }`);
   assert.deepEqual(light.body, { data: { trial: { tensor: { value: { step: 3 } } } } });
-  const held = await holder;
+  const held = await holder.answer;
   assert.ok(held !== "left" && held.status === 200, JSON.stringify(held).slice(0, 300));
   const [whole, cheap] = await Promise.all(waiting);
   assert.ok(whole !== "left" && whole.status === 200 && !whole.body.errors, JSON.stringify(whole).slice(0, 300));
@@ -126,14 +132,13 @@ test("HTTP: heavy requests wait for the one slot and are all answered in full; b
 
 test("HTTP: clients that leave while their heavy request waits are dropped without running; the next one runs as soon as the slot is free", async () => {
   const cancelledBefore = await metric(`trialgraph_limit_rejections_total{code="LIMIT_EXCEEDED",limit="cancelled"}`);
-  const holder = post(HOLDER);
-  await sleep(100);
+  const holder = await hold();
   const leavers = [post(WHOLE_TRIAL, 100), post(WHOLE_TRIAL, 100)];
   assert.deepEqual(await Promise.all(leavers), ["left", "left"]);
   await sleep(50);
   assert.equal(await metric(`trialgraph_heavy_operations{state="waiting"}`), 0, "the queue forgot them");
   const next = post(HEAVY_CHEAP);
-  assert.ok((await holder) !== "left");
+  assert.ok((await holder.answer) !== "left");
   const r = await next;
   assert.ok(r !== "left" && r.status === 200 && !r.body.errors, JSON.stringify(r).slice(0, 300));
   assert.equal(await metric(`trialgraph_limit_rejections_total{code="LIMIT_EXCEEDED",limit="cancelled"}`), cancelledBefore + 2);
@@ -153,8 +158,7 @@ test("HTTP: a client that leaves in the middle of a whole-trial read frees the s
 test("WebSocket: a heavy query waits for the same slot and is answered in full", async () => {
   const client = createClient({ url: server.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 });
   try {
-    const holder = post(HOLDER);
-    await sleep(100);
+    const holder = await hold();
     const viaWs = new Promise<any>((resolve, reject) => {
       let result: any;
       client.subscribe({ query: HEAVY_CHEAP }, { next: (r) => (result = r), error: reject, complete: () => resolve(result) });
@@ -164,7 +168,7 @@ test("WebSocket: a heavy query waits for the same slot and is answered in full",
     const r = await viaWs;
     assert.equal(r.errors, undefined);
     assert.ok(r.data.trial.tensors.every((t: any) => t.values.length === 500));
-    assert.ok((await holder) !== "left");
+    assert.ok((await holder.answer) !== "left");
   } finally {
     await client.dispose();
   }
@@ -182,8 +186,7 @@ test("HTTP: judged by the real size of the trials it names: an alias bomb of who
   const readsBefore = await metric(`trialgraph_heavy_operations{state="waiting"}`);
   assert.equal(readsBefore, 0);
 
-  const holder = post(HOLDER);
-  await sleep(100);
+  const holder = await hold();
   // Three whole reads of 281,275 values: over the 256 MB a request may hold, known before reading.
   const bomb = await post(`{ trial(path: "trials/perf") { a: tensors { values { data } } b: tensors { values { data } } c: tensors { values { step } } } }`);
   assert.ok(bomb !== "left");
@@ -200,7 +203,7 @@ test("HTTP: judged by the real size of the trials it names: an alias bomb of who
   const whole = post(WHOLE_TRIAL);
   await sleep(50);
   assert.equal(await metric(`trialgraph_heavy_operations{state="waiting"}`), 1);
-  assert.ok((await holder) !== "left");
+  assert.ok((await holder.answer) !== "left");
   const r = await whole;
   assert.ok(r !== "left" && r.status === 200 && !r.body.errors, JSON.stringify(r).slice(0, 300));
 });
