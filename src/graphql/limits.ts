@@ -317,9 +317,11 @@ export function checkOperation(c: LimitCheck): LimitReport {
  * dashboard's reads of a small trial do not wait behind whole-trial reads of a large one.
  */
 export function checkAgainstTrials(c: LimitCheck, report: LimitReport, sizeOf: (path: string) => TrialSize | null): { heavy: boolean } {
+  const heavyAssumed = report.cost >= c.limits.heavyCost;
   const sizes: TrialSize[] = [];
   let values = 0;
   for (const [path, wholeReads] of report.trials) {
+    if (!wholeReads && !heavyAssumed) continue; // nothing to judge: no trial looked at
     const size = sizeOf(path);
     if (!size) continue;
     sizes.push(size);
@@ -328,7 +330,7 @@ export function checkAgainstTrials(c: LimitCheck, report: LimitReport, sizeOf: (
   if (values * COLUMN_VALUE_BYTES > c.limits.maxRequestBytes) {
     throw new LimitError("LIMIT_EXCEEDED", requestMemoryMessage(c.limits.maxRequestBytes), 400, { limit: "memory", value: values });
   }
-  if (report.cost < c.limits.heavyCost) return { heavy: false };
+  if (!heavyAssumed) return { heavy: false };
   if (report.reachesOtherTrials || sizes.length === 0 || sizes.length < report.trials.size) return { heavy: true };
   const real: Assumed = {
     ...ASSUMED,
