@@ -157,7 +157,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       return { LOCAL: page.nodes.length };
     },
   });
-  instrumentS3Client(app.clients.s3, metrics);
+  app.clients.s3.onMade((client) => instrumentS3Client(client, metrics));
   countRuleEvaluations(services, metrics);
   const readiness = new ReadinessChecker({
     s3: config.ops.checkS3 ? app.clients.s3 : null,
