@@ -18,13 +18,11 @@ import { LocalBackend, type LocalJobEvent } from "./jobs/local/local-backend.js"
 import { importDataFolderJobs } from "./jobs/local/import-data-folder.js";
 import { InstanceMonitor } from "./jobs/instance-monitor.js";
 import { Store } from "./store/index.js";
-import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { JobRules } from "./jobs/job-rules.js";
 import { RuleRegistry } from "./rules/index.js";
-import { createS3Client } from "./storage/s3-client.js";
+import { createS3Client, LazyS3Client, parseS3Uri, s3Sdk } from "./storage/s3-client.js";
 import { S3Source } from "./storage/s3-source.js";
-import { parseS3Uri } from "./storage/s3-client.js";
 import type { Services } from "./graphql/context.js";
 import { checkDataDirWritable, redactUrl } from "./startup.js";
 import { MemoryPool } from "./trials/budget.js";
@@ -36,7 +34,7 @@ export interface App {
   /** This instance's id among those sharing the database. */
   instanceId: string;
   /** The shared clients, for readiness checks and metrics middleware (server.ts). */
-  clients: { s3: S3Client; sagemaker: SageMakerClient | null };
+  clients: { s3: LazyS3Client; sagemaker: SageMakerClient | null };
   close(): Promise<void>;
 }
 
@@ -62,14 +60,14 @@ async function assemble(config: Config, log: Logger, store: Store): Promise<App>
   const imported = await importDataFolderJobs(store.jobs, config.dataDir);
   if (imported) log.info({ jobs: imported, database: store.database.location }, "imported the data folder's job records into the database");
 
-  const s3 = createS3Client({ endpoint: config.s3Endpoint ?? undefined, region: config.region, maxSockets: config.s3MaxConcurrency, requestTimeoutMs: config.ops.s3TimeoutMs });
+  const s3 = new LazyS3Client(() => createS3Client({ endpoint: config.s3Endpoint ?? undefined, region: config.region, maxSockets: config.s3MaxConcurrency, requestTimeoutMs: config.ops.s3TimeoutMs }));
   const trials = new TrialRegistry({
     dataDir: config.dataDir,
     valueCacheBytes: config.valueCacheBytes,
     s3AllowedBuckets: config.exposure.s3AllowedBuckets,
     s3Source: (uri) => {
       const loc = parseS3Uri(uri);
-      return new S3Source({ client: s3, bucket: loc.bucket, prefix: loc.prefix });
+      return new S3Source({ client: s3.get(), bucket: loc.bucket, prefix: loc.prefix });
     },
   });
 
@@ -159,12 +157,12 @@ async function assemble(config: Config, log: Logger, store: Store): Promise<App>
     fetchS3Object: async (uri) => {
       checkS3Bucket(uri, config.exposure.s3AllowedBuckets, "inputs.uri");
       const loc = parseS3Uri(uri, "inputs.uri");
-      const res = await s3.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.prefix.replace(/\/$/, "") }));
+      const res = await s3.get().send(new (s3Sdk().GetObjectCommand)({ Bucket: loc.bucket, Key: loc.prefix.replace(/\/$/, "") }));
       return Buffer.from(await res.Body!.transformToByteArray());
     },
     putS3Object: async (uri, body) => {
       const loc = parseS3Uri(uri);
-      await s3.send(new PutObjectCommand({ Bucket: loc.bucket, Key: loc.prefix.replace(/\/$/, ""), Body: body }));
+      await s3.get().send(new (s3Sdk().PutObjectCommand)({ Bucket: loc.bucket, Key: loc.prefix.replace(/\/$/, ""), Body: body }));
     },
   });
   // A stop request made on another instance reaches the one training the job as a STOPPING event.

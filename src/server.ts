@@ -26,6 +26,7 @@ import { formatError, isExpectedError, logUnexpected, toGraphQLError, withReques
 import { attachWebSocketServer } from "./graphql/ws.js";
 import { createJitExecutor, type JitExecutor } from "./graphql/jit.js";
 import { JsonStringifier } from "./graphql/json.js";
+import { DocumentStore } from "./graphql/document-store.js";
 import { graphqlHttpHandler, stringifyResultAsBytes } from "./graphql/http.js";
 import type { GatewayInterface } from "@apollo/server-gateway-interface";
 import { authenticate } from "./graphql/http-auth.js";
@@ -160,7 +161,7 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
       return { LOCAL: page.nodes.length };
     },
   });
-  instrumentS3Client(app.clients.s3, metrics);
+  app.clients.s3.onMade((client) => instrumentS3Client(client, metrics));
   countRuleEvaluations(services, metrics);
   const readiness = new ReadinessChecker({
     s3: config.ops.checkS3 ? app.clients.s3 : null,
@@ -195,6 +196,8 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
     // main() owns SIGTERM: Apollo's own handler would stop only itself and then re-send the signal.
     stopOnTerminationSignals: false,
     parseOptions: { maxTokens: config.limits.maxTokens },
+    // Parsed documents, and with them their compiled queries, bounded by their text.
+    documentStore: new DocumentStore(),
     // Long number lists (series) are serialized once and their bytes reused; the answer's bytes go
     // straight to the HTTP handler (one answer per request: HTTP batching stays off).
     stringifyResult: stringifyResultAsBytes((value) => json.toChunks(value), (value) => json.stringify(value)),

@@ -214,3 +214,38 @@ test("an example trial that cannot be read: the warm-up fails with one warning a
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test("a service that never reads S3 does not load the S3 SDK: not at start, not answering a local trial", async () => {
+  const dataDir = tempDir();
+  const script = `
+    const { loadConfig } = require("./src/config.ts");
+    const { startServer } = require("./src/server.ts");
+    const pino = require("pino");
+    (async () => {
+      const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", TRIALGRAPH_DATA_DIR: process.env.TRIALGRAPH_DATA_DIR, TRIALGRAPH_READY_CHECK_S3: "false" });
+      const server = await startServer(config, pino({ level: "silent" }));
+      const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: '{ trial(path: "trials/example") { steps } }' }) });
+      const steps = (await res.json()).data.trial.steps.length;
+      const metrics = (await fetch(server.url.replace(/graphql$/, "metrics"))).status;
+      const loaded = Object.keys(require.cache).filter((k) => k.includes("/node_modules/@aws-sdk/client-s3/")).length;
+      await server.close();
+      console.log(JSON.stringify({ steps, metrics, loaded }));
+      process.exit(0);
+    })();`;
+  try {
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), ...NEUTRAL, TRIALGRAPH_DATA_DIR: dataDir };
+    delete env.NODE_TEST_CONTEXT;
+    delete env.NODE_OPTIONS;
+    const proc = spawn(process.execPath, ["--import", "tsx", "-e", script], { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    proc.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
+    proc.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise((resolve) => proc.once("close", resolve));
+    assert.equal(code, 0, stderr);
+    const out = JSON.parse(stdout.trim().split("\n").pop()!);
+    assert.deepEqual(out, { steps: 100, metrics: 200, loaded: 0 });
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -5,9 +5,10 @@
  * A dependency that answers with an authorization or throttling error is reachable; one that does
  * not answer, refuses the connection or fails with a server error is not.
  */
-import { ListBucketsCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import type { Redis } from "ioredis";
+import { s3Sdk } from "../storage/s3-client.js";
 
 export interface DependencyStatus {
   ok: boolean;
@@ -21,7 +22,8 @@ export interface Readiness {
 }
 
 export interface ReadinessOptions {
-  s3?: S3Client | null;
+  /** The S3 client to check, made (and its SDK loaded) by the first check. */
+  s3?: { get(): S3Client } | null;
   sagemaker?: SageMakerClient | null;
   redisUrl?: string | null;
   /** Reaches the service's database (throws when it cannot). */
@@ -79,7 +81,7 @@ export class ReadinessChecker {
       );
     };
     const { s3, sagemaker } = this.options;
-    if (s3) run("s3", (signal) => awsReachable(() => s3.send(new ListBucketsCommand({}), { abortSignal: signal })));
+    if (s3) run("s3", (signal) => awsReachable(() => s3.get().send(new (s3Sdk().ListBucketsCommand)({}), { abortSignal: signal })));
     // Loaded here, not at start: a service without SageMaker never loads its SDK.
     if (sagemaker) run("sagemaker", (signal) => awsReachable(async () => sagemaker.send(new (await import("@aws-sdk/client-sagemaker")).ListTrainingJobsCommand({ MaxResults: 1 }), { abortSignal: signal })));
     if (this.redis) run("redis", () => this.pingRedis());

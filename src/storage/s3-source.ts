@@ -1,11 +1,11 @@
 /** A trial under an S3 prefix as a ByteSource: listings with StartAfter, ranged GETs merged per object. */
 import type { Readable } from "node:stream";
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { ByteRange, ByteSource, ReadOptions } from "./byte-source.js";
 import type { ConcurrencyLimiter } from "./concurrency.js";
 import { createObjectCache, type SizeBoundedLru } from "./lru.js";
 import { checkReadSize, readCoalesced, validateRange } from "./ranges.js";
-import { classifyS3Error, clientLimiter, formatS3Uri, parseS3Uri, toTrialgraphError, type S3Location } from "./s3-client.js";
+import { classifyS3Error, clientLimiter, formatS3Uri, parseS3Uri, s3Sdk, toTrialgraphError, type S3Location } from "./s3-client.js";
 
 /**
  * Ranges of one object closer than this are fetched in one GET. S3's time to first byte (~20-50 ms) buys
@@ -83,7 +83,7 @@ export class S3Source implements ByteSource {
       try {
         page = await this.limiter.run(() =>
           this.client.send(
-            new ListObjectsV2Command({
+            new (s3Sdk().ListObjectsV2Command)({
               Bucket: this.bucket,
               Prefix: this.prefix + prefix,
               // S3 ignores StartAfter once a continuation token is given.
@@ -135,7 +135,7 @@ export class S3Source implements ByteSource {
 
   async exists(key: string): Promise<boolean> {
     try {
-      await this.limiter.run(() => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })));
+      await this.limiter.run(() => this.client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: this.prefix + key })));
       return true;
     } catch (err) {
       const kind = classifyS3Error(err);
@@ -157,7 +157,7 @@ export class S3Source implements ByteSource {
       try {
         return await this.limiter.run(async () => {
           const res = await this.client.send(
-            new GetObjectCommand({
+            new (s3Sdk().GetObjectCommand)({
               Bucket: this.bucket,
               Key: fullKey,
               Range: range ? `bytes=${range.start}-${range.start + range.length - 1}` : undefined,
