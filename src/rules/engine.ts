@@ -494,6 +494,8 @@ export class RuleSession {
   private lastProgressAt: number;
   private lastSeenStep: number | null = null;
   private pending = new Set<Promise<unknown>>();
+  /** Instances being released (custom rules' workers exiting). */
+  private readonly freeing = new Set<Promise<void>>();
   private readonly live: boolean;
   private readonly now: () => number;
   private closed = false;
@@ -700,7 +702,8 @@ export class RuleSession {
   /** A finalized rule's instance is no longer needed (a custom rule's worker ends). */
   private release(r: RuleState): void {
     try {
-      r.instance?.dispose?.();
+      const freed = r.instance?.dispose?.();
+      if (isPromise(freed)) this.freeing.add(freed.catch(() => undefined));
     } catch {
       // best effort
     }
@@ -708,12 +711,15 @@ export class RuleSession {
 
   /**
    * Nobody waits for this session any more (the client left, the job's rules were closed): every
-   * instance is released and advances stop at the next step.
+   * instance is released and advances stop at the next step. Settles once what the instances held
+   * is freed (custom rules' threads have exited).
    */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const r of this.rules) this.release(r);
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      for (const r of this.rules) this.release(r);
+    }
+    return Promise.all(this.freeing).then(() => undefined);
   }
 
   private async doAdvance(final: boolean): Promise<void> {
@@ -1028,14 +1034,16 @@ export async function evaluateRules(
 ): Promise<RuleEvaluationResult[]> {
   const session = await RuleSession.create(trial, specs, { ...opts, live: false, actions: false });
   // The client left: custom rules' workers end now, and no further step is evaluated.
-  const stop = () => session.close();
+  const stop = () => void session.close();
   opts.signal?.addEventListener("abort", stop, { once: true });
   try {
     if (!opts.signal?.aborted) await session.advance({ final: true });
     return session.results();
   } finally {
     opts.signal?.removeEventListener("abort", stop);
-    session.close();
+    // Returns once the custom rules' threads have exited: a queue of evaluations (one at a time) then
+    // never has the next one's workers starting beside the last one's, whose heaps are not yet freed.
+    await session.close();
   }
 }
 
