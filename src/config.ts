@@ -56,7 +56,10 @@ export interface RuleLimits {
   memoryMb: number;
   /** Time one custom rule may spend over one evaluation (all its calls), ms. */
   evaluationTimeoutMs: number;
-  /** Custom-rule workers evaluateRules queries may run at once. */
+  /**
+   * evaluateRules queries running custom rules at once (default 1): each holds a worker per custom
+   * rule, every one up to its heap limit, so side by side their peaks add up.
+   */
   queryWorkers: number;
 }
 
@@ -265,7 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { stdoutIsTTY =
     rules: {
       memoryMb: int("TRIALGRAPH_RULE_MEMORY_MB", 64, 8, 16_384),
       evaluationTimeoutMs: int("TRIALGRAPH_RULE_EVALUATION_TIMEOUT_MS", 60_000, 100, 86_400_000),
-      queryWorkers: int("TRIALGRAPH_RULE_QUERY_WORKERS", 2, 1, 64),
+      queryWorkers: int("TRIALGRAPH_RULE_QUERY_WORKERS", 1, 1, 64),
     },
     ops: {
       checkS3: bool("TRIALGRAPH_READY_CHECK_S3", Boolean(str("TRIALGRAPH_S3_ENDPOINT") || env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE)),

@@ -210,6 +210,8 @@ class RuleWorker {
   private scope: CallScope = { views: [], values: null };
   private dead: string | null = null;
   private spentMs = 0;
+  /** Settles when the thread has exited and its heap is freed. */
+  readonly exited: Promise<void>;
   readonly base: string;
 
   constructor(readonly file: string, code: string, private readonly limits: CustomRuleLimits) {
@@ -234,7 +236,10 @@ class RuleWorker {
     this.worker.unref();
     port1.unref();
     liveWorkers++;
-    this.worker.once("exit", () => liveWorkers--);
+    this.exited = new Promise((resolve) => this.worker.once("exit", () => {
+      liveWorkers--;
+      resolve();
+    }));
     port1.on("message", (m: { view: number | "values"; method: string; args: unknown[] }) => this.answer(m));
     this.worker.on("message", (m: { id: number; ok: boolean; value?: unknown; error?: string }) => {
       const p = this.pending;
@@ -314,8 +319,10 @@ class RuleWorker {
     });
   }
 
-  terminate(reason = "stopped: nobody waits for it any more"): void {
+  /** Stops the worker (if it still runs); settles once its thread has exited. */
+  terminate(reason = "stopped: nobody waits for it any more"): Promise<void> {
     if (!this.dead) this.kill(reason);
+    return this.exited;
   }
 }
 
@@ -344,7 +351,7 @@ class CustomRuleInstance implements RuleInstance {
     try {
       hasIdle = await worker.call("create", params, "create(params)", undefined, true).catch(rethrow(worker.base, "create(params)"));
     } catch (e) {
-      worker.terminate();
+      void worker.terminate();
       throw e;
     }
     if (hasIdle === true) {
@@ -379,8 +386,8 @@ class CustomRuleInstance implements RuleInstance {
     return r;
   }
 
-  dispose(): void {
-    this.worker.terminate();
+  dispose(): Promise<void> {
+    return this.worker.terminate();
   }
 }
 
@@ -456,7 +463,7 @@ async function loadOne(file: string, code: string, limits: CustomRuleLimits): Pr
     metaJson = (await probe.call("meta", null, "reading its metadata", undefined, true)
       .catch(rethrow(base, "loading the module"))) as string;
   } finally {
-    probe.terminate("done");
+    void probe.terminate("done");
   }
   const meta = JSON.parse(metaJson) as {
     name: unknown; description: unknown; appliesToXgboost: unknown;

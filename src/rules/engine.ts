@@ -88,11 +88,28 @@ export function validateRuleSpecs(specs: readonly RuleSpec[], registry: RuleRegi
 // Trial views
 // ---------------------------------------------------------------------------------------------
 
-const MAX_STEP_NAME_SETS = 64;
+const MAX_STEP_NAME_LISTS = 64;
+
+/** Whether `name` is in `sorted` (sorted as Array.prototype.sort sorts strings: by UTF-16 code units). */
+function sortedHas(sorted: readonly string[], name: string): boolean {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < name) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < sorted.length && sorted[lo] === name;
+}
 
 /** Per-advance caches over a Trial (names per step, regex and collection matches, steps). */
 class TrialCache {
-  private namesAt = new Map<number, Set<string>>();
+  /**
+   * Names saved at a step, as the trial lists them (sorted), looked up by binary search: a Set of
+   * every name per evaluated step was most of a one-shot evaluation's garbage (the sets outlived
+   * young-generation collections and were promoted to the old generation).
+   */
+  private namesAt = new Map<number, readonly string[]>();
   private regex = new Map<string, string[]>();
   private members = new Map<string, string[]>();
   private tensorStepLists = new Map<string, number[]>();
@@ -108,11 +125,11 @@ class TrialCache {
     this.stepLists.clear();
   }
 
-  namesAtStep(global: number): Set<string> {
+  namesAtStep(global: number): readonly string[] {
     let s = this.namesAt.get(global);
     if (!s) {
-      s = new Set(this.trial.tensorNames({ step: global }));
-      if (this.namesAt.size >= MAX_STEP_NAME_SETS) this.namesAt.delete(this.namesAt.keys().next().value!);
+      s = this.trial.tensorNames({ step: global });
+      if (this.namesAt.size >= MAX_STEP_NAME_LISTS) this.namesAt.delete(this.namesAt.keys().next().value!);
       this.namesAt.set(global, s);
     }
     return s;
@@ -152,7 +169,7 @@ class TrialCache {
 
   has(name: string, step: number, mode: Mode | null | undefined): boolean {
     const g = this.globalOf(step, mode);
-    return g !== null && this.namesAtStep(g).has(name);
+    return g !== null && sortedHas(this.namesAtStep(g), name);
   }
 
   /** Whether the raw value exists at the step (present, and not only as reductions or a shape). */
@@ -238,7 +255,7 @@ class BoundView implements TrialView {
   }
 
   select(sel: TensorSelector, step?: number | null, mode?: Mode | null): string[] {
-    let at: Set<string> | null = null;
+    let at: readonly string[] | null = null;
     if (step !== undefined && step !== null) {
       const g = this.c.globalOf(step, mode);
       if (g === null || g > this.bound) return [];
@@ -250,11 +267,11 @@ class BoundView implements TrialView {
     ];
     if (sources.length === 1 && !sel.names?.length) {
       // One sorted source: filtering keeps it sorted and unique.
-      return at ? sources[0].filter((n) => at!.has(n)) : [...sources[0]];
+      return at ? sources[0].filter((n) => sortedHas(at!, n)) : [...sources[0]];
     }
     const out = new Set<string>();
     const add = (n: string) => {
-      if (at ? at.has(n) : this.c.trial.hasTensor(n)) out.add(n);
+      if (at ? sortedHas(at, n) : this.c.trial.hasTensor(n)) out.add(n);
     };
     for (const c of sel.collections ?? []) for (const n of this.c.collectionMembers(c)) add(n);
     for (const r of sel.regex ?? []) for (const n of this.c.regexMatches(r)) add(n);
@@ -477,6 +494,8 @@ export class RuleSession {
   private lastProgressAt: number;
   private lastSeenStep: number | null = null;
   private pending = new Set<Promise<unknown>>();
+  /** Instances being released (custom rules' workers exiting). */
+  private readonly freeing = new Set<Promise<void>>();
   private readonly live: boolean;
   private readonly now: () => number;
   private closed = false;
@@ -683,7 +702,8 @@ export class RuleSession {
   /** A finalized rule's instance is no longer needed (a custom rule's worker ends). */
   private release(r: RuleState): void {
     try {
-      r.instance?.dispose?.();
+      const freed = r.instance?.dispose?.();
+      if (isPromise(freed)) this.freeing.add(freed.catch(() => undefined));
     } catch {
       // best effort
     }
@@ -691,12 +711,15 @@ export class RuleSession {
 
   /**
    * Nobody waits for this session any more (the client left, the job's rules were closed): every
-   * instance is released and advances stop at the next step.
+   * instance is released and advances stop at the next step. Settles once what the instances held
+   * is freed (custom rules' threads have exited).
    */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const r of this.rules) this.release(r);
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      for (const r of this.rules) this.release(r);
+    }
+    return Promise.all(this.freeing).then(() => undefined);
   }
 
   private async doAdvance(final: boolean): Promise<void> {
@@ -1011,14 +1034,16 @@ export async function evaluateRules(
 ): Promise<RuleEvaluationResult[]> {
   const session = await RuleSession.create(trial, specs, { ...opts, live: false, actions: false });
   // The client left: custom rules' workers end now, and no further step is evaluated.
-  const stop = () => session.close();
+  const stop = () => void session.close();
   opts.signal?.addEventListener("abort", stop, { once: true });
   try {
     if (!opts.signal?.aborted) await session.advance({ final: true });
     return session.results();
   } finally {
     opts.signal?.removeEventListener("abort", stop);
-    session.close();
+    // Returns once the custom rules' threads have exited: a queue of evaluations (one at a time) then
+    // never has the next one's workers starting beside the last one's, whose heaps are not yet freed.
+    await session.close();
   }
 }
 

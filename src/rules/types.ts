@@ -146,8 +146,8 @@ export interface RuleInstance {
   checkIdle?(ctx: IdleContext): MaybePromise<StepResult | boolean | null>;
   /** What was required, for the ERROR raised when nothing was ever checked. */
   missingRequirement?(): string;
-  /** Frees what the instance holds (a custom rule's worker) once nobody needs it. */
-  dispose?(): void;
+  /** Frees what the instance holds (a custom rule's worker) once nobody needs it; settles when it is freed. */
+  dispose?(): MaybePromise<void>;
 }
 
 /** What happens when a rule fires (smdebug's action_json, spec §8.1). */
