@@ -30,8 +30,11 @@ export const ASSUMED = {
   listItems: 50,
   /** trainingJobs without first. */
   pageSize: 20,
-  /** Cost of one rule evaluation over a trial (the engine reads every step). */
-  ruleEvaluation: 1_000,
+  /**
+   * Cost of one rule evaluation over a trial: the engine reads every step of its tensors, as a
+   * whole-trial read does, so it is heavy at the default TRIALGRAPH_HEAVY_COST and takes turns with them.
+   */
+  ruleEvaluation: 10_000,
   /** Workers of a trial, for the view across workers. */
   workers: 8,
 } as const;

@@ -133,7 +133,7 @@ export class JobRules implements RuleService {
 
   constructor(private readonly options: JobRulesOptions) {
     this.tickMs = Math.max(50, Math.floor(options.leases.ttlMs / 3));
-    this.customRuleQueries = new ConcurrencyLimiter(options.customRuleQueries ?? 2);
+    this.customRuleQueries = new ConcurrencyLimiter(options.customRuleQueries ?? 1);
   }
 
   /** Wires the job service (they need each other: jobs start evaluations, rules stop jobs) and starts supervising. */
