@@ -5,9 +5,10 @@
  * HTTP status Apollo should answer with.
  */
 import {
-  getNamedType, getOperationAST, getVariableValues, GraphQLError, Kind,
+  getDirectiveValues, getNamedType, getOperationAST, getVariableValues, GraphQLError, GraphQLIncludeDirective, GraphQLSkipDirective,
+  Kind, valueFromASTUntyped,
   type DocumentNode, type FieldNode, type FragmentDefinitionNode, type GraphQLSchema, type OperationDefinitionNode,
-  type SelectionNode, type SelectionSetNode, type ValueNode,
+  type SelectionNode, type SelectionSetNode,
 } from "graphql";
 import { getComplexity, simpleEstimator, type ComplexityEstimator } from "graphql-query-complexity";
 import type { Limits } from "../config.js";
@@ -194,25 +195,16 @@ function complexity(c: LimitCheck, ...estimators: ComplexityEstimator[]): number
   }
 }
 
-/** Whether a field is executed, as far as its literal or variable @include/@skip say. */
+/** Whether execution runs a selection, as its @skip and @include say (graphql-js's own rule). */
 function included(node: SelectionNode, variables: Record<string, unknown>): boolean {
-  for (const d of node.directives ?? []) {
-    const name = d.name.value;
-    if (name !== "include" && name !== "skip") continue;
-    const arg = d.arguments?.find((a) => a.name.value === "if")?.value;
-    const value = arg?.kind === Kind.BOOLEAN ? arg.value : arg?.kind === Kind.VARIABLE ? variables[arg.name.value] === true : false;
-    if (value !== (name === "include")) return false;
-  }
-  return true;
+  return getDirectiveValues(GraphQLSkipDirective, node, variables)?.if !== true
+    && getDirectiveValues(GraphQLIncludeDirective, node, variables)?.if !== false;
 }
 
-/** An argument's value where it is a literal or a variable; undefined for anything else. */
+/** An argument's value, variables substituted; undefined when it is not given. */
 function argument(field: FieldNode, name: string, variables: Record<string, unknown>): unknown {
-  const v: ValueNode | undefined = field.arguments?.find((a) => a.name.value === name)?.value;
-  if (!v) return undefined;
-  if (v.kind === Kind.VARIABLE) return variables[v.name.value];
-  if (v.kind === Kind.NULL) return null;
-  return v.kind === Kind.STRING || v.kind === Kind.ENUM ? v.value : v.kind === Kind.INT ? Number(v.value) : v;
+  const v = field.arguments?.find((a) => a.name.value === name)?.value;
+  return v && valueFromASTUntyped(v, variables);
 }
 
 /** A field given no argument but nulls: the whole of what it lists. */
@@ -305,9 +297,10 @@ export function checkOperation(c: LimitCheck): LimitReport {
       { limit: "cost", value: cost, max: c.limits.maxCost },
     );
   }
-  // Variables as execution sees them (defaults filled in); ones it will refuse count for nothing here.
-  const coerced = getVariableValues(c.schema, operation.variableDefinitions ?? [], c.variables ?? {});
-  const trials = namedTrials(operation, fragments, coerced.coerced ?? {});
+  // Variables as execution sees them (defaults filled in); with variables it will refuse, execution
+  // answers with that error before reading anything, so nothing is counted here.
+  const { coerced } = getVariableValues(c.schema, operation.variableDefinitions ?? [], c.variables ?? {});
+  const trials = coerced ? namedTrials(operation, fragments, coerced) : new Map<string, number>();
   return { operation, depth, aliases, cost, trials, reachesOtherTrials };
 }
 
