@@ -27,10 +27,11 @@ import { attachWebSocketServer } from "./graphql/ws.js";
 import { createJitExecutor, type JitExecutor } from "./graphql/jit.js";
 import { JsonStringifier } from "./graphql/json.js";
 import { DocumentStore } from "./graphql/document-store.js";
+import { serviceValidationRules } from "./graphql/validation.js";
 import { graphqlHttpHandler, stringifyResultAsBytes } from "./graphql/http.js";
 import type { GatewayInterface } from "@apollo/server-gateway-interface";
 import { authenticate } from "./graphql/http-auth.js";
-import { AdmissionQueue, checkAgainstTrials, checkOperation, rateLimitKey, RateLimiter, relabelTokenLimit, type LimitReport } from "./graphql/limits.js";
+import { AdmissionQueue, checkAgainstTrials, CheckedOperations, rateLimitKey, RateLimiter, relabelTokenLimit } from "./graphql/limits.js";
 import { TrialgraphError } from "./errors.js";
 import { createMetrics, instrumentS3Client, type Metrics } from "./observability/metrics.js";
 import { requestLogging } from "./observability/logging.js";
@@ -56,9 +57,7 @@ const WEB_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${pa
 
 /** Counts, times and limit-checks every HTTP GraphQL operation; heavy ones wait for a slot of `heavy`. */
 function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger, heavy: AdmissionQueue): ApolloServerPlugin<Context> {
-  // An operation that passed the limits passes again with the same variables and role: the
-  // complexity walk (a TypeInfo visit of the whole document) runs once per such combination.
-  const passed = new WeakMap<object, Map<string, LimitReport>>();
+  const checked = new CheckedOperations();
   return {
     async requestDidStart({ contextValue }) {
       const started = process.hrtime.bigint();
@@ -71,19 +70,9 @@ function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger, h
           if (type === "subscription") {
             throw new GraphQLError("subscriptions run over graphql-ws: open a WebSocket to this same /graphql URL", { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
           }
-          const vars = request.variables ? JSON.stringify(request.variables) : "";
-          const key = vars.length <= 1024 ? `${request.operationName ?? ""}\u0000${contextValue.caller.role}\u0000${vars}` : null;
           try {
             const check = { schema, document, operationName: request.operationName, variables: request.variables, limits: config.limits, caller: contextValue.caller };
-            let report = key !== null ? passed.get(document)?.get(key) : undefined;
-            if (report === undefined) {
-              report = checkOperation(check);
-              if (key !== null) {
-                let reports = passed.get(document);
-                if (!reports) passed.set(document, (reports = new Map()));
-                if (reports.size < 64) reports.set(key, report);
-              }
-            }
+            const report = checked.check(check);
             // Judged again on every request: the trials it names may have grown since.
             const { heavy: isHeavy } = checkAgainstTrials(check, report, (path) => contextValue.services.trials.opened(path)?.size() ?? null);
             if (isHeavy) contextValue.heavySlot.release = await heavy.enter(contextValue.signal);
@@ -182,16 +171,18 @@ export async function startServer(config: Config, log: Logger = pino({ level: co
   const httpServer = http.createServer(expressApp);
   const ws = attachWebSocketServer(httpServer, schema, services, { metrics, rateLimiter, heavy });
   let draining = false;
-  const format = formatError();
+  const format = formatError({ hideSchemaHints: !config.introspection });
 
   const jit = createJitExecutor(schema);
   const json = new JsonStringifier();
   const apollo = new ApolloServer<Context>({
     // Apollo's "gateway" is its one documented hook for another executor: compiled queries (graphql-jit).
     ...(config.graphqlJit ? { gateway: jitGateway(schema, jit) } : { schema }),
-    introspection: config.introspection,
+    // Introspection is refused by serviceValidationRules, as on the WebSocket (Apollo's own switch would
+    // refuse it over HTTP only), and the schema hints go with formatError's hideSchemaHints.
+    introspection: true,
+    validationRules: serviceValidationRules(config.introspection),
     includeStacktraceInErrorResponses: false,
-    hideSchemaDetailsFromClientErrors: !config.introspection,
     maxRecursiveSelections: true,
     // main() owns SIGTERM: Apollo's own handler would stop only itself and then re-send the signal.
     stopOnTerminationSignals: false,

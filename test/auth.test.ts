@@ -185,9 +185,28 @@ test("introspection can be turned off", async () => {
   try {
     const off = await closed.gql(`{ __schema { queryType { name } } }`);
     assert.equal(off.status, 400);
-    assert.match(off.body.errors[0].message, /introspection is not allowed/i);
+    assert.match(off.body.errors[0].message, /introspection has been disabled/i);
+    assert.equal(off.body.errors[0].extensions.code, "GRAPHQL_VALIDATION_FAILED");
     const typo = await closed.gql(`{ trail(path: "x") { path } }`);
+    assert.match(typo.body.errors[0].message, /Cannot query field "trail"/);
     assert.doesNotMatch(typo.body.errors[0].message, /Did you mean/, "no schema hints without introspection");
+    // The socket is the same API: neither the schema nor hints about it leak there either.
+    const client = createClient({ url: closed.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+    try {
+      for (const query of [`{ __schema { queryType { name } } }`, `{ __type(name: "Trial") { name } }`, `{ a: trial(path: "trials/example") { __typename } b: __schema { types { name } } }`]) {
+        const r = await once(client, query);
+        assert.equal(r.data, undefined, query);
+        assert.match(r.errors[0].message, /introspection has been disabled/i, query);
+        assert.equal(r.errors[0].extensions.code, "GRAPHQL_VALIDATION_FAILED", query);
+      }
+      const wsTypo = await once(client, `{ trail(path: "x") { path } }`);
+      assert.match(wsTypo.errors[0].message, /Cannot query field "trail"/);
+      assert.doesNotMatch(wsTypo.errors[0].message, /Did you mean/, "no schema hints on the socket");
+      const ok = await once(client, `{ trial(path: "trials/example") { __typename path } }`);
+      assert.deepEqual(ok.data, { trial: { __typename: "Trial", path: "trials/example" } }, "__typename is not introspection");
+    } finally {
+      await client.dispose();
+    }
   } finally {
     await closed.close();
   }

@@ -221,6 +221,39 @@ test("WebSocket: the same depth, alias, token and cost limits apply to every ope
   }
 });
 
+/** Fragments each spreading the one before twice: `levels` lines of text that expand to 2^levels selections. */
+function fragmentBomb(levels: number): string {
+  let fragments = "fragment F0 on Trial { path steps }";
+  for (let i = 1; i <= levels; i++) fragments += `\nfragment F${i} on Trial { ...F${i - 1} ...F${i - 1} }`;
+  return `{ trial(path: "trials/example") { ...F${levels} } }\n${fragments}`;
+}
+
+test("fragment bombs are refused by counting each fragment once, over HTTP and WebSocket, and the service keeps answering", async () => {
+  // 2^20 selections (under Apollo's recursive-selection cap of 10 million) once took ~2 s of blocked
+  // event loop in the limit walks; 2^60 would never finish if anything still expanded the fragments.
+  const small = await generous.gql(fragmentBomb(3));
+  assert.equal(small.status, 200, JSON.stringify(small.body));
+  assert.equal(small.body.data.trial.path, "trials/example");
+  const bomb = await generous.gql(fragmentBomb(20));
+  assertLimit(bomb, "selections");
+  assert.match(bomb.body.errors[0].message, /more than 10000 fields once its fragments are expanded/);
+  const huge = await generous.gql(fragmentBomb(60));
+  assert.equal(huge.status, 400);
+  assert.equal(huge.body.errors[0].extensions.code, "GRAPHQL_VALIDATION_FAILED", "Apollo's own cap answers first over HTTP");
+  const client = createClient({ url: generous.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 });
+  try {
+    for (const levels of [20, 60]) {
+      const r = await run(client, fragmentBomb(levels));
+      assert.equal(r.data, undefined);
+      assert.equal(r.errors?.[0]?.extensions?.code, "LIMIT_EXCEEDED", JSON.stringify(r));
+      assert.equal(r.errors[0].extensions.limit, "selections");
+    }
+    assert.equal((await run(client, fragmentBomb(3))).data.trial.path, "trials/example");
+  } finally {
+    await client.dispose();
+  }
+});
+
 test("WebSocket: oversized frames close with 1009, a silent connection times out with 4408", async () => {
   const big = new WebSocket(limited.wsUrl, "graphql-transport-ws");
   await new Promise((r) => big.once("open", r));

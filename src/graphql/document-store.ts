@@ -13,11 +13,16 @@ import { SizeBoundedLru } from "../storage/lru.js";
 export const DOCUMENT_STORE_CHARS = 128 * 1024;
 const PER_DOCUMENT_CHARS = 256;
 
+/** Documents by key, bounded by their text (the WebSocket keeps its validated documents in one too). */
+export function boundedDocuments(maxChars = DOCUMENT_STORE_CHARS): SizeBoundedLru<string, DocumentNode> {
+  return new SizeBoundedLru(maxChars, (document) => (document.loc?.source.body.length ?? 0) + PER_DOCUMENT_CHARS);
+}
+
 export class DocumentStore implements ApolloDocumentStore {
   private readonly lru: SizeBoundedLru<string, DocumentNode>;
 
   constructor(maxChars = DOCUMENT_STORE_CHARS) {
-    this.lru = new SizeBoundedLru(maxChars, (document) => (document.loc?.source.body.length ?? 0) + PER_DOCUMENT_CHARS);
+    this.lru = boundedDocuments(maxChars);
   }
 
   get count(): number {

@@ -6,6 +6,7 @@
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import type { Logger } from "pino";
 import { TrialgraphError } from "../errors.js";
+import { withoutSchemaHint } from "./validation.js";
 
 const HTTP_STATUS: Partial<Record<string, number>> = {
   UNAUTHENTICATED: 401,
@@ -58,7 +59,12 @@ export function isExpectedError(error: unknown): boolean {
 
 export const INTERNAL_MESSAGE = "internal error";
 
-export function formatError() {
+export interface FormatOptions {
+  /** Drop graphql-js's hints at the schema ("Did you mean …?"): set when introspection is off. */
+  hideSchemaHints?: boolean;
+}
+
+export function formatError(options: FormatOptions = {}) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = findOriginal(error);
     const { stacktrace: _drop, ...extensions } = (formatted.extensions ?? {}) as Record<string, unknown>;
@@ -67,7 +73,10 @@ export function formatError() {
       const { http: _http, ...rest } = { ...extensions, code, ...original.details } as Record<string, unknown>;
       return { message: original.message, locations: formatted.locations, path: formatted.path, extensions: rest };
     }
-    if (code !== null) return { ...formatted, extensions: { ...extensions, code } };
+    if (code !== null) {
+      const message = options.hideSchemaHints ? withoutSchemaHint(formatted.message) : formatted.message;
+      return { ...formatted, message, extensions: { ...extensions, code } };
+    }
     // The request id is added where it is known (withRequestId); the log has the rest.
     return { message: INTERNAL_MESSAGE, locations: formatted.locations, path: formatted.path, extensions: { code: "INTERNAL_SERVER_ERROR" } };
   };

@@ -17,6 +17,12 @@ import type { TrialSize } from "../trials/trial.js";
 import type { Caller } from "./context.js";
 
 /**
+ * Selections an operation may make execution visit, fragments expanded (graphql-query-complexity's own
+ * default cap). A dashboard's largest query makes a few hundred.
+ */
+export const MAX_SELECTIONS = 10_000;
+
+/**
  * What the static cost assumes where a query does not say how much it asks for: the server only
  * learns a trial's real size while executing (the value budget then caps what is actually returned).
  */
@@ -113,6 +119,41 @@ function estimateWith(assumed: Assumed, { type, field, args, childComplexity }: 
   }
 }
 
+/**
+ * Selections an operation makes execution visit, its fragments expanded where they are spread (the
+ * measure graphql-query-complexity caps at its maxQueryNodes). Each fragment is counted once and
+ * remembered, so a fragment bomb (every fragment spreading the one before twice) costs its text to
+ * count, where walking its expansion would block the event loop for seconds.
+ */
+export function operationSelections(operation: OperationDefinitionNode, fragments: Map<string, FragmentDefinitionNode>): number {
+  const counted = new Map<string, number>();
+  const count = (set: SelectionSetNode, open: Set<string>): number => {
+    let n = 0;
+    for (const s of set.selections) {
+      n++;
+      if (s.kind === Kind.FIELD) {
+        if (s.selectionSet) n += count(s.selectionSet, open);
+      } else if (s.kind === Kind.INLINE_FRAGMENT) {
+        n += count(s.selectionSet, open);
+      } else {
+        const name = s.name.value;
+        const f = fragments.get(name);
+        if (!f || open.has(name)) continue; // cycles are a validation error already
+        let inFragment = counted.get(name);
+        if (inFragment === undefined) {
+          open.add(name);
+          inFragment = count(f.selectionSet, open);
+          open.delete(name);
+          counted.set(name, inFragment);
+        }
+        n += inFragment;
+      }
+    }
+    return n;
+  };
+  return count(operation.selectionSet, new Set());
+}
+
 /** Depth of the deepest field path of an operation, fragments followed; introspection fields do not count. */
 export function operationDepth(operation: OperationDefinitionNode, fragments: Map<string, FragmentDefinitionNode>): number {
   const walk = (set: SelectionSetNode | undefined, depth: number, seen: Set<string>): number => {
@@ -184,10 +225,11 @@ function complexity(c: LimitCheck, ...estimators: ComplexityEstimator[]): number
       operationName: c.operationName ?? undefined,
       variables: (c.variables ?? {}) as Record<string, any>,
       estimators: [...estimators, simpleEstimator({ defaultComplexity: 1 })],
+      maxQueryNodes: MAX_SELECTIONS,
     });
   } catch (e) {
     // Bad variables are reported by execution with their own code; an oversized query is ours.
-    if (/query nodes/i.test((e as Error).message)) {
+    if (/number of nodes/i.test((e as Error).message)) {
       throw new LimitError("LIMIT_EXCEEDED", "the operation has too many fields", 400, { limit: "cost" });
     }
     if (e instanceof GraphQLError) throw new GraphQLError(e.message, { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
@@ -276,6 +318,11 @@ export function checkOperation(c: LimitCheck): LimitReport {
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const d of c.document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
 
+  // First, and counted without expanding: the walks below follow every spread of every fragment.
+  const selections = operationSelections(operation, fragments);
+  if (selections > MAX_SELECTIONS) {
+    throw new LimitError("LIMIT_EXCEEDED", `the operation selects more than ${MAX_SELECTIONS} fields once its fragments are expanded`, 400, { limit: "selections", max: MAX_SELECTIONS });
+  }
   const depth = operationDepth(operation, fragments);
   if (depth > c.limits.maxDepth) {
     throw new LimitError("LIMIT_EXCEEDED", `the operation is ${depth} levels deep; the limit is ${c.limits.maxDepth}`, 400, { limit: "depth", value: depth, max: c.limits.maxDepth });
@@ -302,6 +349,30 @@ export function checkOperation(c: LimitCheck): LimitReport {
   const { coerced } = getVariableValues(c.schema, operation.variableDefinitions ?? [], c.variables ?? {});
   const trials = coerced ? namedTrials(operation, fragments, coerced) : new Map<string, number>();
   return { operation, depth, aliases, cost, trials, reachesOtherTrials };
+}
+
+/**
+ * checkOperation, remembered for kept documents (Apollo's store over HTTP, the socket's validated
+ * documents): an operation that passed the limits passes again with the same variables and role, so
+ * the complexity walk (a TypeInfo visit of the whole document) runs once per such combination.
+ */
+export class CheckedOperations {
+  private readonly passed = new WeakMap<DocumentNode, Map<string, LimitReport>>();
+
+  check(c: LimitCheck): LimitReport {
+    const vars = c.variables ? JSON.stringify(c.variables) : "";
+    const key = vars.length <= 1024 ? `${c.operationName ?? ""}\u0000${c.caller.role}\u0000${vars}` : null;
+    let report = key !== null ? this.passed.get(c.document)?.get(key) : undefined;
+    if (report === undefined) {
+      report = checkOperation(c);
+      if (key !== null) {
+        let reports = this.passed.get(c.document);
+        if (!reports) this.passed.set(c.document, (reports = new Map()));
+        if (reports.size < 64) reports.set(key, report);
+      }
+    }
+    return report;
+  }
 }
 
 /**

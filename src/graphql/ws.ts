@@ -16,10 +16,12 @@ import type { Context, Services } from "./context.js";
 import { createContext } from "./context.js";
 import { authenticate } from "./http-auth.js";
 import { formatError, isExpectedError, logUnexpected, withRequestId } from "./errors.js";
-import { checkAgainstTrials, checkOperation, isTokenLimitMessage, rateLimitKey, type AdmissionQueue, type RateLimiter } from "./limits.js";
+import { checkAgainstTrials, CheckedOperations, isTokenLimitMessage, rateLimitKey, type AdmissionQueue, type RateLimiter } from "./limits.js";
 import { TrialgraphError } from "../errors.js";
 import type { Metrics } from "../observability/metrics.js";
 import { checkBrowserRequest } from "./browser-guard.js";
+import { boundedDocuments } from "./document-store.js";
+import { serviceValidationRules } from "./validation.js";
 
 /**
  * graphql-js reuses one contextValue for every event of a subscription, which would keep a
@@ -83,13 +85,19 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
   httpServer.on("upgrade", (request, socket, head) => {
     wss.handleUpgrade(request, socket, head, (ws) => wss.emit("connection", ws, request));
   });
-  const formatOne = formatError();
+  const formatOne = formatError({ hideSchemaHints: !services.config.introspection });
   /** Formats a result's errors; unexpected ones are logged with the operation's request id. */
   const format = (errors: readonly GraphQLError[], requestId: string): GraphQLFormattedError[] => {
     for (const e of errors) if (!isExpectedError(e)) logUnexpected(services.log, requestId, e);
     return withRequestId(errors.map((e) => clean(formatOne(e.toJSON(), e))), requestId);
   };
-  const rules = [...specifiedRules, ...(options.rules ?? [])];
+  const rules = [...specifiedRules, ...serviceValidationRules(services.config.introspection), ...(options.rules ?? [])];
+  /**
+   * Documents that parsed and validated, by their text: clients subscribe with the same few queries,
+   * and validating one was half of a subscribe's CPU (Apollo keeps HTTP's the same way).
+   */
+  const validated = boundedDocuments();
+  const checked = new CheckedOperations();
   const { metrics, rateLimiter, heavy } = options;
   /** Operations running, by socket request id and operation id. */
   const started = new Map<string, { at: bigint; operation: string; type: string; callerKey: string; controller: AbortController; context: Context }>();
@@ -154,16 +162,21 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
             throw new GraphQLError(`${caller.name} already runs ${limits.maxSubscriptionsPerCaller} operations across its sockets (TRIALGRAPH_MAX_SUBSCRIPTIONS_PER_CALLER); complete some first`, { extensions: { code: "LIMIT_EXCEEDED", limit: "subscriptions" } });
           }
           if (typeof payload.query !== "string") throw new GraphQLError("the subscribe payload needs a query string", { extensions: { code: "BAD_USER_INPUT" } });
-          try {
-            document = parse(payload.query, { maxTokens: limits.maxTokens });
-          } catch (e) {
-            if (!(e instanceof GraphQLError)) throw e;
-            throw new GraphQLError(e.message, { extensions: isTokenLimitMessage(e.message) ? { code: "LIMIT_EXCEEDED", limit: "tokens" } : { code: "GRAPHQL_PARSE_FAILED" } });
+          const known = validated.get(payload.query);
+          if (known) document = known;
+          else {
+            try {
+              document = parse(payload.query, { maxTokens: limits.maxTokens });
+            } catch (e) {
+              if (!(e instanceof GraphQLError)) throw e;
+              throw new GraphQLError(e.message, { extensions: isTokenLimitMessage(e.message) ? { code: "LIMIT_EXCEEDED", limit: "tokens" } : { code: "GRAPHQL_PARSE_FAILED" } });
+            }
+            const errors = validate(schema, document, rules);
+            if (errors.length) return errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }));
+            validated.set(payload.query, document);
           }
-          const errors = validate(schema, document, rules);
-          if (errors.length) return errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }));
           const check = { schema, document, operationName: payload.operationName, variables: payload.variables, limits, caller };
-          const report = checkOperation(check);
+          const report = checked.check(check);
           const { heavy: isHeavy } = checkAgainstTrials(check, report, (path) => services.trials.opened(path)?.size() ?? null);
           const operation = metrics?.operationLabel(payload.operationName ?? report.operation.name?.value) ?? "";
           const controller = new AbortController();
