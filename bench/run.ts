@@ -12,6 +12,7 @@ const sections: Record<string, () => Promise<Rows>> = {
   stats: async () => (await import("./stats.js")).runStatsBench(),
   hook: async () => (await import("./hook.js")).runHookBench(),
   fanout: async () => (await import("./fanout.js")).runFanoutBench(),
+  subscribe: async () => (await import("./subscribe.js")).runSubscribeBench(),
   load: async () => (await import("./load.js")).runLoadBench(),
   playground: async () => (await import("./playground.js")).runPlaygroundBench(Number(process.env.BENCH_RUNS ?? 5)),
   durable: async () => (await import("./durable.js")).runDurableBench(),
