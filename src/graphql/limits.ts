@@ -17,8 +17,8 @@ import type { TrialSize } from "../trials/trial.js";
 import type { Caller } from "./context.js";
 
 /**
- * Selections an operation may make execution visit, fragments expanded (graphql-query-complexity's own
- * default cap). A dashboard's largest query makes a few hundred.
+ * Selections an operation may make execution visit, fragments expanded: graphql-query-complexity's own
+ * default cap, which the cost walk already held every operation to.
  */
 export const MAX_SELECTIONS = 10_000;
 
