@@ -202,6 +202,13 @@ const CASES: Case[] = [
   ] } }) },
   { name: "APQ wrong hash", run: () => post({ query: "{ builtinRules { name } }", extensions: { persistedQuery: { version: 1, sha256Hash: "ab".repeat(32) } } }), expect: /PERSISTED_QUERY_HASH_MISMATCH/ },
   { name: "malformed body", run: () => post(`{"query": "{ trial(path: \\"${"x".repeat(50)}`) },
+  { name: "fragment bomb", run: () => {
+    // Each fragment spreads the one before twice: 16-40 levels, 2^16-2^40 selections in a few lines.
+    const levels = 16 + Math.floor(rand() * 25);
+    let fragments = "fragment F0 on Trial { path steps }";
+    for (let i = 1; i <= levels; i++) fragments += ` fragment F${i} on Trial { ...F${i - 1} ...F${i - 1} }`;
+    return post({ query: `{ trial(path: "trials/perf") { ...F${levels} } } ${fragments}` });
+  }, expect: /LIMIT_EXCEEDED|GRAPHQL_VALIDATION_FAILED/ },
   { name: "deep query", run: () => post({ query: `{ trial(path: "trials/perf") { ${"collection(name: \"metrics\") { tensors { trial: name ".repeat(3)} } } } } } } } }` }) },
   { name: "client that leaves mid-request", run: async () => {
     const ac = new AbortController();
