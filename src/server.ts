@@ -74,7 +74,7 @@ function limitsAndMetricsPlugin(config: Config, metrics: Metrics, log: Logger, h
             const check = { schema, document, operationName: request.operationName, variables: request.variables, limits: config.limits, caller: contextValue.caller };
             const report = checked.check(check);
             // Judged again on every request: the trials it names may have grown since.
-            const { heavy: isHeavy } = checkAgainstTrials(check, report, (path) => contextValue.services.trials.opened(path)?.size() ?? null);
+            const { heavy: isHeavy } = checkAgainstTrials(check, report, (path, filter) => contextValue.services.trials.opened(path)?.size(filter) ?? null);
             if (isHeavy) contextValue.heavySlot.release = await heavy.enter(contextValue.signal);
           } catch (e) {
             if (e instanceof GraphQLError && e.extensions.code === "LIMIT_EXCEEDED") {

@@ -194,6 +194,12 @@ test("HTTP: judged by the real size of the trials it names: an alias bomb of who
   assert.equal(bomb.body.errors[0].extensions.code, "LIMIT_EXCEEDED");
   assert.equal(bomb.body.errors[0].extensions.limit, "memory");
   assert.equal(bomb.body.data, undefined, "nothing ran");
+  // The same through patterns that list every tensor: sized by the tensors they list.
+  const listed = await post(`{ trial(path: "trials/perf") { a: tensors(regex: ".") { values { data } } b: tensors(regex: "^[^#]") { values { data } } c: tensors(regex: "$") { values { step } } } }`);
+  assert.ok(listed !== "left");
+  assert.equal(listed.status, 400, JSON.stringify(listed.body));
+  assert.equal(listed.body.errors[0].extensions.limit, "memory");
+  assert.equal(listed.body.data, undefined, "nothing ran");
   // Every value of the small trial, heavy by the assumed size (50 tensors × 1,000 steps): answered while the slot is taken.
   const smallRead = await post(`{ trial(path: "trials/small") { tensors { name values { step data } } } }`);
   assert.ok(smallRead !== "left" && smallRead.status === 200 && !smallRead.body.errors, JSON.stringify(smallRead));

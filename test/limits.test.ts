@@ -5,7 +5,7 @@ import { buildSchema, parse } from "graphql";
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import { loadConfig } from "../src/config.js";
-import { ASSUMED, checkAgainstTrials, checkOperation, RateLimiter } from "../src/graphql/limits.js";
+import { ASSUMED, checkAgainstTrials, checkOperation, RateLimiter, type TensorsFilter } from "../src/graphql/limits.js";
 import type { TrialSize } from "../src/trials/trial.js";
 import { TrialWriter } from "../src/trials/trial-writer.js";
 import { startTestServer, type TestServer } from "./support/server.js";
@@ -404,30 +404,50 @@ test("checkAgainstTrials: whole-trial values reads of the trials an operation na
   const big: TrialSize = { tensors: 600, maxSteps: 500, completeValues: 300_000 };
   const small: TrialSize = { tensors: 3, maxSteps: 10, completeValues: 30 };
   const sizes: Record<string, TrialSize> = { "trials/big": big, "trials/small": small };
+  // What the big trial's filters list: two rmse tensors, half of it in "weights"; "(" is a pattern the trial refuses.
+  const listedBy: Record<string, TrialSize> = {
+    rmse: { tensors: 2, maxSteps: 500, completeValues: 1_000 },
+    ".": big,
+    weights: { tensors: 300, maxSteps: 500, completeValues: 150_000 },
+  };
+  const sizeOf = (p: string, filter?: TensorsFilter): TrialSize | null => {
+    if (!sizes[p]) return null;
+    if (!filter || (filter.regex === null && filter.collection === null)) return sizes[p];
+    if (filter.regex === "(") throw new Error("BAD_USER_INPUT: unbalanced parenthesis");
+    return listedBy[filter.regex ?? filter.collection!] ?? { tensors: 0, maxSteps: 0, completeValues: 0 };
+  };
   const judge = (query: string, variables: Record<string, unknown> = {}) => {
     const check = { schema, document: parse(query), variables, limits: config.limits, caller };
     const report = checkOperation(check);
-    return { report, verdict: () => checkAgainstTrials(check, report, (p) => sizes[p] ?? null) };
+    return { report, reads: [...report.trials].map(([p, reads]) => [p, reads.length]), verdict: () => checkAgainstTrials(check, report, sizeOf) };
   };
   const whole = (alias: string) => `${alias}: tensors { values { step data } }`;
   const refused = (f: () => unknown) => assert.throws(f, (e: any) => e.extensions.code === "LIMIT_EXCEEDED" && e.extensions.limit === "memory" && e.extensions.http.status === 400 && /TRIALGRAPH_MAX_REQUEST_MB/.test(e.message));
 
-  assert.deepEqual([...judge(`{ trial(path: "trials/big") { ${whole("a")} ${whole("b")} } }`).report.trials], [["trials/big", 2]]);
+  assert.deepEqual(judge(`{ trial(path: "trials/big") { ${whole("a")} ${whole("b")} } }`).reads, [["trials/big", 2]]);
   assert.equal(judge(`{ trial(path: "trials/big") { ${whole("a")} ${whole("b")} } }`).verdict().heavy, true, "two reads fit (240 MB) and are heavy");
   refused(judge(`{ trial(path: "trials/big") { ${whole("a")} ${whole("b")} ${whole("c")} } }`).verdict);
   // Through a variable, a fragment and two trial fields of the same trial.
   refused(judge(`query($p: String!) { x: trial(path: $p) { ...W } y: trial(path: $p) { ${whole("a")} } } fragment W on Trial { ${whole("a")} ${whole("b")} }`, { p: "trials/big" }).verdict);
-  // Fields with the same response key are one read; skipped ones, filtered ones and other fields none.
+  // Fields with the same response key are one read; skipped ones, narrowed ones and other fields none.
   const merged = judge(`query($no: Boolean!) { trial(path: "trials/big") {
     a: tensors { values { step } } a: tensors { values { data } } ... on Trial { a: tensors { values { step } } }
     b: tensors @include(if: $no) { values { step } } c: tensors @skip(if: true) { values { step } }
     d: tensors(regex: "rmse") { values { step } } e: tensors { values(fromStep: 3) { step } } f: tensors { name series { values } }
-    g: tensors(regex: null) { values(mode: null) { step } } } }`, { no: false });
-  assert.deepEqual([...merged.report.trials], [["trials/big", 2]], "a and g");
+    g: tensors(regex: null) { values(mode: null) { step } } h: tensors(mode: TRAIN) { values { step } } } }`, { no: false });
+  const unfiltered = { regex: null, collection: null };
+  assert.deepEqual([...merged.report.trials], [["trials/big", [unfiltered, { regex: "rmse", collection: null }, unfiltered]]], "a, d and g");
   // Variables' defaults are what execution uses.
   const defaults = judge(`query($p: String = "trials/big", $skip: Boolean = true) { trial(path: $p) { ${whole("a")} b: tensors @skip(if: $skip) { values { step } } } }`);
-  assert.deepEqual([...defaults.report.trials], [["trials/big", 1]]);
+  assert.deepEqual(defaults.reads, [["trials/big", 1]]);
   merged.verdict();
+  // Reads through a regex or a collection count the values of the tensors those list.
+  refused(judge(`{ trial(path: "trials/big") { a: tensors(regex: ".") { values { step } } b: tensors(regex: ".") { values { step } } c: tensors(regex: ".") { values { step } } } }`).verdict);
+  refused(judge(`query($c: String) { trial(path: "trials/big") { ${whole("a")} ${whole("b")} w: tensors(collection: $c) { values { step } } } }`, { c: "weights" }).verdict);
+  const narrow = Array.from({ length: 40 }, (_, i) => `r${i}: tensors(regex: "rmse") { values { step } }`).join(" ");
+  judge(`{ trial(path: "trials/big") { ${whole("a")} ${whole("b")} ${narrow} } }`).verdict();
+  // A pattern the trial refuses counts nothing here: execution answers with that error before reading.
+  judge(`{ trial(path: "trials/big") { ${whole("a")} ${whole("b")} p: tensors(regex: "(") { values { step } } } }`).verdict();
   // A trial that is not open is not judged; nor is a query that does not name its trial.
   assert.equal(judge(`{ trial(path: "trials/unopened") { ${whole("a")} ${whole("b")} ${whole("c")} } }`).verdict().heavy, true);
   assert.equal(judge(`{ trials { ${whole("a")} ${whole("b")} ${whole("c")} } }`).verdict().heavy, true);

@@ -210,8 +210,12 @@ export interface LimitReport {
   aliases: number;
   /** Estimated cost with the assumed trial size (ASSUMED). */
   cost: number;
-  /** Paths the operation names in Query.trial(path:), each with the whole-trial `tensors { values }` reads it asks of it. */
-  trials: Map<string, number>;
+  /**
+   * Paths the operation names in Query.trial(path:), each with the `tensors { values }` reads of every
+   * value it asks of it: one filter per read (regex or collection as `tensors` gives them; both null
+   * for the whole trial).
+   */
+  trials: Map<string, TensorsFilter[]>;
   /** Whether it reaches trials some other way too (Query.trials, a job's trial): their sizes are not known beforehand. */
   reachesOtherTrials: boolean;
 }
@@ -281,26 +285,46 @@ function fieldsByKey(sets: readonly SelectionSetNode[], type: string, fragments:
 
 const subselections = (fields: FieldNode[]) => fields.flatMap((f) => (f.selectionSet ? [f.selectionSet] : []));
 
+/** Which tensors a `tensors` field lists: its regex or collection (null: every tensor). */
+export interface TensorsFilter {
+  regex: string | null;
+  collection: string | null;
+}
+
 /**
- * The trials an operation names in Query.trial(path:), each with the number of whole-trial reads
- * of every value it asks of it (`tensors { values }`, neither given arguments): each such read
- * returns at least every complete value the trial lists, so their sum bounds what it reads from below.
+ * The filter of a `tensors` field that lists by regex or collection only (fields that merge share their
+ * arguments); null when another argument narrows what it lists in a way not judged here (mode).
  */
-function namedTrials(operation: OperationDefinitionNode, fragments: Map<string, FragmentDefinitionNode>, variables: Record<string, unknown>): Map<string, number> {
-  const trials = new Map<string, number>();
+function tensorsFilter(field: FieldNode, variables: Record<string, unknown>): TensorsFilter | null {
+  const regex = argument(field, "regex", variables);
+  const collection = argument(field, "collection", variables);
+  const others = (field.arguments ?? []).filter((a) => a.name.value !== "regex" && a.name.value !== "collection");
+  if (others.some((a) => argument(field, a.name.value, variables) != null)) return null;
+  if ((regex != null && typeof regex !== "string") || (collection != null && typeof collection !== "string")) return null;
+  return { regex: (regex as string | null | undefined) ?? null, collection: (collection as string | null | undefined) ?? null };
+}
+
+/**
+ * The trials an operation names in Query.trial(path:), each with its reads of every value of the
+ * tensors a `tensors` field lists (`tensors { values }`, values given no arguments): each such read
+ * returns at least every complete value of those tensors, so their sum bounds what it reads from below.
+ */
+function namedTrials(operation: OperationDefinitionNode, fragments: Map<string, FragmentDefinitionNode>, variables: Record<string, unknown>): Map<string, TensorsFilter[]> {
+  const trials = new Map<string, TensorsFilter[]>();
   if (operation.operation !== "query") return trials;
   for (const fields of fieldsByKey([operation.selectionSet], "Query", fragments, variables).values()) {
     if (fields[0].name.value !== "trial") continue;
     const path = argument(fields[0], "path", variables);
     if (typeof path !== "string") continue;
-    let reads = 0;
+    const reads = trials.get(path) ?? [];
     for (const tensors of fieldsByKey(subselections(fields), "Trial", fragments, variables).values()) {
-      if (tensors[0].name.value !== "tensors" || !tensors.every((f) => unfiltered(f, variables))) continue;
+      const filter = tensors[0].name.value === "tensors" ? tensorsFilter(tensors[0], variables) : null;
+      if (!filter) continue;
       for (const values of fieldsByKey(subselections(tensors), "Tensor", fragments, variables).values()) {
-        if (values[0].name.value === "values" && values.every((f) => unfiltered(f, variables))) reads++;
+        if (values[0].name.value === "values" && values.every((f) => unfiltered(f, variables))) reads.push(filter);
       }
     }
-    trials.set(path, (trials.get(path) ?? 0) + reads);
+    trials.set(path, reads);
   }
   return trials;
 }
@@ -347,7 +371,7 @@ export function checkOperation(c: LimitCheck): LimitReport {
   // Variables as execution sees them (defaults filled in); with variables it will refuse, execution
   // answers with that error before reading anything, so nothing is counted here.
   const { coerced } = getVariableValues(c.schema, operation.variableDefinitions ?? [], c.variables ?? {});
-  const trials = coerced ? namedTrials(operation, fragments, coerced) : new Map<string, number>();
+  const trials = coerced ? namedTrials(operation, fragments, coerced) : new Map<string, TensorsFilter[]>();
   return { operation, depth, aliases, cost, trials, reachesOtherTrials };
 }
 
@@ -383,16 +407,29 @@ export class CheckedOperations {
  * Says whether it is heavy from those trials' real sizes rather than the assumed ones, so that a
  * dashboard's reads of a small trial do not wait behind whole-trial reads of a large one.
  */
-export function checkAgainstTrials(c: LimitCheck, report: LimitReport, sizeOf: (path: string) => TrialSize | null): { heavy: boolean } {
+export function checkAgainstTrials(c: LimitCheck, report: LimitReport, sizeOf: (path: string, filter?: TensorsFilter) => TrialSize | null): { heavy: boolean } {
   const heavyAssumed = report.cost >= c.limits.heavyCost;
   const sizes: TrialSize[] = [];
   let values = 0;
-  for (const [path, wholeReads] of report.trials) {
-    if (!wholeReads && !heavyAssumed) continue; // nothing to judge: no trial looked at
+  for (const [path, reads] of report.trials) {
+    if (!reads.length && !heavyAssumed) continue; // nothing to judge: no trial looked at
     const size = sizeOf(path);
     if (!size) continue;
     sizes.push(size);
-    values += wholeReads * size.completeValues;
+    const listed = new Map<string, number>();
+    for (const filter of reads) {
+      const key = `${filter.regex}\u0000${filter.collection}`;
+      let filtered = listed.get(key);
+      if (filtered === undefined) {
+        try {
+          filtered = filter.regex === null && filter.collection === null ? size.completeValues : (sizeOf(path, filter)?.completeValues ?? 0);
+        } catch {
+          filtered = 0; // a pattern execution will refuse, with its own error, before reading
+        }
+        listed.set(key, filtered);
+      }
+      values += filtered;
+    }
   }
   if (values * COLUMN_VALUE_BYTES > c.limits.maxRequestBytes) {
     throw new LimitError("LIMIT_EXCEEDED", requestMemoryMessage(c.limits.maxRequestBytes), 400, { limit: "memory", value: values });

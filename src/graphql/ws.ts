@@ -177,7 +177,7 @@ export function attachWebSocketServer(httpServer: Server, schema: GraphQLSchema,
           }
           const check = { schema, document, operationName: payload.operationName, variables: payload.variables, limits, caller };
           const report = checked.check(check);
-          const { heavy: isHeavy } = checkAgainstTrials(check, report, (path) => services.trials.opened(path)?.size() ?? null);
+          const { heavy: isHeavy } = checkAgainstTrials(check, report, (path, filter) => services.trials.opened(path)?.size(filter) ?? null);
           const operation = metrics?.operationLabel(payload.operationName ?? report.operation.name?.value) ?? "";
           const controller = new AbortController();
           const context = createContext(services, caller, `${extra.requestId}/${id}`, controller.signal);

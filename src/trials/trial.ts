@@ -822,18 +822,21 @@ export class Trial {
 
   /**
    * The trial's size as its index says now, without reading values: what a request will read is
-   * judged from it before the request runs.
+   * judged from it before the request runs. With a filter, the size of the tensors it lists.
    */
-  size(): TrialSize {
+  size(filter?: Pick<TensorNamesQuery, "regex" | "collection">): TrialSize {
     let maxSteps = 0;
     let completeValues = 0;
-    for (const index of this.tensorsByName.values()) {
+    const filtered = filter && (filter.regex != null || filter.collection != null);
+    const names = filtered ? this.tensorNames(filter) : null;
+    const indexes = names ? names.map((n) => this.tensorsByName.get(n)!) : this.tensorsByName.values();
+    for (const index of indexes) {
       const steps = index.steps;
       maxSteps = Math.max(maxSteps, steps.length);
       if (this.loadedAllSteps) completeValues += steps.length;
       else for (let i = 0; i < steps.length; i++) if (steps[i] <= this._lastCompleteStep) completeValues++;
     }
-    return { tensors: this.tensorsByName.size, maxSteps, completeValues };
+    return { tensors: names ? names.length : this.tensorsByName.size, maxSteps, completeValues };
   }
 
   /** Throws BAD_USER_INPUT for a worker the trial does not know (null and undefined pass). */
