@@ -72,6 +72,20 @@ function sameNumbers(list: readonly (number | null)[], values: Float64Array): bo
   return true;
 }
 
+/**
+ * The list as doubles, null as NaN. A plain loop: Float64Array.from with a mapping function goes
+ * through the iterator protocol and a call per element (15 ms of a fresh service's first answer
+ * of a whole trial as series, 281,275 values; this loop: about 1 ms).
+ */
+function asFloat64(list: readonly (number | null)[]): Float64Array {
+  const values = new Float64Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const v = list[i];
+    values[i] = v === null ? NaN : v;
+  }
+  return values;
+}
+
 /** Whether `list` is long enough to keep as text, and a list of numbers or nulls (what a [Float] or [Int] list holds). */
 function isLongNumberList(list: readonly unknown[]): list is (number | null)[] {
   return list.length >= MIN_LENGTH && (isCheckedList(list) || isNumberList(list));
@@ -211,7 +225,7 @@ export class JsonStringifier {
     if (entry) this.hits++;
     else {
       this.misses++;
-      entry = { values: Float64Array.from(list, (v) => (v === null ? NaN : v)), bytes: Buffer.from(JSON.stringify(list), "latin1") };
+      entry = { values: asFloat64(list), bytes: Buffer.from(JSON.stringify(list), "latin1") };
       this.cache.set(h, [...(entries ?? []).slice(-3), entry]);
     }
     if (checked) this.byIdentity.set(list, { hash: h, entry });
