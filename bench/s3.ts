@@ -122,6 +122,13 @@ export async function runS3Bench(): Promise<Row[]> {
       note: `ours/floor = ${(s3Ms / floorMs).toFixed(2)}×; CPU: client ${median(floor.map((x) => x.cpuMs)).toFixed(0)} ms, s3rver ${median(floor.map((x) => x.serverCpuMs)).toFixed(0)} ms; floor/local = ${(floorMs / lMs).toFixed(2)}×`,
     });
     rows.push({ case: "(c) every value (281,275)", reads: "local disk", "GET requests": 0, "event files touched": steps.length, ms: lMs.toFixed(0), note: `S3 (no proxy) / local = ${(s3Ms / lMs).toFixed(2)}× (target ≤ 2×: ${s3Ms / lMs <= 2 ? "pass" : "FAIL"}; s3rver shares the 2 cores); median of 3` });
+    // Why ≤ 2× local cannot be met against s3rver here: the server alone spends more CPU on these GETs
+    // than 2× the local read takes, on the same cores as the client.
+    const serverCpuMs = median(floor.map((x) => x.serverCpuMs));
+    rows.push({
+      case: "(c) every value (281,275)", reads: "s3rver's own CPU for the same GETs (floor runs)", "GET requests": everyValueGets.length, "event files touched": steps.length, ms: serverCpuMs.toFixed(0),
+      note: `= ${(serverCpuMs / lMs).toFixed(2)}× local; 2× local = ${(2 * lMs).toFixed(0)} ms: ${serverCpuMs > 2 * lMs ? "s3rver alone is over 2× local before any client work" : "s3rver alone is within 2× local"}; median of 3`,
+    });
   } finally {
     client.destroy();
     await server.close();
