@@ -87,41 +87,52 @@ export async function runS3Bench(): Promise<Row[]> {
     const s3rver = childPid("--openssl-legacy-provider");
     // Between the two, the same GETs through S3Source (the SDK client, signed) with the bodies read but not
     // decoded: splits ours/floor into the request path's share and the decoding's.
+    // Each round times all four (and the local read) back to back, and every ratio is the median of the
+    // rounds' own ratios: the machine's speed drifts (other work shares the 2 cores), a round's cases share it.
+    const rounds = 5;
     const ours: Sample[] = [];
     const sdkOnly: Sample[] = [];
     const floor: Sample[] = [];
-    for (let i = 0; i < 3; i++) {
+    const localMs: number[] = [];
+    const local = (await openTrial(new LocalSource(dir), "perf-trial"))!;
+    for (let i = 0; i < rounds; i++) {
       const t5 = (await openTrial(new S3Source({ client: direct, bucket: BUCKET, prefix: "perf/debug-output" }), `s3://${BUCKET}/perf/debug-output`))!;
       ours.push(await timed(s3rver, () => t5.scalarSeries(names.map((name) => ({ name })))));
       const source = new S3Source({ client: direct, bucket: BUCKET, prefix: "perf/debug-output" });
       sdkOnly.push(await timed(s3rver, () => sourceGets(source, `/${BUCKET}/perf/debug-output/`, everyValueGets, directSockets)));
       floor.push(await timed(s3rver, () => bareGets(server.directEndpoint, everyValueGets, directSockets)));
-    }
-    direct.destroy();
-    const local = (await openTrial(new LocalSource(dir), "perf-trial"))!;
-    const localMs: number[] = [];
-    for (let i = 0; i < 3; i++) {
       t0 = performance.now();
       await local.scalarSeries(names.map((name) => ({ name })));
       localMs.push(performance.now() - t0);
     }
-    const s3Ms = median(ours.map((x) => x.ms));
-    const sdkMs = median(sdkOnly.map((x) => x.ms));
-    const floorMs = median(floor.map((x) => x.ms));
+    direct.destroy();
+    const ratio = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]));
+    const ms = (xs: Sample[]) => xs.map((x) => x.ms);
+    const s3Ms = median(ms(ours));
+    const sdkMs = median(ms(sdkOnly));
+    const floorMs = median(ms(floor));
     const lMs = median(localMs);
+    const s3Local = ratio(ms(ours), localMs);
     rows.push({
       case: "(c) every value (281,275)", reads: "coalesced, no proxy", "GET requests": everyValueGets.length, "event files touched": steps.length, ms: s3Ms.toFixed(0),
-      note: `s3rver directly, ${directSockets} sockets, median of 3; CPU: ours ${median(ours.map((x) => x.cpuMs)).toFixed(0)} ms, s3rver ${median(ours.map((x) => x.serverCpuMs)).toFixed(0)} ms`,
+      note: `s3rver directly, ${directSockets} sockets, median of ${rounds}; CPU: ours ${median(ours.map((x) => x.cpuMs)).toFixed(0)} ms, s3rver ${median(ours.map((x) => x.serverCpuMs)).toFixed(0)} ms`,
     });
     rows.push({
       case: "(c) every value (281,275)", reads: "the same GETs through S3Source, not decoded", "GET requests": everyValueGets.length, "event files touched": steps.length, ms: sdkMs.toFixed(0),
-      note: `ours/this = ${(s3Ms / sdkMs).toFixed(2)}×, this/floor = ${(sdkMs / floorMs).toFixed(2)}×; CPU: ours ${median(sdkOnly.map((x) => x.cpuMs)).toFixed(0)} ms, s3rver ${median(sdkOnly.map((x) => x.serverCpuMs)).toFixed(0)} ms`,
+      note: `ours/this = ${ratio(ms(ours), ms(sdkOnly)).toFixed(2)}×, this/floor = ${ratio(ms(sdkOnly), ms(floor)).toFixed(2)}×; CPU: ours ${median(sdkOnly.map((x) => x.cpuMs)).toFixed(0)} ms, s3rver ${median(sdkOnly.map((x) => x.serverCpuMs)).toFixed(0)} ms`,
     });
     rows.push({
       case: "(c) every value (281,275)", reads: "floor: the same GETs, bare node:http, unsigned", "GET requests": everyValueGets.length, "event files touched": steps.length, ms: floorMs.toFixed(0),
-      note: `ours/floor = ${(s3Ms / floorMs).toFixed(2)}×; CPU: client ${median(floor.map((x) => x.cpuMs)).toFixed(0)} ms, s3rver ${median(floor.map((x) => x.serverCpuMs)).toFixed(0)} ms; floor/local = ${(floorMs / lMs).toFixed(2)}×`,
+      note: `ours/floor = ${ratio(ms(ours), ms(floor)).toFixed(2)}×; CPU: client ${median(floor.map((x) => x.cpuMs)).toFixed(0)} ms, s3rver ${median(floor.map((x) => x.serverCpuMs)).toFixed(0)} ms; floor/local = ${ratio(ms(floor), localMs).toFixed(2)}×`,
     });
-    rows.push({ case: "(c) every value (281,275)", reads: "local disk", "GET requests": 0, "event files touched": steps.length, ms: lMs.toFixed(0), note: `S3 (no proxy) / local = ${(s3Ms / lMs).toFixed(2)}× (target ≤ 2×: ${s3Ms / lMs <= 2 ? "pass" : "FAIL"}; s3rver shares the 2 cores); median of 3` });
+    rows.push({ case: "(c) every value (281,275)", reads: "local disk", "GET requests": 0, "event files touched": steps.length, ms: lMs.toFixed(0), note: `S3 (no proxy) / local = ${s3Local.toFixed(2)}× (target ≤ 2×: ${s3Local <= 2 ? "pass" : "FAIL"}; s3rver shares the 2 cores); median of ${rounds}, ratios: medians of the rounds' own` });
+    // Why ≤ 2× local cannot be met against s3rver here: the server alone spends more CPU on these GETs
+    // than 2× the local read takes, on the same cores as the client.
+    const serverCpuMs = median(floor.map((x) => x.serverCpuMs));
+    rows.push({
+      case: "(c) every value (281,275)", reads: "s3rver's own CPU for the same GETs (floor runs)", "GET requests": everyValueGets.length, "event files touched": steps.length, ms: serverCpuMs.toFixed(0),
+      note: `= ${(serverCpuMs / lMs).toFixed(2)}× local; 2× local = ${(2 * lMs).toFixed(0)} ms: ${serverCpuMs > 2 * lMs ? "s3rver alone is over 2× local before any client work" : "s3rver alone is within 2× local"}; median of ${rounds}`,
+    });
   } finally {
     client.destroy();
     await server.close();

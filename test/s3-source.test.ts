@@ -256,6 +256,60 @@ describe("S3Source against s3rver", () => {
     await expectCode(source().readRanges(key, [{ start: 1.5, length: 5 }]), "CORRUPT_RECORD");
   });
 
+  test("readRanges with scratch: one range is read into it when its body fits, else into a buffer of its own", async () => {
+    const key = "events/000000000010/000000000010_worker_0.tfevents";
+    const bytes = await fs.readFile(path.join(FIXTURE, key));
+    const src = source();
+    const scratch = Buffer.alloc(bytes.length, 0xee);
+
+    const got = await src.readRanges(key, [{ start: 100, length: 300 }], { scratch });
+    assert.ok(got && got[0].equals(bytes.subarray(100, 400)));
+    assert.equal(got[0].buffer, scratch.buffer, "the body went into scratch");
+    assert.equal(got[0].byteOffset, scratch.byteOffset);
+
+    // Crossing the end: the shorter body still goes into scratch.
+    const short = await src.readRanges(key, [{ start: bytes.length - 10, length: 100 }], { scratch });
+    assert.ok(short && short[0].equals(bytes.subarray(bytes.length - 10)));
+    assert.equal(short[0].buffer, scratch.buffer);
+
+    // Larger than scratch: a buffer of its own, scratch untouched.
+    const small = Buffer.alloc(64, 0xee);
+    const big = await src.readRanges(key, [{ start: 0, length: 200 }], { scratch: small });
+    assert.ok(big && big[0].equals(bytes.subarray(0, 200)));
+    assert.notEqual(big[0].buffer, small.buffer);
+    assert.ok(small.equals(Buffer.alloc(64, 0xee)));
+
+    // Several ranges: the groups get buffers of their own (scratch holds one read at most).
+    const multi = await source({ maxGap: 100 }).readRanges(key, [{ start: 0, length: 10 }, { start: 1000, length: 10 }], { scratch });
+    assert.ok(multi && multi[0].equals(bytes.subarray(0, 10)) && multi[1].equals(bytes.subarray(1000, 1010)));
+    assert.ok(multi.every((b) => b.buffer !== scratch.buffer));
+
+    // A body cut once is fetched again into the same scratch, and the bytes are right.
+    server.resetLog();
+    server.inject({ operation: "GetObject", keyPrefix: `${PREFIX}/${key}`, truncateBodyAfter: 50, times: 1 });
+    const patient = new S3Source({ client: newClient({ maxAttempts: 2 }), bucket: BUCKET, prefix: PREFIX });
+    const again = await patient.readRanges(key, [{ start: 20, length: 500 }], { scratch });
+    assert.ok(again && again[0].equals(bytes.subarray(20, 520)));
+    assert.equal(again[0].buffer, scratch.buffer);
+    assert.equal(server.requests({ operation: "GetObject" }).length, 2);
+
+    // Missing object: null, as without scratch.
+    assert.equal(await src.readRanges("events/000000000055/000000000055_worker_0.tfevents", [{ start: 0, length: 8 }], { scratch }), null);
+  });
+
+  test("concurrent reads of two buckets through one client each get their own bucket's bytes", async () => {
+    // The SDK's cacheMiddleware option shares one handler context between concurrent requests of a
+    // command, and a request can then be sent to another request's bucket: it must stay off.
+    const other = "trials-other";
+    await createBucket(client, other);
+    for (const bucket of [BUCKET, other]) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${PREFIX}/which-bucket`, Body: bucket }));
+    }
+    const sources = [source(), new S3Source({ client, bucket: other, prefix: PREFIX })];
+    const reads = await Promise.all(Array.from({ length: 64 }, (_, i) => sources[i % 2].readRanges("which-bucket", [{ start: 0, length: 64 }])));
+    reads.forEach((got, i) => assert.equal(got?.[0].toString(), i % 2 ? other : BUCKET, `read ${i}`));
+  });
+
   test("exists", async () => {
     const src = source();
     assert.equal(await src.exists("training_job_end.ts"), true);

@@ -130,6 +130,11 @@ export class S3Source implements ByteSource {
       // Nothing to fetch, but the caller still learns whether the object exists.
       return (await this.exists(key)) ? ranges.map(() => Buffer.alloc(0)) : null;
     }
+    if (ranges.length === 1) {
+      // The reader's usual call (one span of an event file): its body may go into the caller's scratch.
+      const bytes = await this.getObject(key, ranges[0], opts.scratch);
+      return bytes && [bytes];
+    }
     return readCoalesced(ranges, this.maxGap, (start, length) => this.getObject(key, { start, length }));
   }
 
@@ -147,9 +152,10 @@ export class S3Source implements ByteSource {
   /**
    * One GET (whole object, or one byte range). Returns the bytes from `range.start` (fewer when the object is
    * shorter; empty when it starts past the end), or null when the object or bucket does not exist. Every
-   * response body is read to the end or destroyed, so no socket stays checked out.
+   * response body is read to the end or destroyed, so no socket stays checked out. A body that fits
+   * `scratch` (by its Content-Length) is read into it, and the result is a view of it.
    */
-  private async getObject(key: string, range?: ByteRange): Promise<Buffer | null> {
+  private async getObject(key: string, range?: ByteRange, scratch?: Buffer): Promise<Buffer | null> {
     const fullKey = this.prefix + key;
     // A body that breaks mid-stream (connection reset) is not retried by the SDK, which has already returned.
     const bodyAttempts = 2;
@@ -167,7 +173,8 @@ export class S3Source implements ByteSource {
           if (!body) return Buffer.alloc(0);
           let bytes: Buffer;
           try {
-            bytes = await readBody(body);
+            const length = res.ContentLength;
+            bytes = await readBody(body, scratch && length !== undefined && length <= scratch.length ? scratch : undefined);
           } catch (err) {
             body.destroy?.();
             throw Object.assign(err as Error, { bodyError: true });
@@ -193,18 +200,27 @@ export class S3Source implements ByteSource {
 
 /**
  * A response body as one buffer, copied once (the SDK's transformToByteArray pipes into a collector
- * and copies into a zero-filled array). A chunk that is a whole buffer of its own is kept as it is;
- * a slice of the socket's read buffer is copied, so a cached body holds only its own bytes.
+ * and copies into a zero-filled array). With `into` (as large as the body's Content-Length), chunks are
+ * copied there as they come and the result is a view of it: a ranged read of an event file then
+ * allocates nothing per GET. Otherwise a chunk that is a whole buffer of its own is kept as it is, and
+ * slices of the socket's read buffer are copied, so a cached body holds only its own bytes.
  */
-function readBody(body: Readable): Promise<Buffer> {
+function readBody(body: Readable, into?: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] | null = into ? null : [];
     let length = 0;
-    body.on("data", (chunk: Uint8Array) => {
-      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      length += chunk.byteLength;
+    body.on("data", (data: Uint8Array) => {
+      const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      if (!chunks && length + chunk.length > into!.length) {
+        // More than the Content-Length said (the HTTP parser frames bodies by it, so not expected): collect instead.
+        chunks = [Buffer.from(into!.subarray(0, length))];
+      }
+      if (chunks) chunks.push(chunk);
+      else chunk.copy(into!, length);
+      length += chunk.length;
     });
     body.once("end", () => {
+      if (!chunks) return resolve(into!.subarray(0, length));
       const only = chunks.length === 1 ? chunks[0] : null;
       resolve(only && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength ? only : Buffer.concat(chunks, length));
     });
