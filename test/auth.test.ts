@@ -190,6 +190,13 @@ test("introspection can be turned off", async () => {
     const typo = await closed.gql(`{ trail(path: "x") { path } }`);
     assert.match(typo.body.errors[0].message, /Cannot query field "trail"/);
     assert.doesNotMatch(typo.body.errors[0].message, /Did you mean/, "no schema hints without introspection");
+    // Nor do a variable's enum values: the service with introspection on names the one meant.
+    const badEnum = { query: `query($m: Mode) { trial(path: "trials/example") { steps(mode: $m) } }`, variables: { m: "TRAINN" } };
+    const hinted = await server.gql(badEnum.query, badEnum.variables, bearer(READER));
+    assert.match(hinted.body.errors[0].message, /does not exist in "Mode" enum\. Did you mean the enum value "TRAIN"\?/);
+    const unhinted = await closed.gql(badEnum.query, badEnum.variables);
+    assert.equal(unhinted.body.errors[0].extensions.code, "BAD_USER_INPUT");
+    assert.match(unhinted.body.errors[0].message, /does not exist in "Mode" enum\.$/);
     // The socket is the same API: neither the schema nor hints about it leak there either.
     const client = createClient({ url: closed.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
     try {
