@@ -446,6 +446,8 @@ test("checkAgainstTrials: whole-trial values reads of the trials an operation na
   refused(judge(`query($c: String) { trial(path: "trials/big") { ${whole("a")} ${whole("b")} w: tensors(collection: $c) { values { step } } } }`, { c: "weights" }).verdict);
   const narrow = Array.from({ length: 40 }, (_, i) => `r${i}: tensors(regex: "rmse") { values { step } }`).join(" ");
   judge(`{ trial(path: "trials/big") { ${whole("a")} ${whole("b")} ${narrow} } }`).verdict();
+  // Each filter is sized as itself: the pattern "null" lists what it matches, not the whole trial.
+  judge(`{ trial(path: "trials/big") { ${whole("a")} ${whole("b")} n: tensors(regex: "null") { values { step } } } }`).verdict();
   // A pattern the trial refuses counts nothing here: execution answers with that error before reading.
   judge(`{ trial(path: "trials/big") { ${whole("a")} ${whole("b")} p: tensors(regex: "(") { values { step } } } }`).verdict();
   // A trial that is not open is not judged; nor is a query that does not name its trial.

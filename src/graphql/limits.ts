@@ -418,7 +418,8 @@ export function checkAgainstTrials(c: LimitCheck, report: LimitReport, sizeOf: (
     sizes.push(size);
     const listed = new Map<string, number>();
     for (const filter of reads) {
-      const key = `${filter.regex}\u0000${filter.collection}`;
+      // JSON keeps a pattern or collection named "null" apart from an absent one.
+      const key = JSON.stringify([filter.regex, filter.collection]);
       let filtered = listed.get(key);
       if (filtered === undefined) {
         try {
